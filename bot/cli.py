@@ -13,6 +13,7 @@ import importlib
 _COMMAND_MODULES = [
     "bot.kb.commands",
     "bot.store.commands",
+    "bot.run_commands",
 ]
 
 

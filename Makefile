@@ -1,0 +1,20 @@
+.PHONY: setup run test eval bench
+
+# Set up everything (idempotent) and run the assistant with the embedded SQLite store.
+run: setup
+	.venv/bin/python -m bot run
+
+# The whole test suite.
+test:
+	bash scripts/test.sh
+
+setup:
+	bash scripts/setup.sh
+
+# Understanding figures: own held-out set and the covid_q_govfaq benchmark.
+eval: setup
+	.venv/bin/python -m bot eval
+
+# Latency and throughput of the full path against Rasa's bare webhook.
+bench: setup
+	.venv/bin/python -m bot bench

@@ -1,0 +1,30 @@
+"""The shape every action shares: hand the turn to bot/, send what it returns.
+
+The store work is synchronous SQLAlchemy, so it runs in a worker thread to keep
+the action server's event loop free for other conversations.
+"""
+
+import asyncio
+from abc import ABC, abstractmethod
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from bot.core.turn_outcomes import Reply, Turn
+
+
+class OutcomeAction(Action, ABC):
+    action_name: str
+
+    @staticmethod
+    @abstractmethod
+    def outcome(turn: Turn) -> list[Reply]: ...
+
+    def name(self) -> str:
+        return self.action_name
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list:
+        turn = Turn.from_latest_message(tracker.sender_id, tracker.latest_message)
+        for reply in await asyncio.to_thread(type(self).outcome, turn):
+            dispatcher.utter_message(response=reply.response, **reply.variables)
+        return []

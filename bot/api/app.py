@@ -1,0 +1,167 @@
+"""The generic channel API: the city's website chat, an SMS gateway or any other
+integration posts citizen messages here and gets the replies back.
+
+Every rejection is a 4xx with a JSON body ``{"error": ..., "detail": ...}``
+that says what to fix; a message that passes validation is stored before
+anything else happens to it.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from bot.api.schemas import HandlingOut, MessageIn, MessageOut, ReplyOut, TicketOut
+from bot.core.conversation import Conversation, HandledMessage
+from bot.core.inbound import InboundMessage
+from bot.core.rasa_client import RasaClient
+from bot.settings import Settings
+from bot.store.db import session_factory
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, error: str, detail: str, headers: dict[str, str] | None = None) -> None:
+        self.status, self.error, self.detail, self.headers = status, error, detail, headers
+
+
+def _error(status: int, error: str, detail: Any, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": error, "detail": detail}, status_code=status, headers=headers)
+
+
+def create_app(settings: Settings, *, rasa: RasaClient | None = None) -> FastAPI:
+    rasa_client = rasa or RasaClient(settings.rasa_url, settings.rasa_timeout_seconds)
+    conversation = Conversation(settings, session_factory(settings.database_url), rasa_client)
+    api_keys = [key.encode() for key in settings.api_key_list]
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        yield
+        rasa_client.close()
+
+    app = FastAPI(
+        title="Citizen relationship assistant API",
+        version="1.0",
+        description="Send a citizen's message from any channel; get the assistant's replies and how "
+        "the message was handled (answered from the knowledge base, or escalated as a ticket).",
+        lifespan=lifespan,
+    )
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
+        return _error(exc.status, exc.error, exc.detail, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = []
+        for err in exc.errors():
+            location = ".".join(str(part) for part in err.get("loc", ()) if part != "body")
+            problems.append({"field": location or "body", "message": err.get("msg", "invalid")})
+        return _error(422, "invalid_request", problems)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return _error(exc.status_code, "http_error", exc.detail)
+
+    async def require_api_key(request: Request) -> None:
+        supplied = request.headers.get("x-api-key") or ""
+        auth = request.headers.get("authorization") or ""
+        if not supplied and auth.lower().startswith("bearer "):
+            supplied = auth[7:].strip()
+        if not supplied:
+            raise ApiError(401, "unauthorized", "missing API key: send it in the X-API-Key header",
+                           {"WWW-Authenticate": "Bearer"})
+        candidate = supplied.encode("utf-8", "surrogateescape")
+        if not any(secrets.compare_digest(candidate, key) for key in api_keys):
+            raise ApiError(401, "unauthorized", "invalid API key", {"WWW-Authenticate": "Bearer"})
+
+    async def parsed_body(request: Request) -> MessageIn:
+        """Parse by hand so that size, encoding and JSON errors each get a precise message."""
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > settings.max_body_bytes:
+            raise ApiError(413, "payload_too_large", f"request body exceeds {settings.max_body_bytes} bytes")
+        body = bytearray()
+        async for chunk in request.stream():
+            body.extend(chunk)
+            if len(body) > settings.max_body_bytes:
+                raise ApiError(413, "payload_too_large", f"request body exceeds {settings.max_body_bytes} bytes")
+        try:
+            decoded = bytes(body).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ApiError(400, "invalid_encoding", f"request body is not valid UTF-8 (byte {exc.start})") from None
+        try:
+            data = json.loads(decoded)
+        except json.JSONDecodeError as exc:
+            raise ApiError(400, "invalid_json", f"request body is not valid JSON: {exc.msg} at position {exc.pos}") from None
+        try:
+            return MessageIn.model_validate(data, context={"channels": settings.channel_list})
+        except ValueError as exc:  # pydantic.ValidationError is a ValueError
+            raise RequestValidationError(exc.errors()) from None  # type: ignore[attr-defined]
+
+    @app.get("/health", include_in_schema=False)
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.post(
+        "/api/v1/messages",
+        response_model=MessageOut,
+        dependencies=[Depends(require_api_key)],
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": MessageIn.model_json_schema()}},
+            }
+        },
+        responses={
+            400: {"description": "body is not UTF-8 JSON"},
+            401: {"description": "missing or wrong API key"},
+            413: {"description": "body too large"},
+            422: {"description": "a field is missing or invalid"},
+        },
+        summary="Handle a citizen's message",
+    )
+    async def post_message(request: Request) -> MessageOut:
+        payload = await parsed_body(request)
+        inbound = InboundMessage(
+            channel=payload.channel,
+            sender=payload.sender,
+            text=payload.text,
+            external_id=payload.message_id,
+            metadata=payload.metadata or {},
+        )
+        handled = await run_in_threadpool(conversation.handle_inbound, inbound)
+        return _to_out(handled)
+
+    return app
+
+
+def _to_out(handled: HandledMessage) -> MessageOut:
+    ticket = None
+    if handled.ticket is not None:
+        ticket = TicketOut(
+            id=handled.ticket.id,
+            status=handled.ticket.status,
+            department=handled.ticket.department,
+            priority=handled.ticket.priority,
+            due_at=handled.ticket.due_at,
+            created=handled.ticket.created,
+        )
+    return MessageOut(
+        message_id=handled.message_id,
+        duplicate=handled.duplicate,
+        replies=[ReplyOut(text=text) for text in handled.replies],
+        handling=HandlingOut(
+            kind=handled.handling,
+            intent=handled.intent,
+            confidence=handled.confidence,
+            kb_entry_id=handled.kb_entry_id,
+            ticket=ticket,
+        ),
+    )

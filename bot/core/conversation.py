@@ -1,0 +1,148 @@
+"""The path every citizen message takes, whatever the channel.
+
+Store first, then ask Rasa, then store the replies. The inbound message is
+committed before Rasa sees it, so a crash or an unreachable Rasa never loses
+it; when Rasa cannot answer the message is escalated here instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.core.escalation import escalate
+from bot.core.inbound import InboundMessage
+from bot.core.rasa_client import RasaClient, RasaUnavailable
+from bot.core.turns import METADATA_KEY, record_handling
+from bot.settings import Settings
+from bot.store.citizens import get_or_create_identity
+from bot.store.messages import record_inbound, record_outbound
+from bot.store.models import Message, Ticket
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TicketInfo:
+    id: str
+    status: str
+    department: str
+    priority: str
+    due_at: datetime
+    created: bool
+
+
+@dataclass(frozen=True)
+class HandledMessage:
+    message_id: int
+    replies: list[str]
+    handling: str | None
+    intent: str | None
+    confidence: float | None
+    kb_entry_id: str | None
+    ticket: TicketInfo | None
+    duplicate: bool
+
+
+def text_for_understanding(text: str) -> str:
+    """What Rasa sees: control characters become spaces; the stored text stays exact."""
+    cleaned = "".join(" " if unicodedata.category(ch) == "Cc" and ch not in "\n\t" else ch for ch in text)
+    return " ".join(cleaned.split())
+
+
+class Conversation:
+    """Holds the long-lived collaborators: the session factory and the Rasa client."""
+
+    def __init__(self, settings: Settings, sessions: sessionmaker[Session], rasa: RasaClient) -> None:
+        self._settings = settings
+        self._sessions = sessions
+        self._rasa = rasa
+
+    def handle_inbound(self, inbound: InboundMessage) -> HandledMessage:
+        with self._sessions.begin() as session:
+            identity = get_or_create_identity(session, inbound.channel, inbound.sender)
+            message, created = record_inbound(
+                session, identity, inbound.text, external_id=inbound.external_id, meta=inbound.metadata
+            )
+            message_id, sender_id = message.id, identity.public_id
+        if not created:
+            return self._result(message_id, duplicate=True)
+
+        understood = text_for_understanding(inbound.text)
+        if len(understood) > self._settings.max_classified_chars:
+            replies = self._escalate_without_rasa(message_id, reason="long_message")
+        elif not understood:
+            replies = self._escalate_without_rasa(message_id, reason="low_confidence")
+        else:
+            try:
+                bot_messages = self._rasa.send(
+                    sender=sender_id, text=understood, metadata={METADATA_KEY: message_id}
+                )
+                replies = [m["text"] for m in bot_messages if isinstance(m.get("text"), str)]
+            except RasaUnavailable as exc:
+                logger.error("escalating message %s: %s", message_id, exc)
+                replies = self._escalate_without_rasa(message_id, reason="assistant_unavailable")
+
+        with self._sessions.begin() as session:
+            message = session.get(Message, message_id)
+            if message.handling is None:
+                # Rasa answered without running one of our actions (should not happen);
+                # keep the message visible to staff rather than silently unhandled.
+                message.handling = "error"
+            for text in replies:
+                record_outbound(session, inbound=message, text=text)
+        return self._result(message_id, replies=replies)
+
+    def _escalate_without_rasa(self, message_id: int, *, reason: str) -> list[str]:
+        with self._sessions.begin() as session:
+            message = session.get(Message, message_id)
+            outcome = escalate(session, message, reason=reason, kb_ranking=[], settings=self._settings)
+            record_handling(
+                message,
+                intent=None,
+                confidence=None,
+                handling="escalated" if outcome.created else "ticket_joined",
+                ticket=outcome.ticket,
+            )
+            ticket_id = outcome.ticket.public_id
+        if reason == "assistant_unavailable":
+            lead = "Sorry, I can't process your message right now. It has been saved"
+        else:
+            lead = "Thank you. Your message has been saved"
+        return [f"{lead} as ticket {ticket_id}, and a member of staff will reply within {outcome.commitment}."]
+
+    def _result(self, message_id: int, *, replies: list[str] | None = None, duplicate: bool = False) -> HandledMessage:
+        with self._sessions() as session:
+            message = session.get(Message, message_id)
+            if replies is None:
+                replies = list(
+                    session.scalars(
+                        select(Message.text).where(Message.reply_to_id == message_id).order_by(Message.id)
+                    )
+                )
+            ticket = session.get(Ticket, message.ticket_id) if message.ticket_id else None
+            info = None
+            if ticket is not None:
+                info = TicketInfo(
+                    id=ticket.public_id,
+                    status=ticket.status,
+                    department=ticket.department,
+                    priority=ticket.priority,
+                    due_at=ticket.due_at,
+                    created=message.handling == "escalated",
+                )
+            return HandledMessage(
+                message_id=message_id,
+                replies=replies,
+                handling=message.handling,
+                intent=message.intent,
+                confidence=message.confidence,
+                kb_entry_id=message.kb_entry_id,
+                ticket=info,
+                duplicate=duplicate,
+            )

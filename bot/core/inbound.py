@@ -1,0 +1,24 @@
+"""The one inbound-message type every channel adapter produces.
+
+The core never sees a Telegram update, a WhatsApp webhook or a raw email; an
+adapter turns its payload into this and hands it to
+``bot.core.conversation.handle_inbound``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    channel: str
+    # The citizen's address on that channel: chat id, phone number, email address, web session.
+    sender: str
+    # Exactly as received; stored unchanged.
+    text: str
+    # The channel's own id for the message (Telegram update id, email Message-ID, a client's
+    # idempotency key). The same id is never processed twice.
+    external_id: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,74 @@
+"""Which department's queue an escalated message goes to.
+
+The nearest knowledge-base entry is the best signal: a pothole report lands
+near the roads entries, a tax complaint near the tax entries. Keywords catch
+reports whose wording is far from any FAQ; what matches neither goes to the
+general queue, where a person re-routes it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+
+GENERAL = "general"
+
+# Similarity above which the nearest KB entry's department is trusted for routing.
+# Far below the answering threshold: routing a ticket wrongly costs a re-route, not a wrong answer.
+ROUTING_SIMILARITY = 0.35
+
+# Read by administrators: extend when a department's reports keep landing in `general`.
+DEPARTMENT_KEYWORDS: dict[str, tuple[str, ...]] = {
+    "waste": ("bin", "bins", "rubbish", "garbage", "trash", "recycling", "litter", "dumping", "dumped", "fly-tipping"),
+    "roads": ("pothole", "street light", "streetlight", "pavement", "sidewalk", "road", "traffic light", "snow", "tree", "graffiti"),
+    "water": ("water", "leak", "sewer", "drain", "flood", "pipe", "hydrant"),
+    "parking": ("parking", "parked", "tow", "towed", "fine", "ticket machine", "bus", "tram"),
+    "taxes": ("tax", "fee", "invoice", "bill", "charged", "payment"),
+    "civil_registry": ("passport", "id card", "identity card", "birth certificate", "marriage", "registration", "address change"),
+    "building": ("permit", "planning", "construction", "building", "extension"),
+    "social": ("benefit", "care", "allowance", "shelter", "homeless", "childcare", "disability"),
+    "culture": ("library", "book", "museum", "theatre", "event"),
+}
+
+
+@lru_cache(maxsize=8)
+def _entry_departments(kb_dir: str) -> dict[str, str]:
+    from bot.kb.loader import load_kb
+
+    kb, _problems = load_kb(Path(kb_dir))
+    return {entry.id: entry.department for entry in kb.entries}
+
+
+@lru_cache(maxsize=8)
+def _department_names(kb_dir: str) -> dict[str, str]:
+    from bot.kb.loader import load_kb
+
+    kb, _problems = load_kb(Path(kb_dir))
+    return {department.id: department.name for department in kb.departments.values()}
+
+
+def department_names(kb_dir: str | Path) -> dict[str, str]:
+    return _department_names(str(kb_dir))
+
+
+def known_departments(kb_dir: str | Path) -> set[str]:
+    return set(_entry_departments(str(kb_dir)).values()) | {GENERAL}
+
+
+def route_department(text: str, kb_ranking: Sequence[dict], kb_dir: str | Path) -> str:
+    """``kb_ranking`` is the matcher's ranking: [{"entry": id, "similarity": float}, ...]."""
+    departments = _entry_departments(str(kb_dir))
+    if kb_ranking:
+        top = kb_ranking[0]
+        department = departments.get(top.get("entry", ""))
+        if department and float(top.get("similarity", 0.0)) >= ROUTING_SIMILARITY:
+            return department
+    lowered = text.casefold()
+    best, best_hits = GENERAL, 0
+    for department, words in DEPARTMENT_KEYWORDS.items():
+        hits = sum(1 for word in words if re.search(rf"\b{re.escape(word)}", lowered))
+        if hits > best_hits:
+            best, best_hits = department, hits
+    return best

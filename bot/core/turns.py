@@ -1,0 +1,48 @@
+"""Tie a Rasa turn back to the stored inbound message and record its outcome.
+
+The application stores every message before Rasa sees it and passes the row id
+in the webhook metadata. A message that reaches Rasa some other way (``rasa
+shell``, a direct webhook call) is stored here under the ``rasa`` channel, so
+even then nothing goes unrecorded.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from bot.store.citizens import get_or_create_identity
+from bot.store.messages import record_inbound
+from bot.store.models import Message, Ticket
+
+DIRECT_RASA_CHANNEL = "rasa"
+METADATA_KEY = "inbound_message_id"
+
+
+def resolve_turn(session: Session, *, sender_id: str, text: str, metadata: dict[str, Any] | None) -> Message:
+    message_id = (metadata or {}).get(METADATA_KEY)
+    if isinstance(message_id, int):
+        message = session.get(Message, message_id)
+        if message is not None and message.direction == "in":
+            return message
+    identity = get_or_create_identity(session, DIRECT_RASA_CHANNEL, sender_id)
+    message, _created = record_inbound(session, identity, text or "")
+    return message
+
+
+def record_handling(
+    message: Message,
+    *,
+    intent: str | None,
+    confidence: float | None,
+    handling: str,
+    kb_entry_id: str | None = None,
+    ticket: Ticket | None = None,
+) -> None:
+    message.intent = intent
+    message.confidence = confidence
+    message.handling = handling
+    message.kb_entry_id = kb_entry_id
+    if ticket is not None:
+        message.ticket_id = ticket.id

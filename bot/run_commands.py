@@ -1,0 +1,62 @@
+"""`python -m bot train` and `python -m bot run`."""
+
+from __future__ import annotations
+
+import argparse
+
+from bot.settings import PROJECT_ROOT
+
+
+def _train(args: argparse.Namespace) -> int:
+    from bot.training import TrainingError, train
+
+    try:
+        train(force=args.force)
+    except TrainingError as exc:
+        print(exc)
+        return 1
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from bot.settings import get_settings
+    from bot.stack import Stack, StackConfig
+    from bot.store.db import upgrade_database
+    from bot.training import train
+
+    settings = get_settings()
+    upgrade_database(settings.database_url)
+    model = train(quiet=False)
+    config = StackConfig(
+        model=model,
+        database_url=settings.database_url,
+        api_key=settings.api_key_list[0],
+        kb_dir=settings.kb_dir,
+        api_port=settings.api_port,
+        host=settings.api_host,
+        action_port=settings.action_server_port,
+    )
+    stack = Stack(config)
+    print("starting the action server, Rasa and the API (Rasa needs about half a minute) ...", flush=True)
+    stack.start()
+    print(
+        f"\nThe assistant is running.\n"
+        f"  API:     {config.api_url}/api/v1/messages   (OpenAPI: {config.api_url}/docs)\n"
+        f"  API key: in {PROJECT_ROOT / '.env'} (CRM_API_KEYS)\n"
+        f"  Logs:    {config.log_dir}\n"
+        f"Try:\n"
+        f"  curl -s {config.api_url}/api/v1/messages -H \"X-API-Key: $(grep CRM_API_KEYS .env | cut -d= -f2)\" \\\n"
+        f"       -H 'Content-Type: application/json' \\\n"
+        f"       -d '{{\"channel\": \"web\", \"sender\": \"demo\", \"text\": \"When is my bin collected?\"}}'\n"
+        f"Press Ctrl-C to stop.",
+        flush=True,
+    )
+    return stack.wait()
+
+
+def add_commands(subparsers: argparse._SubParsersAction) -> None:
+    train_parser = subparsers.add_parser("train", help="compile the KB and train the Rasa model if inputs changed")
+    train_parser.add_argument("--force", action="store_true", help="train even if a model for these inputs exists")
+    train_parser.set_defaults(func=_train)
+    run_parser = subparsers.add_parser("run", help="start the action server, Rasa and the API")
+    run_parser.set_defaults(func=_run)

@@ -1,0 +1,182 @@
+"""Start and stop the three processes that make up the running assistant.
+
+The action server and the API run in the application environment, Rasa in its
+own; all three get their configuration through environment variables so the
+same code serves `make run`, the test suite, the evaluation and the benchmark
+(each with its own database, model, knowledge base and ports).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from bot.settings import PROJECT_ROOT
+from bot.training import RASA_BIN, rasa_env
+
+APP_PYTHON = Path(sys.executable)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class StackConfig:
+    model: Path
+    database_url: str
+    api_key: str
+    kb_dir: Path = PROJECT_ROOT / "knowledge_base"
+    tracker_db: Path = PROJECT_ROOT / "var" / "rasa_tracker.db"
+    api_port: int = 8000
+    rasa_port: int = 5005
+    action_port: int = 5055
+    host: str = "127.0.0.1"
+    # /model/parse and friends; only for tuning and evaluation, never in production.
+    rasa_http_api: bool = False
+    log_dir: Path = PROJECT_ROOT / "var" / "log"
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.host}:{self.api_port}"
+
+    @property
+    def rasa_url(self) -> str:
+        return f"http://{self.host}:{self.rasa_port}"
+
+    @property
+    def action_url(self) -> str:
+        return f"http://{self.host}:{self.action_port}"
+
+
+class Stack:
+    def __init__(self, config: StackConfig) -> None:
+        self.config = config
+        self._procs: list[tuple[str, subprocess.Popen]] = []
+
+    def _app_env(self) -> dict[str, str]:
+        c = self.config
+        env = dict(os.environ)
+        env.update(
+            {
+                "PYTHONPATH": str(PROJECT_ROOT),
+                "CRM_DATABASE_URL": c.database_url,
+                "CRM_API_KEYS": c.api_key,
+                "CRM_KB_DIR": str(c.kb_dir),
+                "CRM_RASA_URL": c.rasa_url,
+                "CRM_API_HOST": c.host,
+                "CRM_API_PORT": str(c.api_port),
+                "CRM_ACTION_SERVER_PORT": str(c.action_port),
+            }
+        )
+        env.update(c.extra_env)
+        return env
+
+    def _spawn(self, name: str, command: list[str], env: dict[str, str]) -> None:
+        self.config.log_dir.mkdir(parents=True, exist_ok=True)
+        log = open(self.config.log_dir / f"{name}.log", "ab")
+        proc = subprocess.Popen(
+            command, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        log.close()
+        self._procs.append((name, proc))
+
+    def start(self, timeout: float = 240.0) -> "Stack":
+        c = self.config
+        c.tracker_db.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._spawn(
+                "actions",
+                [str(APP_PYTHON), "-m", "rasa_sdk", "--actions", "actions", "--port", str(c.action_port),
+                 "--logging-level", "WARNING"],
+                self._app_env(),
+            )
+            rasa_cmd = [
+                str(RASA_BIN), "run", "--model", str(c.model), "--endpoints", "endpoints.yml",
+                "--credentials", "credentials.yml", "--interface", c.host, "--port", str(c.rasa_port),
+                "--log-file", str(c.log_dir / "rasa-debug.log"),
+            ]
+            if c.rasa_http_api:
+                rasa_cmd.append("--enable-api")
+            self._spawn(
+                "rasa",
+                rasa_cmd,
+                rasa_env(
+                    {
+                        "RASA_ACTION_ENDPOINT": f"{c.action_url}/webhook",
+                        "RASA_TRACKER_DB": str(c.tracker_db),
+                    }
+                ),
+            )
+            self._spawn(
+                "api",
+                [str(APP_PYTHON), "-m", "uvicorn", "bot.api.main:create", "--factory", "--host", c.host, "--port", str(c.api_port),
+                 "--no-access-log", "--log-level", "warning"],
+                self._app_env(),
+            )
+            deadline = time.monotonic() + timeout
+            self._wait(f"{c.action_url}/health", deadline)
+            self._wait(f"{c.rasa_url}/", deadline)
+            self._wait(f"{c.api_url}/health", deadline)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait(self, url: str, deadline: float) -> None:
+        while time.monotonic() < deadline:
+            for name, proc in self._procs:
+                if proc.poll() is not None:
+                    raise RuntimeError(
+                        f"{name} exited with code {proc.returncode}; see {self.config.log_dir / (name + '.log')}"
+                    )
+            try:
+                if httpx.get(url, timeout=2.0).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        raise TimeoutError(f"{url} did not come up in time; logs in {self.config.log_dir}")
+
+    def stop(self) -> None:
+        for _name, proc in reversed(self._procs):
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for _name, proc in reversed(self._procs):
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        self._procs.clear()
+
+    def wait(self) -> int:
+        """Block until one process dies (then stop the rest) or we are interrupted."""
+        try:
+            while True:
+                for name, proc in self._procs:
+                    if proc.poll() is not None:
+                        print(f"{name} exited with code {proc.returncode}; stopping", file=sys.stderr)
+                        return 1
+                time.sleep(1)
+        except KeyboardInterrupt:
+            return 0
+        finally:
+            self.stop()
+
+    def __enter__(self) -> "Stack":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

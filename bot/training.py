@@ -1,0 +1,120 @@
+"""Train the Rasa model from the knowledge base, only when something changed.
+
+The model's file name is a fingerprint of everything that shapes it (KB,
+training data, domain, config, the custom NLU code), so an unchanged project
+reuses its model and any change produces a new one. Seeds are fixed and
+TensorFlow runs deterministically so the same inputs train the same model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from bot.settings import PROJECT_ROOT
+
+RASA_ENV = PROJECT_ROOT / ".venv-rasa"
+RASA_BIN = RASA_ENV / "bin" / "rasa"
+GENERATED_FAQ = Path("nlu") / "faq.yml"
+TRAINING_INPUTS = ("config.yml", "domain.yml", "data", "bot/nlu")
+
+
+class TrainingError(RuntimeError):
+    pass
+
+
+def rasa_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """Environment for Rasa processes: our components importable, deterministic, CPU only."""
+    env = dict(os.environ)
+    env.update(
+        {
+            "PYTHONPATH": str(PROJECT_ROOT),
+            "PYTHONHASHSEED": "0",
+            "TF_DETERMINISTIC_OPS": "1",
+            "TF_CPP_MIN_LOG_LEVEL": "2",
+            "CUDA_VISIBLE_DEVICES": "",
+            "HF_HUB_OFFLINE": "1",
+            "RASA_TELEMETRY_ENABLED": "false",
+            "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
+            # Rasa reuses unchanged pipeline components from this cache between trainings.
+            "RASA_CACHE_DIRECTORY": str(PROJECT_ROOT / ".rasa" / "cache"),
+        }
+    )
+    env.update(extra or {})
+    return env
+
+
+def _hash_tree(digest: "hashlib._Hash", root: Path, paths: list[Path]) -> None:
+    for path in sorted(paths):
+        if path.is_dir():
+            _hash_tree(digest, root, [p for p in path.iterdir() if p.name != "__pycache__"])
+        elif path.is_file() and path.suffix in {".yml", ".yaml", ".py", ".json"}:
+            digest.update(str(path.relative_to(root)).encode())
+            digest.update(b"\0")
+            digest.update(path.read_bytes())
+            digest.update(b"\0")
+
+
+def stage_training_data(kb_dir: Path, stage: Path) -> Path:
+    """Copy the project's training inputs into ``stage`` with the FAQ data compiled from ``kb_dir``."""
+    from bot.kb.compile import compile_kb
+    from bot.kb.loader import load_kb
+    from bot.kb.validate import validate
+
+    kb, problems = load_kb(kb_dir)
+    problems = problems + validate(kb)
+    errors = [p for p in problems if p.severity == "error"]
+    if errors:
+        listing = "\n".join(f"{p.file}:{p.line}: {p.message}" for p in errors[:50])
+        raise TrainingError(f"the knowledge base in {kb_dir} has {len(errors)} error(s); not training:\n{listing}")
+    for name in ("config.yml", "domain.yml"):
+        shutil.copy2(PROJECT_ROOT / name, stage / name)
+    shutil.copytree(PROJECT_ROOT / "data", stage / "data", ignore=shutil.ignore_patterns("faq.yml"))
+    compile_kb(kb, stage / "data" / GENERATED_FAQ)
+    return stage
+
+
+def fingerprint(stage: Path) -> str:
+    digest = hashlib.sha256()
+    _hash_tree(digest, stage, [stage / "config.yml", stage / "domain.yml", stage / "data"])
+    _hash_tree(digest, PROJECT_ROOT, [PROJECT_ROOT / "bot" / "nlu"])
+    return digest.hexdigest()[:16]
+
+
+def train(
+    *, kb_dir: Path | None = None, models_dir: Path | None = None, force: bool = False, quiet: bool = False
+) -> Path:
+    """Return the path of a model trained on the current inputs, training it if needed."""
+    kb_dir = Path(kb_dir or PROJECT_ROOT / "knowledge_base")
+    models_dir = Path(models_dir or PROJECT_ROOT / "models")
+    models_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="crm-train-") as tmp:
+        stage = stage_training_data(kb_dir, Path(tmp))
+        name = f"model-{fingerprint(stage)}"
+        model = models_dir / f"{name}.tar.gz"
+        if kb_dir.resolve() == (PROJECT_ROOT / "knowledge_base").resolve():
+            # Keep the generated FAQ data in the project too, for `rasa test` and for reading.
+            shutil.copy2(stage / "data" / GENERATED_FAQ, PROJECT_ROOT / "data" / GENERATED_FAQ)
+        if model.exists() and not force:
+            if not quiet:
+                print(f"model up to date: {model}")
+            return model
+        command = [
+            str(RASA_BIN), "train",
+            "--config", "config.yml", "--domain", "domain.yml", "--data", "data",
+            "--out", str(models_dir), "--fixed-model-name", name,
+        ]
+        if not quiet:
+            print(f"training {model.name} (inputs changed) ...", flush=True)
+        result = subprocess.run(
+            command, cwd=stage, env=rasa_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        if result.returncode != 0 or not model.exists():
+            sys.stderr.write(result.stdout[-8000:])
+            raise TrainingError(f"rasa train failed with exit code {result.returncode}")
+    return model
