@@ -1,0 +1,108 @@
+"""Ticket priorities and the keyword rules that raise them.
+
+The keyword lists are module constants on purpose: administrators and auditors
+must be able to read exactly which words make the assistant treat a message as
+urgent, and change them without touching logic. Matching is on whole words and
+phrases, case-insensitive, English only (the language of the knowledge base).
+"""
+
+from __future__ import annotations
+
+import re
+
+LOW = "low"
+NORMAL = "normal"
+HIGH = "high"
+URGENT = "urgent"
+
+# Lowest to highest; the order is the rank.
+PRIORITIES: tuple[str, ...] = (LOW, NORMAL, HIGH, URGENT)
+
+# Any of these alone makes a message urgent: a safety hazard or a citizen at risk.
+URGENT_KEYWORDS: tuple[str, ...] = (
+    # safety hazards
+    "gas leak",
+    "smell of gas",
+    "smells of gas",
+    "smell gas",
+    "exposed wire",
+    "exposed wires",
+    "live wire",
+    "live wires",
+    "electric shock",
+    "flooding",
+    "flooded",
+    "sewage overflow",
+    "collapsed",
+    "about to collapse",
+    "fire hazard",
+    "carbon monoxide",
+    # people at risk
+    "homeless",
+    "sleeping rough",
+    "sleeping on the street",
+    "eviction",
+    "evicted",
+    "being evicted",
+    "domestic violence",
+    "domestic abuse",
+    "abusive partner",
+    "child at risk",
+    "child in danger",
+    "child abuse",
+    "suicidal",
+)
+
+# A message is urgent when it contains a phrase from the first group AND a word
+# from the second: e.g. no heating is a nuisance, no heating for an elderly person is a risk.
+URGENT_COMBINATIONS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
+    (
+        ("no heating", "no heat", "heating is off", "heating broken", "heating has broken",
+         "heating not working", "no hot water", "no electricity", "no water", "power cut"),
+        ("elderly", "old lady", "old man", "pensioner", "disabled", "disability", "wheelchair",
+         "baby", "newborn", "infant", "pregnant", "sick child", "oxygen", "dialysis"),
+    ),
+)
+
+# Vulnerable citizens get a faster answer even when nothing is dangerous.
+HIGH_KEYWORDS: tuple[str, ...] = (
+    "elderly",
+    "pensioner",
+    "disabled",
+    "disability",
+    "wheelchair",
+    "pregnant",
+    "blind",
+    "deaf",
+    "carer",
+    "newborn",
+)
+
+
+def priority_rank(priority: str) -> int:
+    """Position in PRIORITIES; unknown priorities fail loudly instead of sorting anywhere."""
+    try:
+        return PRIORITIES.index(priority)
+    except ValueError:
+        raise ValueError(f"unknown priority {priority!r}; known: {', '.join(PRIORITIES)}") from None
+
+
+def _pattern(phrases: tuple[str, ...]) -> re.Pattern[str]:
+    # Whole words only, so "evictions policy" is not "eviction"; plurals therefore need
+    # their own entry. Any run of whitespace matches the space inside a phrase.
+    parts = [r"\s+".join(map(re.escape, phrase.split())) for phrase in phrases]
+    return re.compile(r"\b(?:" + "|".join(parts) + r")\b", re.IGNORECASE)
+
+
+_URGENT = _pattern(URGENT_KEYWORDS)
+_HIGH = _pattern(HIGH_KEYWORDS)
+_COMBINATIONS = tuple((_pattern(a), _pattern(b)) for a, b in URGENT_COMBINATIONS)
+
+
+def detect_priority(text: str) -> str:
+    """'urgent', 'high' or 'normal' from the keyword tables above."""
+    if _URGENT.search(text) or any(a.search(text) and b.search(text) for a, b in _COMBINATIONS):
+        return URGENT
+    if _HIGH.search(text):
+        return HIGH
+    return NORMAL
