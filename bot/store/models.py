@@ -1,0 +1,157 @@
+"""The interaction store: who wrote, what they wrote, and what the city did about it.
+
+Addresses (phone numbers, e-mail addresses) live only in ChannelIdentity; every
+other system, Rasa included, sees the identity's random ``public_id``.
+Vocabularies that the workflow depends on (direction, status, priority) are
+enforced by check constraints so that a bad write fails in every client, not
+only in this code base.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from bot.store.db import Base
+from bot.store.types import UTCDateTime, utcnow
+from bot.tickets.priority import NORMAL, PRIORITIES
+from bot.tickets.status import NEW, STATUSES
+
+DIRECTIONS: tuple[str, ...] = ("in", "out")
+
+# What the assistant did with an inbound message; free to grow, so not a DB constraint.
+HANDLINGS: tuple[str, ...] = ("kb_answer", "escalated", "ticket_joined", "small_talk", "status", "error")
+
+
+def _new_public_id() -> str:
+    return uuid.uuid4().hex
+
+
+def _in_list(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Citizen(Base):
+    __tablename__ = "citizens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True, default=_new_public_id)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    display_name: Mapped[str | None] = mapped_column(String(200))
+    consent_given_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Set when the citizen's personal data has been erased on request; the row stays
+    # so that tickets and statistics keep their foreign keys.
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    identities: Mapped[list[ChannelIdentity]] = relationship(back_populates="citizen")
+
+
+class ChannelIdentity(Base):
+    __tablename__ = "channel_identities"
+    __table_args__ = (UniqueConstraint("channel", "address"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    citizen_id: Mapped[int] = mapped_column(ForeignKey("citizens.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    address: Mapped[str] = mapped_column(String(320))
+    # The Rasa sender id: lets the conversation engine track a person without learning the address.
+    public_id: Mapped[str] = mapped_column(String(32), unique=True, default=_new_public_id)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    citizen: Mapped[Citizen] = relationship(back_populates="identities")
+
+
+class Message(Base):
+    __tablename__ = "messages"
+    __table_args__ = (
+        CheckConstraint(_in_list("direction", DIRECTIONS), name="direction"),
+        # Channels redeliver; the provider's message id makes ingestion idempotent.
+        UniqueConstraint("channel", "direction", "external_id"),
+        Index(None, "citizen_id", "created_at"),
+        Index(None, "identity_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    citizen_id: Mapped[int] = mapped_column(ForeignKey("citizens.id"))
+    identity_id: Mapped[int] = mapped_column(ForeignKey("channel_identities.id"))
+    channel: Mapped[str] = mapped_column(String(32))
+    direction: Mapped[str] = mapped_column(String(3))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    external_id: Mapped[str | None] = mapped_column(String(255))
+    intent: Mapped[str | None] = mapped_column(String(128))
+    confidence: Mapped[float | None] = mapped_column(Float)
+    handling: Mapped[str | None] = mapped_column(String(32))
+    kb_entry_id: Mapped[str | None] = mapped_column(String(128))
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
+    # An outbound message points at the inbound message it answers.
+    reply_to_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), index=True)
+    meta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    identity: Mapped[ChannelIdentity] = relationship()
+
+
+class Ticket(Base):
+    __tablename__ = "tickets"
+    __table_args__ = (
+        CheckConstraint(_in_list("status", STATUSES), name="status"),
+        CheckConstraint(_in_list("priority", PRIORITIES), name="priority"),
+        # The agents' queue: a department's open tickets by deadline.
+        Index(None, "department", "status", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Short, checksummed, non-enumerable ID told to the citizen (bot.tickets.ids).
+    public_id: Mapped[str] = mapped_column(String(16), unique=True)
+    citizen_id: Mapped[int] = mapped_column(ForeignKey("citizens.id"), index=True)
+    # The channel the ticket came in on, so that updates can go back the same way.
+    identity_id: Mapped[int] = mapped_column(ForeignKey("channel_identities.id"), index=True)
+    department: Mapped[str] = mapped_column(String(64))
+    priority: Mapped[str] = mapped_column(String(16), default=NORMAL)
+    status: Mapped[str] = mapped_column(String(32), default=NEW)
+    reason: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    first_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    events: Mapped[list[TicketEvent]] = relationship(
+        back_populates="ticket", order_by="(TicketEvent.created_at, TicketEvent.id)"
+    )
+
+
+class TicketEvent(Base):
+    """Append-only history of a ticket; ``public`` events are what the citizen may be told."""
+
+    __tablename__ = "ticket_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    kind: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(64))
+    public: Mapped[bool] = mapped_column(Boolean, default=False)
+    body: Mapped[str] = mapped_column(Text, default="")
+    from_status: Mapped[str | None] = mapped_column(String(32))
+    to_status: Mapped[str | None] = mapped_column(String(32))
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), index=True)
+
+    ticket: Mapped[Ticket] = relationship(back_populates="events")

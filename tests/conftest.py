@@ -1,0 +1,104 @@
+"""Database fixtures: every store test runs on SQLite and on PostgreSQL.
+
+PostgreSQL is not optional: CI runs it, and a test run that silently skipped it
+would hide exactly the bugs (locking, types, NUL bytes) that only PostgreSQL
+shows. Set TEST_POSTGRES_URL to point at another server.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+import bot.store.models  # noqa: F401  (puts the tables on Base.metadata)
+from bot.store.db import Base, dispose_engines, session_factory, upgrade_database
+
+_PG_CANDIDATES = (
+    "postgresql+psycopg://postgres@127.0.0.1:5432/test",
+    "postgresql+psycopg://root@127.0.0.1:5432/test",
+)
+
+
+def _admin_engine() -> sa.Engine:
+    candidates = [os.environ["TEST_POSTGRES_URL"]] if os.environ.get("TEST_POSTGRES_URL") else _PG_CANDIDATES
+    errors = []
+    for url in candidates:
+        engine = sa.create_engine(url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+        try:
+            with engine.connect():
+                return engine
+        except sa.exc.OperationalError as exc:
+            errors.append(f"{make_url(url).render_as_string(hide_password=True)}: {str(exc.orig).strip()}")
+    pytest.fail(
+        "PostgreSQL is required for the store tests but is not reachable.\n"
+        + "\n".join(errors)
+        + "\nStart PostgreSQL on 127.0.0.1:5432 (trust auth, database 'test') or set TEST_POSTGRES_URL.",
+        pytrace=False,
+    )
+
+
+@pytest.fixture(scope="session")
+def new_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str], str]]:
+    """Factory: ``new_database(backend)`` -> URL of a new, empty database, dropped at the end."""
+    admin: sa.Engine | None = None
+    created: list[str] = []
+
+    def make(backend: str) -> str:
+        nonlocal admin
+        if backend == "sqlite":
+            return f"sqlite:///{tmp_path_factory.mktemp('db') / 'crm.db'}"
+        if admin is None:
+            admin = _admin_engine()
+        name = f"crm_test_{uuid.uuid4().hex[:12]}"
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        created.append(name)
+        return admin.url.set(database=name).render_as_string(hide_password=False)
+
+    yield make
+
+    dispose_engines()
+    if admin is not None:
+        with admin.connect() as connection:
+            for name in created:
+                connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def _migrated_url(backend: str, new_database: Callable[[str], str]) -> str:
+    url = new_database(backend)
+    upgrade_database(url)
+    return url
+
+
+@pytest.fixture
+def db_url(_migrated_url: str) -> str:
+    """A migrated database with empty tables (migrating once per backend keeps the suite fast)."""
+    engine = session_factory(_migrated_url).kw["bind"]
+    tables = [table.name for table in reversed(Base.metadata.sorted_tables)]
+    with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+        else:
+            for table in tables:
+                connection.exec_driver_sql(f"DELETE FROM {table}")
+    return _migrated_url
+
+
+@pytest.fixture
+def session(db_url: str) -> Iterator[Session]:
+    with session_factory(db_url)() as session:
+        yield session
+        session.rollback()
