@@ -98,9 +98,10 @@ class Stack:
         try:
             self._spawn(
                 "actions",
-                [str(APP_PYTHON), "-m", "rasa_sdk", "--actions", "actions", "--port", str(c.action_port),
-                 "--logging-level", "WARNING"],
-                self._app_env(),
+                [str(APP_PYTHON), "-m", "rasa_sdk", "--actions", "actions", "--port", str(c.action_port), "--quiet"],
+                # rasa-sdk listens on all interfaces unless told otherwise; the action server
+                # has no authentication, so it must stay on loopback.
+                {**self._app_env(), "SANIC_HOST": c.host},
             )
             rasa_cmd = [
                 str(RASA_BIN), "run", "--model", str(c.model), "--endpoints", "endpoints.yml",

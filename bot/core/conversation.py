@@ -87,16 +87,22 @@ class Conversation:
             except RasaUnavailable as exc:
                 logger.error("escalating message %s: %s", message_id, exc)
                 replies = self._escalate_without_rasa(message_id, reason="assistant_unavailable")
+            else:
+                if not self._handled(message_id):
+                    # Rasa answered but none of our actions recorded the turn: the action
+                    # server failed. A person must see the message.
+                    logger.error("no action handled message %s; escalating", message_id)
+                    replies = self._escalate_without_rasa(message_id, reason="assistant_unavailable")
 
         with self._sessions.begin() as session:
             message = session.get(Message, message_id)
-            if message.handling is None:
-                # Rasa answered without running one of our actions (should not happen);
-                # keep the message visible to staff rather than silently unhandled.
-                message.handling = "error"
             for text in replies:
                 record_outbound(session, inbound=message, text=text)
         return self._result(message_id, replies=replies)
+
+    def _handled(self, message_id: int) -> bool:
+        with self._sessions() as session:
+            return session.scalar(select(Message.handling).where(Message.id == message_id)) is not None
 
     def _escalate_without_rasa(self, message_id: int, *, reason: str) -> list[str]:
         with self._sessions.begin() as session:

@@ -52,7 +52,9 @@ RANKING_SIZE = 5
 class KnowledgeBaseMatcher(GraphComponent, IntentClassifier):
     @classmethod
     def required_components(cls) -> List[Type]:
-        return [IntentClassifier]
+        # It reads DIET's prediction at inference, but Rasa checks requirements against
+        # the training graph too, where this component trains independently of DIET.
+        return []
 
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:

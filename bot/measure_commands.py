@@ -1,0 +1,45 @@
+"""`python -m bot eval`, `python -m bot nlu tune` and `python -m bot bench`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from bot.settings import PROJECT_ROOT
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from bot.evaluation import main
+
+    return main(heldout=Path(args.heldout), with_benchmark=not args.no_benchmark, out_dir=Path(args.out))
+
+
+def _tune(args: argparse.Namespace) -> int:
+    from bot.tuning import main
+
+    return main(dev_set=Path(args.dev), write=not args.dry_run)
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from bot.benchmark import main
+
+    return main(requests=args.requests, out_dir=Path(args.out))
+
+
+def add_commands(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("eval", help="measure accuracy, escalation recall and wrong answers")
+    p.add_argument("--heldout", default=str(PROJECT_ROOT / "evaluation" / "heldout.tsv"))
+    p.add_argument("--no-benchmark", action="store_true", help="skip the covid_q_govfaq benchmark")
+    p.add_argument("--out", default=str(PROJECT_ROOT / "results"))
+    p.set_defaults(func=_eval)
+
+    nlu = subparsers.add_parser("nlu", help="NLU maintenance").add_subparsers(dest="nlu_command", required=True)
+    t = nlu.add_parser("tune", help="choose the answer/escalate thresholds on the dev set")
+    t.add_argument("--dev", default=str(PROJECT_ROOT / "evaluation" / "dev.tsv"))
+    t.add_argument("--dry-run", action="store_true", help="print, do not write config.yml")
+    t.set_defaults(func=_tune)
+
+    b = subparsers.add_parser("bench", help="latency and throughput of the full path vs Rasa's bare webhook")
+    b.add_argument("--requests", type=int, default=400, help="messages per measurement")
+    b.add_argument("--out", default=str(PROJECT_ROOT / "results"))
+    b.set_defaults(func=_bench)

@@ -1,0 +1,136 @@
+"""The main flows, end to end through the API, Rasa, the action server and the store."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.store.models import Message, Ticket, TicketEvent
+from bot.tickets.ids import is_valid, new_ticket_id
+
+pytestmark = pytest.mark.e2e
+
+TICKET_ID = re.compile(r"\b[0-9A-Z]{3}-[0-9A-Z]{3}-[0-9A-Z]{3}\b")
+
+
+def test_faq_question_is_answered_from_the_knowledge_base(assistant, sender):
+    result = assistant.say(sender, "When is my bin collected?")
+    assert result["handling"]["kind"] == "kb_answer"
+    assert result["handling"]["kb_entry_id"] == "waste-collection-days"
+    assert result["handling"]["ticket"] is None
+    assert result["replies"] and "collect" in result["replies"][0]["text"].lower()
+
+
+def test_paraphrased_faq_question_is_answered(assistant, sender):
+    result = assistant.say(sender, "we've got an old couch to throw out, can the city pick it up?")
+    assert result["handling"]["kind"] == "kb_answer"
+    assert result["handling"]["kb_entry_id"] == "waste-bulky-items"
+
+
+def test_complaint_is_escalated_with_ticket_id_and_commitment(assistant, sender):
+    result = assistant.say(sender, "The woman at the registry counter was extremely rude to me this morning. Unacceptable.")
+    handling = result["handling"]
+    assert handling["kind"] == "escalated"
+    ticket = handling["ticket"]
+    assert ticket["created"] is True and ticket["status"] == "new"
+    assert is_valid(ticket["id"])
+    reply = result["replies"][0]["text"]
+    assert ticket["id"] in reply and "24 hours" in reply
+
+
+def test_problem_report_is_routed_to_the_roads_department(assistant, sender):
+    result = assistant.say(sender, "There's a deep pothole on Mill Road outside number 14, a cyclist nearly fell")
+    assert result["handling"]["kind"] == "escalated"
+    assert result["handling"]["ticket"]["department"] == "roads"
+
+
+def test_request_for_a_person_is_escalated(assistant, sender):
+    result = assistant.say(sender, "I'd like to speak to a real person please")
+    assert result["handling"]["kind"] == "escalated"
+    with assistant.sessions()() as session:
+        ticket = session.scalar(select(Ticket).where(Ticket.public_id == result["handling"]["ticket"]["id"]))
+        assert ticket.reason == "request_human"
+
+
+def test_question_the_kb_does_not_cover_is_escalated(assistant, sender):
+    result = assistant.say(sender, "Can I keep chickens in my back garden in Eastbrook?")
+    assert result["handling"]["kind"] == "escalated"
+
+
+def test_follow_up_message_joins_the_open_ticket(assistant, sender):
+    first = assistant.say(sender, "My housing benefit application from March still has no decision, what is going on?")
+    ticket_id = first["handling"]["ticket"]["id"]
+    second = assistant.say(sender, "I also want to complain that nobody answers the phone at social services.")
+    assert second["handling"]["kind"] == "ticket_joined"
+    assert second["handling"]["ticket"]["id"] == ticket_id
+    assert ticket_id in second["replies"][0]["text"]
+    with assistant.sessions()() as session:
+        assert session.scalar(select(func.count()).select_from(Ticket).join(Message, Message.ticket_id == Ticket.id)
+                              .where(Ticket.public_id == ticket_id, Message.direction == "in")) == 2
+
+
+def test_ticket_transcript_includes_the_conversation_before_the_escalation(assistant, sender):
+    assistant.say(sender, "When is my bin collected?")
+    result = assistant.say(sender, "The bin men skipped our street again and left rubbish everywhere. I'm fed up.")
+    with assistant.sessions()() as session:
+        ticket = session.scalar(select(Ticket).where(Ticket.public_id == result["handling"]["ticket"]["id"]))
+        texts = [m.text for m in session.scalars(select(Message).where(Message.ticket_id == ticket.id).order_by(Message.id))]
+        created = session.scalar(select(TicketEvent).where(TicketEvent.ticket_id == ticket.id, TicketEvent.kind == "created"))
+    assert "When is my bin collected?" in texts
+    assert "When is my bin collected?" in created.body
+
+
+def test_owner_gets_the_status_of_their_ticket(assistant, sender):
+    ticket_id = assistant.say(sender, "I want to talk to a human")["handling"]["ticket"]["id"]
+    result = assistant.say(sender, f"what is the status of {ticket_id}?")
+    assert result["handling"]["kind"] == "status"
+    reply = result["replies"][0]["text"]
+    assert ticket_id in reply and "waiting for a member of staff" in reply
+
+
+def test_status_query_accepts_lowercase_id_without_dashes(assistant, sender):
+    ticket_id = assistant.say(sender, "Please put me through to an agent")["handling"]["ticket"]["id"]
+    result = assistant.say(sender, f"status {ticket_id.replace('-', '').lower()}")
+    assert ticket_id in result["replies"][0]["text"]
+
+
+def test_someone_else_learns_nothing_about_a_ticket(assistant, sender):
+    ticket_id = assistant.say(sender, "I want to talk to a human")["handling"]["ticket"]["id"]
+    other = assistant.say(sender + "-other", f"what is the status of {ticket_id}?")
+    unknown = assistant.say(sender + "-other", f"what is the status of {new_ticket_id()}?")
+    assert other["replies"] == unknown["replies"]
+    assert ticket_id not in other["replies"][0]["text"]
+    assert "couldn't find" in other["replies"][0]["text"]
+
+
+def test_mistyped_ticket_id_is_pointed_out(assistant, sender):
+    ticket_id = assistant.say(sender, "Connect me with a member of staff")["handling"]["ticket"]["id"]
+    typo = ticket_id[:-1] + ("0" if ticket_id[-1] != "0" else "1")
+    result = assistant.say(sender, f"status of {typo}")
+    assert "mistyped" in result["replies"][0]["text"]
+
+
+def test_same_channel_address_is_one_citizen_on_two_channels_kept_apart(assistant, sender):
+    web = assistant.say(sender, "I want to talk to a human", channel="web")
+    sms = assistant.say(sender, f"status {web['handling']['ticket']['id']}", channel="sms")
+    # Same address string on another channel is another identity until the citizen links them.
+    assert "couldn't find" in sms["replies"][0]["text"]
+
+
+def test_greeting_is_small_talk_not_a_ticket(assistant, sender):
+    result = assistant.say(sender, "hello")
+    assert result["handling"]["kind"] == "small_talk"
+    assert result["handling"]["ticket"] is None
+
+
+def test_every_message_in_and_out_is_stored_with_its_handling(assistant, sender):
+    result = assistant.say(sender, "When is my bin collected?")
+    with assistant.sessions()() as session:
+        inbound = session.get(Message, result["message_id"])
+        outbound = session.scalars(select(Message).where(Message.reply_to_id == inbound.id)).all()
+    assert inbound.direction == "in" and inbound.text == "When is my bin collected?"
+    assert inbound.intent == "faq" and inbound.confidence > 0 and inbound.kb_entry_id == "waste-collection-days"
+    assert [m.text for m in outbound] == [r["text"] for r in result["replies"]]
+    assert all(m.direction == "out" for m in outbound)
