@@ -11,6 +11,7 @@ The chosen values are written into config.yml; the next training uses them.
 from __future__ import annotations
 
 import itertools
+import json
 import re
 import tempfile
 import uuid
@@ -28,10 +29,11 @@ ESCALATING_INTENTS = {"complaint", "report_problem", "personal_case", "request_h
 WRONG_ANSWER_COST = 3.0
 
 GRID = {
-    "meta_threshold": [round(x, 2) for x in np.arange(0.30, 0.96, 0.05)],
-    "kb_threshold": [round(x, 2) for x in np.arange(0.40, 0.91, 0.01)],
+    "meta_threshold": [0.5, 0.7, 0.8, 0.9, 0.95, 0.99],
+    "kb_threshold": [round(float(x), 2) for x in np.arange(0.30, 0.71, 0.01)],
     "kb_margin": [0.0, 0.01, 0.02, 0.03, 0.05, 0.08],
-    "kb_override": [0.75, 0.8, 0.85, 0.9, 0.95, 1.01],
+    "kb_override": [0.6, 0.7, 0.8, 1.01],
+    "knn_veto_margin": [0.0, 0.02, 0.05, 0.08, 0.12, 0.2, 1.0],
 }
 
 
@@ -46,6 +48,8 @@ def record_scores(rasa_url: str, cases: list[Case]) -> list[dict]:
                     "diet_intent": match.get("diet_intent"),
                     "diet_confidence": float(match.get("diet_confidence") or 0.0),
                     "ranking": [(r["entry"], float(r["similarity"])) for r in match.get("ranking") or []],
+                    "faq_similarity": float(match.get("faq_similarity") or 0.0),
+                    "intent_similarity": match.get("intent_similarity") or {},
                 }
             )
     return scores
@@ -54,7 +58,10 @@ def record_scores(rasa_url: str, cases: list[Case]) -> list[dict]:
 def cost(cases: list[Case], scores: list[dict], thresholds: Thresholds) -> tuple[float, dict]:
     wrong = missed_escalation = unanswered = 0
     for case, score in zip(cases, scores):
-        d = decide(score["diet_intent"], score["diet_confidence"], score["ranking"], thresholds)
+        d = decide(
+            score["diet_intent"], score["diet_confidence"], score["ranking"], thresholds,
+            score["faq_similarity"], score["intent_similarity"],
+        )
         answered = d.intent == FAQ_INTENT and d.kb_entry is not None
         if case.expected == ESCALATE:
             if answered:
@@ -76,23 +83,24 @@ def search(cases: list[Case], scores: list[dict]) -> tuple[Thresholds, dict]:
         thresholds = Thresholds(**dict(zip(names, values)))
         total, detail = cost(cases, scores, thresholds)
         # Ties go to the stricter setting (higher thresholds): fewer answers, fewer wrong ones on new data.
-        key = (total, -thresholds.kb_threshold, -thresholds.meta_threshold, -thresholds.kb_override)
-        if best is None or key < (best[0], -best[1].kb_threshold, -best[1].meta_threshold, -best[1].kb_override):
-            best = (total, thresholds, detail)
+        key = (total, -thresholds.kb_threshold, -thresholds.meta_threshold, -thresholds.kb_override,
+               -thresholds.knn_veto_margin)
+        if best is None or key < best[0]:
+            best = (key, thresholds, detail)
     assert best is not None
-    return best[1], {"cost": best[0], **best[2]}
+    return best[1], {"cost": best[0][0], **best[2]}
 
 
 def write_thresholds(config_path: Path, thresholds: Thresholds) -> None:
     text = config_path.read_text(encoding="utf-8")
-    for name in ("meta_threshold", "kb_threshold", "kb_margin", "kb_override"):
+    for name in ("meta_threshold", "kb_threshold", "kb_margin", "kb_override", "knn_veto_margin"):
         text, count = re.subn(rf"(\n\s+{name}: )[0-9.]+", rf"\g<1>{getattr(thresholds, name)}", text)
         if count != 1:
             raise RuntimeError(f"could not find exactly one `{name}:` in {config_path}")
     config_path.write_text(text, encoding="utf-8")
 
 
-def main(*, dev_set: Path, write: bool) -> int:
+def main(*, dev_set: Path, write: bool, scores_out: Path | None = None) -> int:
     from bot.stack import Stack, StackConfig, free_port
     from bot.store.db import upgrade_database
     from bot.training import train
@@ -110,6 +118,9 @@ def main(*, dev_set: Path, write: bool) -> int:
         )
         with Stack(config):
             scores = record_scores(config.rasa_url, cases)
+    if scores_out is not None:
+        scores_out.parent.mkdir(parents=True, exist_ok=True)
+        scores_out.write_text(json.dumps([{"case": vars(c), **s} for c, s in zip(cases, scores)], indent=1))
     thresholds, detail = search(cases, scores)
     print(f"dev set {dev_set} ({len(cases)} messages): best thresholds {thresholds}")
     print(f"  on the dev set: {detail}")

@@ -9,7 +9,7 @@ which the dialogue turns into a ticket.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Sequence, Tuple
+from typing import Mapping, Optional, Sequence, Tuple
 
 FAQ_INTENT = "faq"
 FALLBACK_INTENT = "nlu_fallback"
@@ -26,6 +26,11 @@ class Thresholds:
     # A KB match this strong is answered even when DIET leans to another intent
     # (DIET sees few phrasings per entry and can mistake a question for a case).
     kb_override: float = 0.85
+    # DIET sees few phrasings per KB entry and often takes a general question written in
+    # the first person ("does housing benefit get paid from the date I apply?") for a
+    # personal case. When the message is closer to a KB phrasing than to any training
+    # example of DIET's intent by at least this much, it is treated as a question.
+    knn_veto_margin: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -41,10 +46,15 @@ def decide(
     diet_confidence: float,
     kb_ranking: Sequence[Tuple[str, float]],
     thresholds: Thresholds,
+    faq_similarity: float = 0.0,
+    intent_similarity: Optional[Mapping[str, float]] = None,
 ) -> Decision:
     """Pick the final intent.
 
-    ``kb_ranking`` is (entry id, similarity) for the best entries, best first.
+    ``kb_ranking`` is (entry id, score) for the best entries, best first.
+    ``faq_similarity`` is the message's similarity to the closest KB phrasing and
+    ``intent_similarity`` its similarity to the closest training example of each
+    other intent.
     """
     top_entry, top_sim = kb_ranking[0] if kb_ranking else (None, 0.0)
     second_sim = kb_ranking[1][1] if len(kb_ranking) > 1 else 0.0
@@ -54,7 +64,13 @@ def decide(
         and top_sim - second_sim >= thresholds.kb_margin
     )
 
-    if diet_intent and diet_intent not in (FAQ_INTENT, FALLBACK_INTENT):
+    vetoed = (
+        diet_intent is not None
+        and diet_intent not in _NEVER_OVERRIDDEN
+        and intent_similarity is not None
+        and faq_similarity - intent_similarity.get(diet_intent, 0.0) >= thresholds.knn_veto_margin
+    )
+    if diet_intent and diet_intent not in (FAQ_INTENT, FALLBACK_INTENT) and not vetoed:
         if diet_confidence >= thresholds.meta_threshold:
             if kb_confident and top_sim >= thresholds.kb_override and diet_intent not in _NEVER_OVERRIDDEN:
                 return Decision(FAQ_INTENT, top_sim, top_entry, "kb_override")
@@ -71,4 +87,4 @@ def decide(
 
 
 # Requests that must reach a person or the ticket system whatever the KB says.
-_NEVER_OVERRIDDEN = frozenset({"request_human", "ticket_status", "complaint", "personal_case", "report_problem"})
+_NEVER_OVERRIDDEN = frozenset({"request_human", "ticket_status"})
