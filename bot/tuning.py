@@ -29,11 +29,12 @@ ESCALATING_INTENTS = {"complaint", "report_problem", "personal_case", "request_h
 WRONG_ANSWER_COST = 3.0
 
 GRID = {
-    "meta_threshold": [0.5, 0.7, 0.8, 0.9, 0.95, 0.99],
+    "meta_threshold": [0.8, 0.9, 0.95, 0.99],
     "kb_threshold": [round(float(x), 2) for x in np.arange(0.30, 0.71, 0.01)],
-    "kb_margin": [0.0, 0.01, 0.02, 0.03, 0.05, 0.08],
-    "kb_override": [0.6, 0.7, 0.8, 1.01],
-    "knn_veto_margin": [0.0, 0.02, 0.05, 0.08, 0.12, 0.2, 1.0],
+    "kb_margin": [0.0, 0.01, 0.03, 0.05],
+    "kb_override": [0.7, 0.8, 1.01],
+    "knn_veto_margin": [0.0, 0.05, 0.1, 0.2, 1.0],
+    "unknown_word_penalty": [0.0, 0.02, 0.04, 0.06, 0.1],
 }
 
 
@@ -50,6 +51,7 @@ def record_scores(rasa_url: str, cases: list[Case]) -> list[dict]:
                     "ranking": [(r["entry"], float(r["similarity"])) for r in match.get("ranking") or []],
                     "faq_similarity": float(match.get("faq_similarity") or 0.0),
                     "intent_similarity": match.get("intent_similarity") or {},
+                    "unknown_words": int(match.get("unknown_words") or 0),
                 }
             )
     return scores
@@ -60,7 +62,7 @@ def cost(cases: list[Case], scores: list[dict], thresholds: Thresholds) -> tuple
     for case, score in zip(cases, scores):
         d = decide(
             score["diet_intent"], score["diet_confidence"], score["ranking"], thresholds,
-            score["faq_similarity"], score["intent_similarity"],
+            score["faq_similarity"], score["intent_similarity"], score["unknown_words"],
         )
         answered = d.intent == FAQ_INTENT and d.kb_entry is not None
         if case.expected == ESCALATE:
@@ -93,7 +95,7 @@ def search(cases: list[Case], scores: list[dict]) -> tuple[Thresholds, dict]:
 
 def write_thresholds(config_path: Path, thresholds: Thresholds) -> None:
     text = config_path.read_text(encoding="utf-8")
-    for name in ("meta_threshold", "kb_threshold", "kb_margin", "kb_override", "knn_veto_margin"):
+    for name in ("meta_threshold", "kb_threshold", "kb_margin", "kb_override", "knn_veto_margin", "unknown_word_penalty"):
         text, count = re.subn(rf"(\n\s+{name}: )[0-9.]+", rf"\g<1>{getattr(thresholds, name)}", text)
         if count != 1:
             raise RuntimeError(f"could not find exactly one `{name}:` in {config_path}")

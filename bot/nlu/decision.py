@@ -31,6 +31,10 @@ class Thresholds:
     # personal case. When the message is closer to a KB phrasing than to any training
     # example of DIET's intent by at least this much, it is treated as a question.
     knn_veto_margin: float = 1.0
+    # Subtracted from the KB score per content word of the message that appears nowhere in
+    # the KB: "apostille" or "photo booth" next to the birth-certificate entry means the
+    # citizen asks about something the KB does not cover.
+    unknown_word_penalty: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,7 @@ def decide(
     thresholds: Thresholds,
     faq_similarity: float = 0.0,
     intent_similarity: Optional[Mapping[str, float]] = None,
+    unknown_words: int = 0,
 ) -> Decision:
     """Pick the final intent.
 
@@ -60,7 +65,7 @@ def decide(
     second_sim = kb_ranking[1][1] if len(kb_ranking) > 1 else 0.0
     kb_confident = (
         top_entry is not None
-        and top_sim >= thresholds.kb_threshold
+        and top_sim - thresholds.unknown_word_penalty * unknown_words >= thresholds.kb_threshold
         and top_sim - second_sim >= thresholds.kb_margin
     )
 

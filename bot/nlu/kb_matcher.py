@@ -46,7 +46,7 @@ from rasa.shared.nlu.constants import (
 )
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
-from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
 
 from bot.nlu.decision import FAQ_INTENT, Thresholds, decide
 from bot.nlu.featurizer import FEATURIZER_ALIAS, sentence_embedding, shared_encoder
@@ -79,6 +79,7 @@ class KnowledgeBaseMatcher(GraphComponent, IntentClassifier):
             "kb_margin": defaults.kb_margin,
             "kb_override": defaults.kb_override,
             "knn_veto_margin": defaults.knn_veto_margin,
+            "unknown_word_penalty": defaults.unknown_word_penalty,
             # Weights of the answer-text similarity and of the TF-IDF overlap in an entry's score.
             "answer_weight": 0.3,
             "answer_sentence_weight": 1.0,
@@ -101,6 +102,7 @@ class KnowledgeBaseMatcher(GraphComponent, IntentClassifier):
         sentence_entries: Optional[List[str]] = None,
         intent_vectors: Optional[np.ndarray] = None,
         intent_labels: Optional[List[str]] = None,
+        kb_vocabulary: Optional[List[str]] = None,
     ) -> None:
         self._config = config
         self._model_storage = model_storage
@@ -114,6 +116,7 @@ class KnowledgeBaseMatcher(GraphComponent, IntentClassifier):
             kb_margin=float(config["kb_margin"]),
             kb_override=float(config["kb_override"]),
             knn_veto_margin=float(config["knn_veto_margin"]),
+            unknown_word_penalty=float(config["unknown_word_penalty"]),
         )
         self._entry_ids = entry_ids or sorted(set(self._labels))
         self._answer_vectors = answer_vectors
@@ -123,6 +126,7 @@ class KnowledgeBaseMatcher(GraphComponent, IntentClassifier):
         self._sentence_entries = sentence_entries or []
         self._intent_vectors = intent_vectors
         self._intent_labels = intent_labels or []
+        self._kb_vocabulary = set(kb_vocabulary or [])
         self._index_phrasings()
 
     def _index_phrasings(self) -> None:
@@ -197,6 +201,7 @@ class KnowledgeBaseMatcher(GraphComponent, IntentClassifier):
         tfidf = TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), stop_words="english")
         entry_terms = tfidf.fit_transform(documents + texts)[: len(documents)] if documents else None
 
+        kb_vocabulary = sorted({stem for document in documents for stem in _content_stems(document)})
         intent_matrix = np.vstack(intent_vectors).astype(np.float32) if intent_vectors else np.zeros((0, 384), np.float32)
         with self._model_storage.write_to(self._resource) as directory:
             np.save(directory / "vectors.npy", matrix)
@@ -204,6 +209,7 @@ class KnowledgeBaseMatcher(GraphComponent, IntentClassifier):
             np.save(directory / "sentence_vectors.npy", sentence_vectors)
             np.save(directory / "intent_vectors.npy", intent_matrix)
             (directory / "intent_labels.json").write_text(json.dumps(intent_labels), encoding="utf-8")
+            (directory / "kb_vocabulary.json").write_text(json.dumps(kb_vocabulary), encoding="utf-8")
             (directory / "sentence_entries.json").write_text(json.dumps(sentence_entries), encoding="utf-8")
             (directory / "labels.json").write_text(json.dumps(labels), encoding="utf-8")
             (directory / "entries.json").write_text(json.dumps(entry_ids), encoding="utf-8")
@@ -215,6 +221,7 @@ class KnowledgeBaseMatcher(GraphComponent, IntentClassifier):
         self._tfidf, self._entry_terms = tfidf, entry_terms
         self._sentence_vectors, self._sentence_entries = sentence_vectors, sentence_entries
         self._intent_vectors, self._intent_labels = intent_matrix, intent_labels
+        self._kb_vocabulary = set(kb_vocabulary)
         self._index_phrasings()
         logger.info("KnowledgeBaseMatcher indexed %d phrasings of %d entries", len(labels), len(set(labels)))
         return self._resource
@@ -231,22 +238,26 @@ class KnowledgeBaseMatcher(GraphComponent, IntentClassifier):
         try:
             with model_storage.read_from(resource) as directory:
                 vectors = np.load(directory / "vectors.npy")
-                answer_vectors = np.load(directory / "answer_vectors.npy")
-                sentence_vectors = np.load(directory / "sentence_vectors.npy")
-                sentence_entries = json.loads((directory / "sentence_entries.json").read_text(encoding="utf-8"))
-                intent_vectors = np.load(directory / "intent_vectors.npy")
-                intent_labels = json.loads((directory / "intent_labels.json").read_text(encoding="utf-8"))
                 labels = json.loads((directory / "labels.json").read_text(encoding="utf-8"))
-                entry_ids = json.loads((directory / "entries.json").read_text(encoding="utf-8"))
                 responses = json.loads((directory / "responses.json").read_text(encoding="utf-8"))
-                with open(directory / "tfidf.pkl", "rb") as handle:
-                    tfidf, entry_terms = pickle.load(handle)  # written by train() above, inside the model
+                # Files added by later versions are optional, so older models still load.
+                entry_ids = _read_json(directory / "entries.json")
+                answer_vectors = _read_npy(directory / "answer_vectors.npy")
+                sentence_vectors = _read_npy(directory / "sentence_vectors.npy")
+                sentence_entries = _read_json(directory / "sentence_entries.json")
+                intent_vectors = _read_npy(directory / "intent_vectors.npy")
+                intent_labels = _read_json(directory / "intent_labels.json")
+                kb_vocabulary = _read_json(directory / "kb_vocabulary.json")
+                tfidf, entry_terms = None, None
+                if (directory / "tfidf.pkl").exists():
+                    with open(directory / "tfidf.pkl", "rb") as handle:
+                        tfidf, entry_terms = pickle.load(handle)  # written by train() above, inside the model
         except ValueError:
             logger.warning("KnowledgeBaseMatcher has no trained index; every FAQ will escalate")
             return cls(config, model_storage, resource)
         return cls(
             config, model_storage, resource, vectors, labels, responses, entry_ids, answer_vectors, tfidf, entry_terms,
-            sentence_vectors, sentence_entries, intent_vectors, intent_labels,
+            sentence_vectors, sentence_entries, intent_vectors, intent_labels, kb_vocabulary,
         )
 
     # -- inference ----------------------------------------------------------------
@@ -295,7 +306,10 @@ class KnowledgeBaseMatcher(GraphComponent, IntentClassifier):
             diet = message.get(INTENT) or {}
             diet_name = diet.get(INTENT_NAME_KEY)
             diet_conf = float(diet.get(PREDICTED_CONFIDENCE_KEY) or 0.0)
-            decision = decide(diet_name, diet_conf, ranking, self._thresholds, faq_similarity, intent_similarity)
+            unknown_words = sum(1 for stem in _content_stems(text) if stem not in self._kb_vocabulary)
+            decision = decide(
+                diet_name, diet_conf, ranking, self._thresholds, faq_similarity, intent_similarity, unknown_words
+            )
 
             intent = {INTENT_NAME_KEY: decision.intent, PREDICTED_CONFIDENCE_KEY: float(decision.confidence)}
             if decision.intent != diet_name:
@@ -314,6 +328,7 @@ class KnowledgeBaseMatcher(GraphComponent, IntentClassifier):
                     "diet_intent": diet_name,
                     "diet_confidence": round(diet_conf, 4),
                     "faq_similarity": round(faq_similarity, 4),
+                    "unknown_words": unknown_words,
                     "intent_similarity": {k: round(v, 4) for k, v in intent_similarity.items()},
                 },
                 add_to_output=True,
@@ -345,6 +360,20 @@ class KnowledgeBaseMatcher(GraphComponent, IntentClassifier):
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
         return training_data
+
+
+def _read_json(path: Any) -> Any:
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+
+def _read_npy(path: Any) -> Optional[np.ndarray]:
+    return np.load(path) if path.exists() else None
+
+
+def _content_stems(text: str) -> List[str]:
+    """Content words cut to five letters: a crude stem that lets "recycling" meet "recycle"."""
+    words = re.findall(r"[^\W\d_]+", text.casefold())
+    return [w[:5] for w in words if len(w) >= 3 and w not in ENGLISH_STOP_WORDS]
 
 
 def _sentences(text: str) -> List[str]:
