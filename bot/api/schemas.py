@@ -45,16 +45,9 @@ class MessageIn(BaseModel):
             raise ValueError("is not valid Unicode (unpaired surrogate escape)") from None
         return value
 
-    @field_validator("text")
+    @field_validator("text", "sender")
     @classmethod
     def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must not be empty or only whitespace")
-        return value
-
-    @field_validator("sender")
-    @classmethod
-    def _sender_not_blank(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("must not be empty or only whitespace")
         return value
