@@ -164,6 +164,12 @@ class Stack:
 
     def wait(self) -> int:
         """Block until one process dies (then stop the rest) or we are interrupted."""
+
+        def _terminate(_signum: int, _frame: object) -> None:
+            raise KeyboardInterrupt
+
+        # A service manager stops us with SIGTERM; the children must not outlive us.
+        signal.signal(signal.SIGTERM, _terminate)
         try:
             while True:
                 for name, proc in self._procs:
