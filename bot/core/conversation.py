@@ -74,10 +74,12 @@ class Conversation:
             return self._result(message_id, duplicate=True)
 
         understood = text_for_understanding(inbound.text)
+        reason = None
+        replies: list[str] = []
         if len(understood) > self._settings.max_classified_chars:
-            replies = self._escalate_without_rasa(message_id, reason="long_message")
+            reason = "long_message"
         elif not understood:
-            replies = self._escalate_without_rasa(message_id, reason="low_confidence")
+            reason = "low_confidence"
         else:
             try:
                 bot_messages = self._rasa.send(
@@ -86,41 +88,35 @@ class Conversation:
                 replies = [m["text"] for m in bot_messages if isinstance(m.get("text"), str)]
             except RasaUnavailable as exc:
                 logger.error("escalating message %s: %s", message_id, exc)
-                replies = self._escalate_without_rasa(message_id, reason="assistant_unavailable")
-            else:
-                if not self._handled(message_id):
-                    # Rasa answered but none of our actions recorded the turn: the action
-                    # server failed. A person must see the message.
-                    logger.error("no action handled message %s; escalating", message_id)
-                    replies = self._escalate_without_rasa(message_id, reason="assistant_unavailable")
+                reason = "assistant_unavailable"
 
         with self._sessions.begin() as session:
             message = session.get(Message, message_id)
+            if reason is None and message.handling is None:
+                # Rasa answered but none of our actions recorded the turn: the action
+                # server failed. A person must see the message.
+                logger.error("no action handled message %s; escalating", message_id)
+                reason = "assistant_unavailable"
+            if reason is not None:
+                replies = [self._escalate_without_rasa(session, message, reason=reason)]
             for text in replies:
                 record_outbound(session, inbound=message, text=text)
         return self._result(message_id, replies=replies)
 
-    def _handled(self, message_id: int) -> bool:
-        with self._sessions() as session:
-            return session.scalar(select(Message.handling).where(Message.id == message_id)) is not None
-
-    def _escalate_without_rasa(self, message_id: int, *, reason: str) -> list[str]:
-        with self._sessions.begin() as session:
-            message = session.get(Message, message_id)
-            outcome = escalate(session, message, reason=reason, kb_ranking=[], settings=self._settings)
-            record_handling(
-                message,
-                intent=None,
-                confidence=None,
-                handling="escalated" if outcome.created else "ticket_joined",
-                ticket=outcome.ticket,
-            )
-            ticket_id = outcome.ticket.public_id
+    def _escalate_without_rasa(self, session: Session, message: Message, *, reason: str) -> str:
+        outcome = escalate(session, message, reason=reason, kb_ranking=[], settings=self._settings)
+        record_handling(
+            message,
+            intent=None,
+            confidence=None,
+            handling="escalated" if outcome.created else "ticket_joined",
+            ticket=outcome.ticket,
+        )
         if reason == "assistant_unavailable":
             lead = "Sorry, I can't process your message right now. It has been saved"
         else:
             lead = "Thank you. Your message has been saved"
-        return [f"{lead} as ticket {ticket_id}, and a member of staff will reply within {outcome.commitment}."]
+        return f"{lead} as ticket {outcome.ticket.public_id}, and a member of staff will reply within {outcome.commitment}."
 
     def _result(self, message_id: int, *, replies: list[str] | None = None, duplicate: bool = False) -> HandledMessage:
         with self._sessions() as session:

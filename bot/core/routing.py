@@ -34,32 +34,28 @@ DEPARTMENT_KEYWORDS: dict[str, tuple[str, ...]] = {
 
 
 @lru_cache(maxsize=8)
-def _entry_departments(kb_dir: str) -> dict[str, str]:
+def _kb_maps(kb_dir: str) -> tuple[dict[str, str], dict[str, str]]:
+    """(entry id -> department id, department id -> name), read once per process and KB."""
     from bot.kb.loader import load_kb
 
     kb, _problems = load_kb(Path(kb_dir))
-    return {entry.id: entry.department for entry in kb.entries}
-
-
-@lru_cache(maxsize=8)
-def _department_names(kb_dir: str) -> dict[str, str]:
-    from bot.kb.loader import load_kb
-
-    kb, _problems = load_kb(Path(kb_dir))
-    return {department.id: department.name for department in kb.departments.values()}
+    return (
+        {entry.id: entry.department for entry in kb.entries},
+        {department.id: department.name for department in kb.departments.values()},
+    )
 
 
 def department_names(kb_dir: str | Path) -> dict[str, str]:
-    return _department_names(str(kb_dir))
+    return _kb_maps(str(kb_dir))[1]
 
 
 def known_departments(kb_dir: str | Path) -> set[str]:
-    return set(_entry_departments(str(kb_dir)).values()) | {GENERAL}
+    return set(_kb_maps(str(kb_dir))[0].values()) | {GENERAL}
 
 
 def route_department(text: str, kb_ranking: Sequence[dict], kb_dir: str | Path) -> str:
     """``kb_ranking`` is the matcher's ranking: [{"entry": id, "similarity": float}, ...]."""
-    departments = _entry_departments(str(kb_dir))
+    departments = _kb_maps(str(kb_dir))[0]
     if kb_ranking:
         top = kb_ranking[0]
         department = departments.get(top.get("entry", ""))

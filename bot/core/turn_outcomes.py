@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.core.escalation import REASON_BY_INTENT, escalate
+from bot.core.routing import department_names
 from bot.core.turns import record_handling, resolve_turn
 from bot.settings import get_settings
 from bot.store.db import session_scope
@@ -130,6 +131,4 @@ def small_talk(turn: Turn) -> list[Reply]:
 
 
 def department_name(department_id: str) -> str:
-    from bot.core.routing import department_names
-
     return department_names(get_settings().kb_dir).get(department_id, department_id.replace("_", " "))

@@ -23,12 +23,12 @@ Runs inside the Rasa environment (numpy, scikit-learn, the encoder).
 
 from __future__ import annotations
 
-import json
 import logging
 import pickle
 import re
 import zlib
-from typing import Any, Dict, List, Optional, Text, Tuple, Type
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Set, Text, Tuple, Type
 
 import numpy as np
 from rasa.engine.graph import ExecutionContext, GraphComponent
@@ -55,6 +55,54 @@ logger = logging.getLogger(__name__)
 
 KB_MATCH_KEY = "kb_match"
 RANKING_SIZE = 5
+
+
+@dataclass
+class _Index:
+    """Everything the matcher learns from the training data; pickled into the model as one file."""
+
+    entry_ids: List[str]
+    responses: Dict[str, List[Dict[str, Any]]]
+    phrasing_vectors: np.ndarray
+    phrasing_positions: np.ndarray  # entry position of each phrasing
+    sentence_vectors: np.ndarray
+    sentence_positions: np.ndarray  # entry position of each answer sentence
+    answer_vectors: np.ndarray
+    tfidf: Optional[TfidfVectorizer]
+    entry_terms: Any
+    intent_vectors: np.ndarray
+    intent_names: List[str]
+    intent_positions: np.ndarray  # position in intent_names of each intent example
+    kb_vocabulary: Set[str] = field(default_factory=set)
+
+    @classmethod
+    def build(cls, *, entry_ids: List[str], phrasing_entries: List[str], sentence_entries: List[str],
+              intent_labels: List[str], **arrays: Any) -> "_Index":
+        position = {entry: i for i, entry in enumerate(entry_ids)}
+        intent_names = sorted(set(intent_labels))
+        intent_position = {name: i for i, name in enumerate(intent_names)}
+        return cls(
+            entry_ids=entry_ids,
+            phrasing_positions=np.array([position[e] for e in phrasing_entries], dtype=np.int64),
+            sentence_positions=np.array([position[e] for e in sentence_entries], dtype=np.int64),
+            intent_names=intent_names,
+            intent_positions=np.array([intent_position[n] for n in intent_labels], dtype=np.int64),
+            **arrays,
+        )
+
+    @classmethod
+    def empty(cls) -> "_Index":
+        return cls.build(
+            entry_ids=[], phrasing_entries=[], sentence_entries=[], intent_labels=[], responses={},
+            phrasing_vectors=np.zeros((0, 0), np.float32), sentence_vectors=np.zeros((0, 0), np.float32),
+            answer_vectors=np.zeros((0, 0), np.float32), tfidf=None, entry_terms=None,
+            intent_vectors=np.zeros((0, 0), np.float32), kb_vocabulary=set(),
+        )
+
+    def best_per_entry(self, similarities: np.ndarray, positions: np.ndarray, floor: float) -> np.ndarray:
+        best = np.full(len(self.entry_ids), floor, dtype=np.float32)
+        np.maximum.at(best, positions, similarities)
+        return best
 
 
 @DefaultV1Recipe.register(
@@ -91,51 +139,15 @@ class KnowledgeBaseMatcher(GraphComponent, IntentClassifier):
         config: Dict[Text, Any],
         model_storage: ModelStorage,
         resource: Resource,
-        vectors: Optional[np.ndarray] = None,
-        labels: Optional[List[str]] = None,
-        responses: Optional[Dict[str, List[Dict[str, Any]]]] = None,
-        entry_ids: Optional[List[str]] = None,
-        answer_vectors: Optional[np.ndarray] = None,
-        tfidf: Optional[TfidfVectorizer] = None,
-        entry_terms: Any = None,
-        sentence_vectors: Optional[np.ndarray] = None,
-        sentence_entries: Optional[List[str]] = None,
-        intent_vectors: Optional[np.ndarray] = None,
-        intent_labels: Optional[List[str]] = None,
-        kb_vocabulary: Optional[List[str]] = None,
+        index: Optional[_Index] = None,
     ) -> None:
         self._config = config
         self._model_storage = model_storage
         self._resource = resource
-        self._vectors = vectors if vectors is not None else np.zeros((0, 0), dtype=np.float32)
-        self._labels = labels or []
-        self._responses = responses or {}
+        self._index = index or _Index.empty()
         self._thresholds = Thresholds(
-            meta_threshold=float(config["meta_threshold"]),
-            kb_threshold=float(config["kb_threshold"]),
-            kb_margin=float(config["kb_margin"]),
-            kb_override=float(config["kb_override"]),
-            knn_veto_margin=float(config["knn_veto_margin"]),
-            unknown_word_penalty=float(config["unknown_word_penalty"]),
+            **{name: float(config[name]) for name in Thresholds.__dataclass_fields__}
         )
-        self._entry_ids = entry_ids or sorted(set(self._labels))
-        self._answer_vectors = answer_vectors
-        self._tfidf = tfidf
-        self._entry_terms = entry_terms
-        self._sentence_vectors = sentence_vectors
-        self._sentence_entries = sentence_entries or []
-        self._intent_vectors = intent_vectors
-        self._intent_labels = intent_labels or []
-        self._kb_vocabulary = set(kb_vocabulary or [])
-        self._index_phrasings()
-
-    def _index_phrasings(self) -> None:
-        position = {entry: i for i, entry in enumerate(self._entry_ids)}
-        self._phrasing_entry = np.array([position[label] for label in self._labels], dtype=np.int64)
-        self._sentence_entry = np.array([position[e] for e in self._sentence_entries], dtype=np.int64)
-        self._intent_names = sorted(set(self._intent_labels))
-        intent_position = {name: i for i, name in enumerate(self._intent_names)}
-        self._intent_index = np.array([intent_position[n] for n in self._intent_labels], dtype=np.int64)
 
     @classmethod
     def create(
@@ -151,25 +163,25 @@ class KnowledgeBaseMatcher(GraphComponent, IntentClassifier):
 
     def train(self, training_data: TrainingData) -> Resource:
         prefix = self._config["retrieval_intent"]
-        texts, labels, vectors = [], [], []
-        intent_labels, intent_vectors = [], []
+        alias = self._config["featurizer_alias"]
+        encode = shared_encoder(self._config["model_dir"]).encode
+
+
+        def vector_of(example: Message) -> np.ndarray:
+            # The featurizer already encoded the training examples; reuse its vectors.
+            vector = sentence_embedding(example, alias)
+            return vector if vector is not None else encode([example.get(TEXT)])[0]
+
+        texts, labels, phrasing_vectors, intent_labels, intent_vectors = [], [], [], [], []
         for example in training_data.intent_examples:
             key = example.get(INTENT_RESPONSE_KEY)
-            if example.get(INTENT) != prefix or not key:
-                vector = sentence_embedding(example, self._config["featurizer_alias"])
-                if example.get(INTENT) and vector is not None:
-                    intent_labels.append(example.get(INTENT))
-                    intent_vectors.append(vector)
-                continue
-            texts.append(example.get(TEXT))
-            labels.append(key.split("/", 1)[1])
-            vectors.append(sentence_embedding(example, self._config["featurizer_alias"]))
-        missing = [i for i, v in enumerate(vectors) if v is None]
-        if missing:
-            encoded = shared_encoder(self._config["model_dir"]).encode([texts[i] for i in missing])
-            for i, vector in zip(missing, encoded):
-                vectors[i] = vector
-        matrix = np.vstack(vectors).astype(np.float32) if vectors else np.zeros((0, 384), np.float32)
+            if example.get(INTENT) == prefix and key:
+                texts.append(example.get(TEXT))
+                labels.append(key.split("/", 1)[1])
+                phrasing_vectors.append(vector_of(example))
+            elif example.get(INTENT):
+                intent_labels.append(example.get(INTENT))
+                intent_vectors.append(vector_of(example))
 
         responses = {}
         for key, variants in training_data.responses.items():
@@ -179,21 +191,11 @@ class KnowledgeBaseMatcher(GraphComponent, IntentClassifier):
 
         entry_ids = sorted(set(labels))
         answers = [_answer_text(responses.get(entry, [])) for entry in entry_ids]
-        answer_vectors = (
-            shared_encoder(self._config["model_dir"]).encode(answers)
-            if entry_ids
-            else np.zeros((0, 384), np.float32)
-        )
         sentence_entries, sentences = [], []
         for entry, answer in zip(entry_ids, answers):
             for sentence in _sentences(answer):
                 sentence_entries.append(entry)
                 sentences.append(sentence)
-        sentence_vectors = (
-            shared_encoder(self._config["model_dir"]).encode(sentences)
-            if sentences
-            else np.zeros((0, 384), np.float32)
-        )
         questions_by_entry: Dict[str, List[str]] = {entry: [] for entry in entry_ids}
         for text, label in zip(texts, labels):
             questions_by_entry[label].append(text)
@@ -201,29 +203,24 @@ class KnowledgeBaseMatcher(GraphComponent, IntentClassifier):
         tfidf = TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), stop_words="english")
         entry_terms = tfidf.fit_transform(documents + texts)[: len(documents)] if documents else None
 
-        kb_vocabulary = sorted({stem for document in documents for stem in _content_stems(document)})
-        intent_matrix = np.vstack(intent_vectors).astype(np.float32) if intent_vectors else np.zeros((0, 384), np.float32)
+        self._index = _Index.build(
+            entry_ids=entry_ids,
+            responses=responses,
+            phrasing_vectors=_matrix(phrasing_vectors),
+            phrasing_entries=labels,
+            sentence_vectors=encode(sentences),
+            sentence_entries=sentence_entries,
+            answer_vectors=encode(answers),
+            tfidf=tfidf if documents else None,
+            entry_terms=entry_terms,
+            intent_vectors=_matrix(intent_vectors),
+            intent_labels=intent_labels,
+            kb_vocabulary={stem for document in documents for stem in _content_stems(document)},
+        )
         with self._model_storage.write_to(self._resource) as directory:
-            np.save(directory / "vectors.npy", matrix)
-            np.save(directory / "answer_vectors.npy", answer_vectors)
-            np.save(directory / "sentence_vectors.npy", sentence_vectors)
-            np.save(directory / "intent_vectors.npy", intent_matrix)
-            (directory / "intent_labels.json").write_text(json.dumps(intent_labels), encoding="utf-8")
-            (directory / "kb_vocabulary.json").write_text(json.dumps(kb_vocabulary), encoding="utf-8")
-            (directory / "sentence_entries.json").write_text(json.dumps(sentence_entries), encoding="utf-8")
-            (directory / "labels.json").write_text(json.dumps(labels), encoding="utf-8")
-            (directory / "entries.json").write_text(json.dumps(entry_ids), encoding="utf-8")
-            (directory / "responses.json").write_text(json.dumps(responses), encoding="utf-8")
-            with open(directory / "tfidf.pkl", "wb") as handle:
-                pickle.dump((tfidf, entry_terms), handle)
-        self._vectors, self._labels, self._responses = matrix, labels, responses
-        self._entry_ids, self._answer_vectors = entry_ids, answer_vectors
-        self._tfidf, self._entry_terms = tfidf, entry_terms
-        self._sentence_vectors, self._sentence_entries = sentence_vectors, sentence_entries
-        self._intent_vectors, self._intent_labels = intent_matrix, intent_labels
-        self._kb_vocabulary = set(kb_vocabulary)
-        self._index_phrasings()
-        logger.info("KnowledgeBaseMatcher indexed %d phrasings of %d entries", len(labels), len(set(labels)))
+            with open(directory / "index.pkl", "wb") as handle:
+                pickle.dump(self._index, handle)
+        logger.info("KnowledgeBaseMatcher indexed %d phrasings of %d entries", len(labels), len(entry_ids))
         return self._resource
 
     @classmethod
@@ -237,61 +234,42 @@ class KnowledgeBaseMatcher(GraphComponent, IntentClassifier):
     ) -> "KnowledgeBaseMatcher":
         try:
             with model_storage.read_from(resource) as directory:
-                vectors = np.load(directory / "vectors.npy")
-                labels = json.loads((directory / "labels.json").read_text(encoding="utf-8"))
-                responses = json.loads((directory / "responses.json").read_text(encoding="utf-8"))
-                # Files added by later versions are optional, so older models still load.
-                entry_ids = _read_json(directory / "entries.json")
-                answer_vectors = _read_npy(directory / "answer_vectors.npy")
-                sentence_vectors = _read_npy(directory / "sentence_vectors.npy")
-                sentence_entries = _read_json(directory / "sentence_entries.json")
-                intent_vectors = _read_npy(directory / "intent_vectors.npy")
-                intent_labels = _read_json(directory / "intent_labels.json")
-                kb_vocabulary = _read_json(directory / "kb_vocabulary.json")
-                tfidf, entry_terms = None, None
-                if (directory / "tfidf.pkl").exists():
-                    with open(directory / "tfidf.pkl", "rb") as handle:
-                        tfidf, entry_terms = pickle.load(handle)  # written by train() above, inside the model
+                with open(directory / "index.pkl", "rb") as handle:
+                    index = pickle.load(handle)  # written by train() above, inside the model archive
         except ValueError:
             logger.warning("KnowledgeBaseMatcher has no trained index; every FAQ will escalate")
             return cls(config, model_storage, resource)
-        return cls(
-            config, model_storage, resource, vectors, labels, responses, entry_ids, answer_vectors, tfidf, entry_terms,
-            sentence_vectors, sentence_entries, intent_vectors, intent_labels, kb_vocabulary,
-        )
+        return cls(config, model_storage, resource, index)
 
     # -- inference ----------------------------------------------------------------
 
     def _intent_similarity(self, vector: np.ndarray) -> Dict[str, float]:
-        if self._intent_vectors is None or not len(self._intent_labels):
+        index = self._index
+        if not index.intent_names:
             return {}
-        best = np.full(len(self._intent_names), -1.0, dtype=np.float32)
-        np.maximum.at(best, self._intent_index, self._intent_vectors @ vector)
-        return {name: float(value) for name, value in zip(self._intent_names, best)}
+        best = np.full(len(index.intent_names), -1.0, dtype=np.float32)
+        np.maximum.at(best, index.intent_positions, index.intent_vectors @ vector)
+        return {name: float(value) for name, value in zip(index.intent_names, best)}
 
     def _kb_ranking(self, vector: np.ndarray, text: str) -> Tuple[List[tuple], float]:
-        if not self._labels:
+        index = self._index
+        if not index.entry_ids:
             return [], 0.0
-        question_sim = np.full(len(self._entry_ids), -1.0, dtype=np.float32)
-        np.maximum.at(question_sim, self._phrasing_entry, self._vectors @ vector)
-        faq_similarity = float(question_sim.max())
-        score = question_sim
-        answer_weight = float(self._config["answer_weight"])
-        lexical_weight = float(self._config["lexical_weight"])
-        sentence_weight = float(self._config["answer_sentence_weight"])
-        if sentence_weight and self._sentence_vectors is not None and len(self._sentence_vectors):
-            sentence_sim = np.zeros(len(self._entry_ids), dtype=np.float32)
-            np.maximum.at(sentence_sim, self._sentence_entry, self._sentence_vectors @ vector)
-            score = score + sentence_weight * sentence_sim
-        if answer_weight and self._answer_vectors is not None and len(self._answer_vectors):
-            score = score + answer_weight * (self._answer_vectors @ vector)
-        if lexical_weight and self._tfidf is not None:
-            overlap = (self._tfidf.transform([text]) @ self._entry_terms.T).toarray()[0]
-            score = score + lexical_weight * overlap
+        weights = {
+            name: float(self._config[name]) for name in ("answer_weight", "answer_sentence_weight", "lexical_weight")
+        }
+        question_sim = index.best_per_entry(index.phrasing_vectors @ vector, index.phrasing_positions, -1.0)
+        score = question_sim + weights["answer_sentence_weight"] * index.best_per_entry(
+            index.sentence_vectors @ vector, index.sentence_positions, 0.0
+        )
+        score = score + weights["answer_weight"] * (index.answer_vectors @ vector)
+        if index.tfidf is not None:
+            overlap = (index.tfidf.transform([text]) @ index.entry_terms.T).toarray()[0]
+            score = score + weights["lexical_weight"] * overlap
         # Back on the scale of a single cosine similarity, so thresholds stay readable.
-        score = score / (1.0 + answer_weight + sentence_weight + lexical_weight)
+        score = score / (1.0 + sum(weights.values()))
         top = np.argsort(-score)[:RANKING_SIZE]
-        return [(self._entry_ids[i], float(score[i])) for i in top], faq_similarity
+        return [(index.entry_ids[i], float(score[i])) for i in top], float(question_sim.max())
 
     def process(self, messages: List[Message]) -> List[Message]:
         for message in messages:
@@ -306,7 +284,7 @@ class KnowledgeBaseMatcher(GraphComponent, IntentClassifier):
             diet = message.get(INTENT) or {}
             diet_name = diet.get(INTENT_NAME_KEY)
             diet_conf = float(diet.get(PREDICTED_CONFIDENCE_KEY) or 0.0)
-            unknown_words = sum(1 for stem in _content_stems(text) if stem not in self._kb_vocabulary)
+            unknown_words = sum(1 for stem in _content_stems(text) if stem not in self._index.kb_vocabulary)
             decision = decide(
                 diet_name, diet_conf, ranking, self._thresholds, faq_similarity, intent_similarity, unknown_words
             )
@@ -344,7 +322,7 @@ class KnowledgeBaseMatcher(GraphComponent, IntentClassifier):
                 "all_retrieval_intents": [prefix],
                 prefix: {
                     "response": {
-                        "responses": self._responses.get(entry, []),
+                        "responses": self._index.responses.get(entry, []),
                         "confidence": float(confidence),
                         INTENT_RESPONSE_KEY: key,
                         "utter_action": f"utter_{key}",
@@ -362,12 +340,8 @@ class KnowledgeBaseMatcher(GraphComponent, IntentClassifier):
         return training_data
 
 
-def _read_json(path: Any) -> Any:
-    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
-
-
-def _read_npy(path: Any) -> Optional[np.ndarray]:
-    return np.load(path) if path.exists() else None
+def _matrix(vectors: List[np.ndarray]) -> np.ndarray:
+    return np.vstack(vectors).astype(np.float32) if vectors else np.zeros((0, 0), np.float32)
 
 
 def _content_stems(text: str) -> List[str]:
