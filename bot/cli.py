@@ -15,6 +15,7 @@ _COMMAND_MODULES = [
     "bot.store.commands",
     "bot.run_commands",
     "bot.measure_commands",
+    "bot.channels.commands",
 ]
 
 

@@ -19,6 +19,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from bot.channels.registry import enabled_channels, senders, worker_channels
     from bot.settings import get_settings
     from bot.stack import Stack, StackConfig
     from bot.store.db import upgrade_database
@@ -35,7 +36,11 @@ def _run(args: argparse.Namespace) -> int:
         api_port=settings.api_port,
         host=settings.api_host,
         action_port=settings.action_server_port,
+        channel_workers=worker_channels(settings),
+        deliveries=bool(senders(settings)),
     )
+    channels = enabled_channels(settings)
+    print(f"channels on: generic API and web chat{''.join(', ' + c for c in channels)}", flush=True)
     stack = Stack(config)
     print("starting the action server, Rasa and the API (Rasa needs about half a minute) ...", flush=True)
     stack.start()

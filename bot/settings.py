@@ -11,13 +11,31 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 # Values that people copy from examples and forget to change.
 _PLACEHOLDERS = {"", "changeme", "change-me", "secret", "placeholder", "xxx", "todo", "your-api-key"}
+
+
+# (channel, the setting that turns it on, settings it then requires)
+_CHANNEL_REQUIREMENTS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("Telegram", "telegram_bot_token", ("telegram_bot_token",)),
+    (
+        "WhatsApp",
+        "whatsapp_access_token",
+        ("whatsapp_access_token", "whatsapp_app_secret", "whatsapp_verify_token", "whatsapp_phone_number_id"),
+    ),
+    (
+        "email",
+        "imap_host",
+        ("email_address", "imap_user", "imap_password", "smtp_host"),
+    ),
+)
 
 
 class Settings(BaseSettings):
@@ -55,6 +73,51 @@ class Settings(BaseSettings):
     # Requests whose body is larger than this are refused with 413.
     max_body_bytes: int = 1_000_000
 
+    # Every outbound network call (channel APIs, SMTP, IMAP) uses this timeout unless a
+    # channel needs its own.
+    network_timeout_seconds: float = 15.0
+    # Outbound messages that fail are retried with exponential backoff up to this many attempts.
+    delivery_max_attempts: int = 8
+    delivery_backoff_seconds: float = 5.0
+    delivery_backoff_max_seconds: float = 3600.0
+
+    # --- Telegram (off unless a token is set) -----------------------------------------
+    telegram_bot_token: SecretStr | None = None
+    # python-telegram-bot's base_url: tests point it at a local stand-in for the Bot API.
+    telegram_base_url: str = "https://api.telegram.org/bot"
+    telegram_mode: Literal["polling", "webhook"] = "polling"
+    # Public HTTPS URL Telegram posts updates to in webhook mode (served by the API).
+    telegram_webhook_url: str | None = None
+    # Checked against X-Telegram-Bot-Api-Secret-Token on every webhook request.
+    telegram_webhook_secret: SecretStr | None = None
+
+    # --- WhatsApp Cloud API (off unless an access token is set) -------------------------
+    whatsapp_access_token: SecretStr | None = None
+    whatsapp_app_secret: SecretStr | None = None
+    whatsapp_verify_token: SecretStr | None = None
+    whatsapp_phone_number_id: str | None = None
+    whatsapp_graph_url: str = "https://graph.facebook.com/v21.0"
+    # Approved message template used outside the 24-hour customer-service window.
+    whatsapp_template_name: str | None = None
+    whatsapp_template_language: str = "en"
+
+    # --- Email (off unless an IMAP host is set) ------------------------------------------
+    email_address: str | None = None
+    imap_host: str | None = None
+    imap_port: int = 993
+    imap_security: Literal["tls", "starttls", "none"] = "tls"
+    imap_user: str | None = None
+    imap_password: SecretStr | None = None
+    imap_mailbox: str = "INBOX"
+    imap_poll_seconds: float = 30.0
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_security: Literal["tls", "starttls", "none"] = "starttls"
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    # Automatic replies per sender per hour; more is a mail loop or abuse.
+    email_replies_per_sender_per_hour: int = 5
+
     @field_validator("api_keys")
     @classmethod
     def _no_placeholder_keys(cls, value: SecretStr) -> SecretStr:
@@ -67,6 +130,40 @@ class Settings(BaseSettings):
         if any(len(k) < 16 for k in keys):
             raise ValueError("every key in CRM_API_KEYS must be at least 16 characters long")
         return value
+
+    @model_validator(mode="after")
+    def _complete_channels(self) -> "Settings":
+        """A channel is off until its first setting is given; then all it needs must be there."""
+        problems: list[str] = []
+        for channel, switch, required in _CHANNEL_REQUIREMENTS:
+            if getattr(self, switch) is None:
+                continue
+            for name in required:
+                value = getattr(self, name)
+                raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+                if raw is None or str(raw).strip().lower() in _PLACEHOLDERS:
+                    problems.append(f"CRM_{name.upper()} (needed by the {channel} channel)")
+        if self.telegram_bot_token is not None and self.telegram_mode == "webhook":
+            for name in ("telegram_webhook_url", "telegram_webhook_secret"):
+                value = getattr(self, name)
+                raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+                if raw is None or str(raw).strip().lower() in _PLACEHOLDERS:
+                    problems.append(f"CRM_{name.upper()} (needed by Telegram webhook mode)")
+        if problems:
+            raise ValueError("missing or placeholder settings: " + "; ".join(problems))
+        return self
+
+    @property
+    def telegram_enabled(self) -> bool:
+        return self.telegram_bot_token is not None
+
+    @property
+    def whatsapp_enabled(self) -> bool:
+        return self.whatsapp_access_token is not None
+
+    @property
+    def email_enabled(self) -> bool:
+        return self.imap_host is not None
 
     @property
     def api_key_list(self) -> list[str]:

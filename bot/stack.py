@@ -45,6 +45,10 @@ class StackConfig:
     # /model/parse and friends; only for tuning and evaluation, never in production.
     rasa_http_api: bool = False
     log_dir: Path = PROJECT_ROOT / "var" / "log"
+    # Channels with a process of their own (`python -m bot channel <name>`).
+    channel_workers: list[str] = field(default_factory=list)
+    # Run `python -m bot deliveries` (needed as soon as any channel can send).
+    deliveries: bool = False
     extra_env: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -126,6 +130,10 @@ class Stack:
                  "--no-access-log", "--log-level", "warning"],
                 self._app_env(),
             )
+            for name in c.channel_workers:
+                self._spawn(f"channel-{name}", [str(APP_PYTHON), "-m", "bot", "channel", name], self._app_env())
+            if c.deliveries:
+                self._spawn("deliveries", [str(APP_PYTHON), "-m", "bot", "deliveries"], self._app_env())
             deadline = time.monotonic() + timeout
             self._wait(f"{c.action_url}/health", deadline)
             self._wait(f"{c.rasa_url}/", deadline)

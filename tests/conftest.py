@@ -16,8 +16,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-import bot.store.models  # noqa: F401  (puts the tables on Base.metadata)
 from bot.store.db import Base, dispose_engines, session_factory, upgrade_database
+from bot.store.schema import load_models
+
+load_models()  # every feature's tables on Base.metadata
 
 _PG_CANDIDATES = (
     "postgresql+psycopg://postgres@127.0.0.1:5432/test",

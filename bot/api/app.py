@@ -19,6 +19,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from bot.channels import registry as channel_registry
+from bot.channels.delivery import DeliveryService
 from bot.api.schemas import HandlingOut, MessageIn, MessageOut, ReplyOut, TicketOut
 from bot.core.conversation import Conversation, HandledMessage
 from bot.core.inbound import InboundMessage
@@ -38,7 +40,15 @@ def _error(status: int, error: str, detail: Any, headers: dict[str, str] | None 
 
 def create_app(settings: Settings, *, rasa: RasaClient | None = None) -> FastAPI:
     rasa_client = rasa or RasaClient(settings.rasa_url, settings.rasa_timeout_seconds)
-    conversation = Conversation(settings, session_factory(settings.database_url), rasa_client)
+    sessions = session_factory(settings.database_url)
+    conversation = Conversation(settings, sessions, rasa_client)
+    delivery = DeliveryService(
+        sessions,
+        channel_registry.senders(settings),
+        max_attempts=settings.delivery_max_attempts,
+        backoff_seconds=settings.delivery_backoff_seconds,
+        backoff_max_seconds=settings.delivery_backoff_max_seconds,
+    )
     api_keys = [key.encode() for key in settings.api_key_list]
 
     @asynccontextmanager
@@ -138,6 +148,10 @@ def create_app(settings: Settings, *, rasa: RasaClient | None = None) -> FastAPI
         )
         handled = await run_in_threadpool(conversation.handle_inbound, inbound)
         return _to_out(handled)
+
+    # Webhooks of the channels that are on (WhatsApp; Telegram in webhook mode).
+    for router in channel_registry.routers(settings, conversation, delivery):
+        app.include_router(router)
 
     return app
 

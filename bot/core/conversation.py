@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import logging
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.channels.delivery import PENDING, SENT
 from bot.core.escalation import escalate
 from bot.core.inbound import InboundMessage
 from bot.core.rasa_client import RasaClient, RasaUnavailable
@@ -47,6 +48,9 @@ class HandledMessage:
     kb_entry_id: str | None
     ticket: TicketInfo | None
     duplicate: bool
+    # Stored outbound rows for ``replies``, in order; channels that push replies
+    # (Telegram, WhatsApp, e-mail) deliver these through bot.channels.delivery.
+    reply_ids: list[int] = field(default_factory=list)
 
 
 def text_for_understanding(text: str) -> str:
@@ -63,7 +67,10 @@ class Conversation:
         self._sessions = sessions
         self._rasa = rasa
 
-    def handle_inbound(self, inbound: InboundMessage) -> HandledMessage:
+    def handle_inbound(self, inbound: InboundMessage, *, replies_in_response: bool = True) -> HandledMessage:
+        """Store, understand, answer. ``replies_in_response``: the caller hands the replies
+        over itself (the generic API's HTTP response), so they are stored as sent; otherwise
+        they are stored pending and the channel delivers them by ``reply_ids``."""
         with self._sessions.begin() as session:
             identity = get_or_create_identity(session, inbound.channel, inbound.sender)
             message, created = record_inbound(
@@ -99,9 +106,16 @@ class Conversation:
                 reason = "assistant_unavailable"
             if reason is not None:
                 replies = [self._escalate_without_rasa(session, message, reason=reason)]
+            reply_ids = []
             for text in replies:
-                record_outbound(session, inbound=message, text=text)
-        return self._result(message_id, replies=replies)
+                reply = record_outbound(session, inbound=message, text=text)
+                reply.author = "assistant"
+                if replies_in_response:
+                    reply.delivery_status, reply.sent_at = SENT, reply.created_at
+                else:
+                    reply.delivery_status, reply.next_attempt_at = PENDING, reply.created_at
+                reply_ids.append(reply.id)
+        return self._result(message_id, replies=replies, reply_ids=reply_ids)
 
     def _escalate_without_rasa(self, session: Session, message: Message, *, reason: str) -> str:
         outcome = escalate(session, message, reason=reason, kb_ranking=[], settings=self._settings)
@@ -118,15 +132,24 @@ class Conversation:
             lead = "Thank you. Your message has been saved"
         return f"{lead} as ticket {outcome.ticket.public_id}, and a member of staff will reply within {outcome.commitment}."
 
-    def _result(self, message_id: int, *, replies: list[str] | None = None, duplicate: bool = False) -> HandledMessage:
+    def _result(
+        self,
+        message_id: int,
+        *,
+        replies: list[str] | None = None,
+        reply_ids: list[int] | None = None,
+        duplicate: bool = False,
+    ) -> HandledMessage:
         with self._sessions() as session:
             message = session.get(Message, message_id)
             if replies is None:
-                replies = list(
-                    session.scalars(
-                        select(Message.text).where(Message.reply_to_id == message_id).order_by(Message.id)
-                    )
-                )
+                rows = session.execute(
+                    select(Message.id, Message.text)
+                    .where(Message.reply_to_id == message_id, Message.author == "assistant")
+                    .order_by(Message.id)
+                ).all()
+                reply_ids = [row.id for row in rows]
+                replies = [row.text for row in rows]
             ticket = session.get(Ticket, message.ticket_id) if message.ticket_id else None
             info = None
             if ticket is not None:
@@ -147,4 +170,5 @@ class Conversation:
                 kb_entry_id=message.kb_entry_id,
                 ticket=info,
                 duplicate=duplicate,
+                reply_ids=list(reply_ids or []),
             )

@@ -34,6 +34,9 @@ from bot.tickets.status import NEW, STATUSES
 
 DIRECTIONS: tuple[str, ...] = ("in", "out")
 
+# Delivery of an outbound message (bot.channels.delivery). NULL for inbound messages.
+DELIVERY_STATUSES: tuple[str, ...] = ("pending", "sending", "sent", "failed")
+
 # What the assistant did with an inbound message; free to grow, so not a DB constraint.
 HANDLINGS: tuple[str, ...] = ("kb_answer", "escalated", "ticket_joined", "small_talk", "status", "error")
 
@@ -84,6 +87,9 @@ class Message(Base):
         UniqueConstraint("channel", "direction", "external_id"),
         Index(None, "citizen_id", "created_at"),
         Index(None, "identity_id", "created_at"),
+        CheckConstraint(_in_list("delivery_status", DELIVERY_STATUSES), name="delivery_status"),
+        # The delivery worker's queue: what is due next.
+        Index(None, "delivery_status", "next_attempt_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -102,6 +108,15 @@ class Message(Base):
     # An outbound message points at the inbound message it answers.
     reply_to_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), index=True)
     meta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Who wrote an outbound message: "assistant", or "agent:<username>".
+    author: Mapped[str | None] = mapped_column(String(100))
+    delivery_status: Mapped[str | None] = mapped_column(String(16))
+    delivery_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Set while a worker holds the message ("sending"); an expired lease means the worker died.
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    delivery_error: Mapped[str | None] = mapped_column(Text)
 
     identity: Mapped[ChannelIdentity] = relationship()
 

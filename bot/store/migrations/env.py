@@ -13,8 +13,10 @@ from typing import Any
 from alembic import context
 from sqlalchemy.types import TypeDecorator
 
-import bot.store.models  # noqa: F401  (registers the tables on Base.metadata)
 from bot.store.db import Base, _resolve_url, make_engine
+from bot.store.schema import load_models
+
+load_models()
 
 config = context.config
 

@@ -1,0 +1,241 @@
+"""Outbound messages as a durable queue in the interaction store.
+
+An outbound message is stored ``pending`` in the same unit of work that
+decides to send it (an agent's reply, the assistant's answer), so a crash
+never loses it. Delivery claims a message with a conditional UPDATE (``pending``
+-> ``sending`` plus a lease), so two workers never send the same row; a
+worker that dies leaves an expired lease, and the message is tried again.
+That is at-least-once for the rare crash between the provider accepting a
+message and us recording it; channels whose providers deduplicate (e-mail
+Message-ID) pass the stored id on so the retry is recognisable.
+
+Service functions take a session and never commit; ``DeliveryService`` owns
+the units of work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.channels.outbound import ChannelSender, DeliveryError, OutboundMessage, SendResult
+from bot.store.messages import _storable
+from bot.store.models import ChannelIdentity, Message, Ticket
+from bot.store.types import utcnow
+
+logger = logging.getLogger(__name__)
+
+PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
+
+# How long a worker may hold a message before another worker assumes it died.
+LEASE = timedelta(minutes=2)
+
+
+def queue_outbound(
+    session: Session,
+    *,
+    identity: ChannelIdentity,
+    text: str,
+    author: str,
+    ticket: Ticket | None = None,
+    reply_to: Message | None = None,
+    meta: dict[str, Any] | None = None,
+    now: datetime | None = None,
+) -> Message:
+    """Store a message for a citizen, ``pending`` and due at once."""
+    now = now or utcnow()
+    stored_text, stored_meta = _storable(text, meta)
+    message = Message(
+        citizen_id=identity.citizen_id,
+        identity_id=identity.id,
+        channel=identity.channel,
+        direction="out",
+        text=stored_text,
+        ticket_id=ticket.id if ticket is not None else (reply_to.ticket_id if reply_to is not None else None),
+        reply_to_id=reply_to.id if reply_to is not None else None,
+        meta=stored_meta,
+        author=author,
+        delivery_status=PENDING,
+        delivery_attempts=0,
+        next_attempt_at=now,
+        created_at=now,
+    )
+    session.add(message)
+    session.flush()
+    return message
+
+
+def mark_sent_in_response(message: Message, now: datetime | None = None) -> None:
+    """For channels that return replies in the HTTP response (the generic API)."""
+    message.delivery_status = SENT
+    message.sent_at = now or utcnow()
+
+
+def backoff(attempt: int, *, base: float, cap: float) -> timedelta:
+    """Delay before attempt ``attempt + 1``: base, 2·base, 4·base, ... capped."""
+    return timedelta(seconds=min(cap, base * (2 ** max(0, attempt - 1))))
+
+
+def claim(session: Session, message_id: int, *, now: datetime | None = None) -> bool:
+    """Take a message for sending; False if someone else has it or it is not due."""
+    now = now or utcnow()
+    result = session.execute(
+        update(Message)
+        .where(
+            Message.id == message_id,
+            or_(
+                (Message.delivery_status == PENDING),
+                (Message.delivery_status == SENDING) & (Message.lease_expires_at < now),
+            ),
+        )
+        .values(delivery_status=SENDING, lease_expires_at=now + LEASE, delivery_attempts=Message.delivery_attempts + 1)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+def due_ids(session: Session, channels: Iterable[str], *, now: datetime | None = None, limit: int = 50) -> list[int]:
+    """Messages a worker should try now: pending and due, or held by a dead worker."""
+    now = now or utcnow()
+    return list(
+        session.scalars(
+            select(Message.id)
+            .where(
+                Message.direction == "out",
+                Message.channel.in_(list(channels)),
+                or_(
+                    (Message.delivery_status == PENDING) & (Message.next_attempt_at <= now),
+                    (Message.delivery_status == SENDING) & (Message.lease_expires_at < now),
+                ),
+            )
+            .order_by(Message.next_attempt_at, Message.id)
+            .limit(limit)
+        )
+    )
+
+
+def record_success(message: Message, result: SendResult, *, now: datetime | None = None) -> None:
+    message.delivery_status = SENT
+    message.sent_at = now or utcnow()
+    message.lease_expires_at = None
+    message.delivery_error = None
+    if result.external_id is not None and message.external_id is None:
+        message.external_id = result.external_id
+    if result.meta:
+        message.meta = {**(message.meta or {}), **result.meta}
+
+
+def record_failure(
+    message: Message,
+    error: DeliveryError,
+    *,
+    max_attempts: int,
+    base: float,
+    cap: float,
+    now: datetime | None = None,
+) -> None:
+    now = now or utcnow()
+    message.lease_expires_at = None
+    message.delivery_error = error.reason[:2000]
+    if not error.retryable or message.delivery_attempts >= max_attempts:
+        message.delivery_status = FAILED
+        message.next_attempt_at = None
+        return
+    delay = backoff(message.delivery_attempts, base=base, cap=cap)
+    if error.retry_after is not None:
+        delay = max(delay, timedelta(seconds=min(error.retry_after, cap)))
+    message.delivery_status = PENDING
+    message.next_attempt_at = now + delay
+
+
+def to_outbound(session: Session, message: Message) -> OutboundMessage:
+    identity = session.get(ChannelIdentity, message.identity_id)
+    ticket = session.get(Ticket, message.ticket_id) if message.ticket_id else None
+    return OutboundMessage(
+        message_id=message.id,
+        channel=message.channel,
+        address=identity.address,
+        text=message.text,
+        meta=dict(message.meta or {}),
+        ticket_public_id=ticket.public_id if ticket is not None else None,
+        attempt=message.delivery_attempts,
+    )
+
+
+class DeliveryService:
+    """Sends stored outbound messages through the channels' senders."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        senders: Mapping[str, ChannelSender],
+        *,
+        max_attempts: int = 8,
+        backoff_seconds: float = 5.0,
+        backoff_max_seconds: float = 3600.0,
+    ) -> None:
+        self._sessions = sessions
+        self._senders = dict(senders)
+        self._max_attempts = max_attempts
+        self._base = backoff_seconds
+        self._cap = backoff_max_seconds
+
+    async def deliver(self, message_id: int) -> str | None:
+        """Try one message now; returns its delivery status afterwards (None if not ours to send)."""
+        with self._sessions.begin() as session:
+            message = session.get(Message, message_id)
+            if message is None or message.channel not in self._senders:
+                return None
+            if not claim(session, message_id):
+                return message.delivery_status
+            session.refresh(message)
+            outbound = to_outbound(session, message)
+        sender = self._senders[outbound.channel]
+        try:
+            result = await sender.send(outbound)
+        except DeliveryError as exc:
+            error: DeliveryError | None = exc
+            result = None
+        except Exception as exc:  # a bug or an unexpected provider answer: retry, and log it
+            logger.exception("sending message %s on %s failed", message_id, outbound.channel)
+            error = DeliveryError(f"{type(exc).__name__}: {exc}")
+            result = None
+        else:
+            error = None
+        with self._sessions.begin() as session:
+            message = session.get(Message, message_id)
+            if error is None:
+                record_success(message, result)
+            else:
+                logger.warning("message %s not delivered (attempt %s): %s", message_id, message.delivery_attempts, error.reason)
+                record_failure(message, error, max_attempts=self._max_attempts, base=self._base, cap=self._cap)
+            return message.delivery_status
+
+    async def deliver_many(self, message_ids: Iterable[int]) -> list[str | None]:
+        """In order: a citizen reads replies in the order they were written."""
+        return [await self.deliver(message_id) for message_id in message_ids]
+
+    async def run_once(self, *, limit: int = 50) -> int:
+        with self._sessions() as session:
+            ids = due_ids(session, self._senders, limit=limit)
+        await self.deliver_many(ids)
+        return len(ids)
+
+    async def run_forever(self, stop: asyncio.Event, *, idle_seconds: float = 1.0) -> None:
+        while not stop.is_set():
+            try:
+                handled = await self.run_once()
+            except Exception:  # the database went away for a moment; keep the worker alive
+                logger.exception("delivery pass failed")
+                handled = 0
+            if not handled:
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=idle_seconds)
+                except asyncio.TimeoutError:
+                    pass
