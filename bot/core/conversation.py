@@ -24,8 +24,20 @@ from bot.settings import Settings
 from bot.store.citizens import get_or_create_identity
 from bot.store.messages import record_inbound, record_outbound
 from bot.store.models import Message, Ticket
+from bot.tickets.service import attach_to_ticket, open_ticket_of
 
 logger = logging.getLogger(__name__)
+
+ATTACHMENT_LABELS = {
+    "photo": "photo",
+    "document": "document",
+    "voice": "voice message",
+    "audio": "audio file",
+    "video": "video",
+    "sticker": "sticker",
+    "location": "location",
+    "contact": "contact",
+}
 
 
 @dataclass(frozen=True)
@@ -74,11 +86,17 @@ class Conversation:
         with self._sessions.begin() as session:
             identity = get_or_create_identity(session, inbound.channel, inbound.sender)
             message, created = record_inbound(
-                session, identity, inbound.text, external_id=inbound.external_id, meta=inbound.metadata
+                session,
+                identity,
+                inbound.text,
+                external_id=inbound.external_id,
+                meta=inbound.metadata if inbound.kind == "text" else {**inbound.metadata, "kind": inbound.kind},
             )
             message_id, sender_id = message.id, identity.public_id
         if not created:
             return self._result(message_id, duplicate=True)
+        if inbound.kind != "text" and not inbound.text.strip():
+            return self._handle_attachment(message_id, inbound.kind, replies_in_response)
 
         understood = text_for_understanding(inbound.text)
         reason = None
@@ -109,13 +127,43 @@ class Conversation:
             reply_ids = []
             for text in replies:
                 reply = record_outbound(session, inbound=message, text=text)
-                reply.author = "assistant"
-                if replies_in_response:
-                    reply.delivery_status, reply.sent_at = SENT, reply.created_at
-                else:
-                    reply.delivery_status, reply.next_attempt_at = PENDING, reply.created_at
+                self._mark_reply(reply, replies_in_response)
                 reply_ids.append(reply.id)
         return self._result(message_id, replies=replies, reply_ids=reply_ids)
+
+    def _handle_attachment(self, message_id: int, kind: str, replies_in_response: bool) -> HandledMessage:
+        """A photo, location, voice note... without words: the assistant cannot read it.
+
+        With an open ticket it belongs to that ticket (a photo of the pothole just
+        reported); otherwise the citizen is asked to describe it in text.
+        """
+        label = ATTACHMENT_LABELS.get(kind, "attachment")
+        with self._sessions.begin() as session:
+            message = session.get(Message, message_id)
+            ticket = open_ticket_of(session, message.citizen_id)
+            if ticket is not None:
+                attach_to_ticket(session, ticket, message, settings=self._settings)
+                record_handling(message, intent=None, confidence=None, handling="attachment_added", ticket=ticket)
+                text = f"Thank you. I have added your {label} to ticket {ticket.public_id}."
+            else:
+                record_handling(message, intent=None, confidence=None, handling="attachment_unhandled")
+                text = (
+                    f"Thank you for the {label}. I can only read text: please describe your question or "
+                    "the problem in a message. If you are reporting a problem, you can send the "
+                    f"{label} again after your description and it will be added to your report."
+                )
+            reply = record_outbound(session, inbound=message, text=text)
+            self._mark_reply(reply, replies_in_response)
+            reply_ids = [reply.id]
+        return self._result(message_id, replies=[text], reply_ids=reply_ids)
+
+    @staticmethod
+    def _mark_reply(reply: Message, replies_in_response: bool) -> None:
+        reply.author = "assistant"
+        if replies_in_response:
+            reply.delivery_status, reply.sent_at = SENT, reply.created_at
+        else:
+            reply.delivery_status, reply.next_attempt_at = PENDING, reply.created_at
 
     def _escalate_without_rasa(self, session: Session, message: Message, *, reason: str) -> str:
         outcome = escalate(session, message, reason=reason, kb_ranking=[], settings=self._settings)

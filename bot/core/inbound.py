@@ -22,3 +22,7 @@ class InboundMessage:
     # idempotency key). The same id is never processed twice.
     external_id: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    # "text", or what else the citizen sent: photo, document, voice, video, audio, sticker,
+    # location, contact, other. Non-text messages carry their details (file ids, coordinates,
+    # sizes; never the file itself) in ``metadata["attachment"]`` and any caption in ``text``.
+    kind: str = "text"

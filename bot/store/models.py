@@ -38,7 +38,10 @@ DIRECTIONS: tuple[str, ...] = ("in", "out")
 DELIVERY_STATUSES: tuple[str, ...] = ("pending", "sending", "sent", "failed")
 
 # What the assistant did with an inbound message; free to grow, so not a DB constraint.
-HANDLINGS: tuple[str, ...] = ("kb_answer", "escalated", "ticket_joined", "small_talk", "status", "error")
+HANDLINGS: tuple[str, ...] = (
+    "kb_answer", "escalated", "ticket_joined", "small_talk", "status", "error",
+    "attachment_added", "attachment_unhandled",
+)
 
 
 def _new_public_id() -> str:

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from bot.store.models import ChannelIdentity, Message, Ticket, TicketEvent
 from bot.store.types import utcnow
 from bot.tickets import ids
+from bot.tickets.priority import NORMAL as NORMAL_PRIORITY
 from bot.tickets.priority import PRIORITIES, URGENT, detect_priority, priority_rank
 from bot.tickets.status import CLOSED, NEW, OPEN, OPEN_STATUSES, PENDING_CITIZEN, RESOLVED, check_transition
 
@@ -30,6 +31,8 @@ __all__ = [
     "StatusLookup",
     "add_note",
     "add_public_update",
+    "attach_to_ticket",
+    "open_ticket_of",
     "change_status",
     "commitment_for",
     "detect_priority",
@@ -129,6 +132,17 @@ def _transcript(messages: list[Message]) -> str:
         who = "citizen" if message.direction == "in" else "assistant"
         lines.append(f"[{message.created_at:%Y-%m-%d %H:%M:%S} UTC] {who}: {message.text}")
     return "\n".join(lines)
+
+
+def open_ticket_of(session: Session, citizen_id: int) -> Ticket | None:
+    """The citizen's most recent ticket that is still being worked on, if any."""
+    return _open_ticket_of(session, citizen_id)
+
+
+def attach_to_ticket(session: Session, ticket: Ticket, inbound: Message, *, now: datetime | None = None,
+                     settings: Settings | None = None) -> None:
+    """Add a citizen's message (a photo, a location, more details) to an open ticket."""
+    _join(session, ticket, inbound, NORMAL_PRIORITY, now or utcnow(), _settings(settings))
 
 
 def _open_ticket_of(session: Session, citizen_id: int) -> Ticket | None:
