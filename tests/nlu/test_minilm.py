@@ -322,7 +322,8 @@ def test_tiny_model_batching_and_order():
     for bs in (1, 2, 5, 32):
         got = enc.encode(texts, batch_size=bs)
         assert np.abs(got - single).max() < 1e-5, bs
-    np.testing.assert_array_equal(got[-2], got[4])
+    # Same text, different place in the batch: BLAS may sum in another order, so not bit-identical.
+    np.testing.assert_allclose(got[-2], got[4], atol=1e-6)
     assert enc.encode([]).shape == (0, cfg["hidden_size"])
     assert enc.encode(iter(["abc"])).shape == (1, cfg["hidden_size"])
     with pytest.raises(TypeError):
