@@ -144,6 +144,8 @@ def request_code(
         return LinkOutcome("bad_address", f"That does not look like a {label(channel)}. Please send it {hint}.")
     if (channel, address) == (requester.channel, requester.address):
         return LinkOutcome("same_address", f"That is the {label(channel)} you are writing from, so it is already yours.")
+    # Serialise one identity's requests so that two at once cannot both slip under the limit.
+    session.execute(select(ChannelIdentity.id).where(ChannelIdentity.id == requester.id).with_for_update())
     if _count_since(session, LinkCode.identity_id, requester.id, now - timedelta(hours=1)) >= REQUESTS_PER_HOUR:
         return LinkOutcome(
             "rate_limited",

@@ -6,7 +6,6 @@ Shared by the API and the agent console so both read the same facts the same way
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
