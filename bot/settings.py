@@ -118,6 +118,11 @@ class Settings(BaseSettings):
     # Automatic replies per sender per hour; more is a mail loop or abuse.
     email_replies_per_sender_per_hour: int = 5
 
+    # --- Linking a citizen's identities (bot/identity) -----------------------------------
+    # Key for the hashes of one-time link codes; defaults to one derived from CRM_API_KEYS
+    # (then rotating the API keys only voids codes of the last 15 minutes).
+    link_code_secret: SecretStr | None = None
+
     @field_validator("api_keys")
     @classmethod
     def _no_placeholder_keys(cls, value: SecretStr) -> SecretStr:

@@ -21,17 +21,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bot.channels import registry as channel_registry
 from bot.channels.delivery import DeliveryService
+from bot.api.errors import ApiError
+from bot.api.tickets import build_router as build_tickets_router
 from bot.api.schemas import HandlingOut, MessageIn, MessageOut, ReplyOut, TicketOut
 from bot.core.conversation import Conversation, HandledMessage
 from bot.core.inbound import InboundMessage
 from bot.core.rasa_client import RasaClient
 from bot.settings import Settings
 from bot.store.db import session_factory
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, error: str, detail: str, headers: dict[str, str] | None = None) -> None:
-        self.status, self.error, self.detail, self.headers = status, error, detail, headers
 
 
 def _error(status: int, error: str, detail: Any, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -148,6 +145,9 @@ def create_app(settings: Settings, *, rasa: RasaClient | None = None) -> FastAPI
         )
         handled = await run_in_threadpool(conversation.handle_inbound, inbound)
         return _to_out(handled)
+
+    # Staff replies, ticket detail, and replies fetched by pull-only clients (bot/api/tickets.py).
+    app.include_router(build_tickets_router(settings, sessions, delivery), dependencies=[Depends(require_api_key)])
 
     # Webhooks of the channels that are on (WhatsApp; Telegram in webhook mode).
     for router in channel_registry.routers(settings, conversation, delivery):

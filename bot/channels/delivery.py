@@ -186,6 +186,10 @@ class DeliveryService:
         self._base = backoff_seconds
         self._cap = backoff_max_seconds
 
+    def can_send(self, channel: str) -> bool:
+        """Whether this service pushes messages on ``channel`` (its sender is configured)."""
+        return channel in self._senders
+
     async def deliver(self, message_id: int) -> str | None:
         """Try one message now; returns its delivery status afterwards (None if not ours to send)."""
         with self._sessions.begin() as session:

@@ -20,6 +20,8 @@ from bot.core.escalation import escalate
 from bot.core.inbound import InboundMessage
 from bot.core.rasa_client import RasaClient, RasaUnavailable
 from bot.core.turns import METADATA_KEY, record_handling
+from bot.identity.commands import might_be_link_command
+from bot.identity.linking import handle_link_message
 from bot.settings import Settings
 from bot.store.citizens import get_or_create_identity
 from bot.store.messages import record_inbound, record_outbound
@@ -95,6 +97,10 @@ class Conversation:
             message_id, sender_id = message.id, identity.public_id
         if not created:
             return self._result(message_id, duplicate=True)
+        if inbound.kind == "text" and might_be_link_command(inbound.text):
+            linked = self._handle_link(message_id, replies_in_response)
+            if linked is not None:
+                return linked
         if inbound.kind != "text" and not inbound.text.strip():
             return self._handle_attachment(message_id, inbound.kind, replies_in_response)
 
@@ -156,6 +162,18 @@ class Conversation:
             self._mark_reply(reply, replies_in_response)
             reply_ids = [reply.id]
         return self._result(message_id, replies=[text], reply_ids=reply_ids)
+
+    def _handle_link(self, message_id: int, replies_in_response: bool) -> HandledMessage | None:
+        """``/link`` and the code that follows it (bot.identity): answered here, never by Rasa."""
+        with self._sessions.begin() as session:
+            message = session.get(Message, message_id)
+            outcome = handle_link_message(session, message, settings=self._settings)
+            if outcome is None:
+                return None
+            reply = record_outbound(session, inbound=message, text=outcome.reply)
+            self._mark_reply(reply, replies_in_response)
+            reply_ids = [reply.id]
+        return self._result(message_id, replies=[outcome.reply], reply_ids=reply_ids)
 
     @staticmethod
     def _mark_reply(reply: Message, replies_in_response: bool) -> None:

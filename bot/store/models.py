@@ -40,7 +40,7 @@ DELIVERY_STATUSES: tuple[str, ...] = ("pending", "sending", "sent", "failed")
 # What the assistant did with an inbound message; free to grow, so not a DB constraint.
 HANDLINGS: tuple[str, ...] = (
     "kb_answer", "escalated", "ticket_joined", "small_talk", "status", "error",
-    "attachment_added", "attachment_unhandled",
+    "attachment_added", "attachment_unhandled", "identity_link",
 )
 
 

@@ -18,10 +18,22 @@ from bot.channels.delivery import queue_outbound
 from bot.store.models import ChannelIdentity, Message, Ticket
 from bot.store.types import utcnow
 from bot.tickets.service import add_public_update
+from bot.tickets.status import CLOSED
 
 
 class EmptyReply(ValueError):
     pass
+
+
+class TicketClosed(ValueError):
+    """Closed is final: the citizen's answer to a reply would open a new ticket, not continue this one."""
+
+    def __init__(self, ticket: Ticket) -> None:
+        super().__init__(
+            f"ticket {ticket.public_id} is closed; closed tickets take no replies "
+            "(reply on the citizen's newer ticket, or ask them to write again)"
+        )
+        self.ticket = ticket
 
 
 def reply_identity(session: Session, ticket: Ticket) -> ChannelIdentity:
@@ -45,6 +57,8 @@ def reply_to_ticket(
     """
     if not text.strip():
         raise EmptyReply("a reply must not be empty")
+    if ticket.status == CLOSED:
+        raise TicketClosed(ticket)
     now = now or utcnow()
     identity = reply_identity(session, ticket)
     message = queue_outbound(session, identity=identity, text=text, author=author, ticket=ticket, now=now)

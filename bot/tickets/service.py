@@ -61,6 +61,8 @@ EVENT_KINDS: tuple[str, ...] = (
     "note",
     "public_update",
     "assigned",
+    # The ticket's citizen proved another identity is theirs (bot.identity.merge).
+    "citizen_linked",
 )
 
 # Actors whose public words are not a response from the city (see _touch_first_response).

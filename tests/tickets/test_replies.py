@@ -31,3 +31,15 @@ def test_empty_reply_is_refused(session) -> None:
     ticket, _ = open_or_join_ticket(session, inbound=inbound, reason="request_human", department="general")
     with pytest.raises(EmptyReply):
         reply_to_ticket(session, ticket, "  \n", author="agent:ana")
+
+
+def test_closed_ticket_is_refused(session) -> None:
+    from bot.tickets.replies import TicketClosed
+    from bot.tickets.service import change_status
+
+    identity = get_or_create_identity(session, "web", "w3")
+    inbound, _ = record_inbound(session, identity, "help")
+    ticket, _ = open_or_join_ticket(session, inbound=inbound, reason="request_human", department="general")
+    change_status(session, ticket, "closed", actor="agent:bo")
+    with pytest.raises(TicketClosed, match="is closed"):
+        reply_to_ticket(session, ticket, "Anything else?", author="agent:ana")
