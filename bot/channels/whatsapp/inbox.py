@@ -36,8 +36,8 @@ def store(session: Session, body: str, *, now: datetime | None = None) -> int:
     return row.id
 
 
-def claim(session: Session, row_id: int, *, now: datetime | None = None) -> str | None:
-    """Take a delivery to handle; its body, or None if someone else has it or it is done."""
+def claim(session: Session, row_id: int, *, now: datetime | None = None) -> tuple[str, int] | None:
+    """Take a delivery to handle: ``(body, attempt)``, or None if someone else has it or it is done."""
     now = now or utcnow()
     taken = session.execute(
         update(WhatsAppWebhook)
@@ -53,7 +53,10 @@ def claim(session: Session, row_id: int, *, now: datetime | None = None) -> str 
     ).rowcount
     if taken != 1:
         return None
-    return session.scalar(select(WhatsAppWebhook.body).where(WhatsAppWebhook.id == row_id))
+    row = session.execute(
+        select(WhatsAppWebhook.body, WhatsAppWebhook.attempts).where(WhatsAppWebhook.id == row_id)
+    ).one()
+    return row.body, row.attempts
 
 
 def due(session: Session, *, now: datetime | None = None, limit: int = 20) -> list[int]:

@@ -56,14 +56,17 @@ class WebhookProcessor:
     async def process(self, row_id: int) -> None:
         """Handle one stored delivery if nobody else is; never raises."""
         try:
-            body = await run_in_threadpool(self._claim, row_id)
+            claimed = await run_in_threadpool(self._claim, row_id)
         except Exception:
             logger.exception("could not claim WhatsApp webhook %s; the sweeper will retry", row_id)
             return
-        if body is None:
+        if claimed is None:
             return
+        body, attempt = claimed
         try:
-            await self._handle(body)
+            # From the second attempt on, an earlier one died part-way: a message it stored
+            # but did not answer is answered now.
+            await self._handle(body, resume=attempt > 1)
         except Exception as exc:
             logger.exception("handling WhatsApp webhook %s failed; it will be retried", row_id)
             try:
@@ -97,7 +100,7 @@ class WebhookProcessor:
             except asyncio.TimeoutError:
                 pass
 
-    async def _handle(self, body: str) -> None:
+    async def _handle(self, body: str, *, resume: bool) -> None:
         events = parse_webhook(json.loads(body), phone_number_id=self._phone_number_id)
         for problem in events.problems:
             logger.warning("WhatsApp webhook: %s", problem)
@@ -106,16 +109,18 @@ class WebhookProcessor:
             if lock is None:
                 lock = self._locks[parsed.inbound.sender] = asyncio.Lock()
             async with lock:
-                await self._message(parsed)
+                await self._message(parsed, resume=resume)
         for status in events.statuses:
             await run_in_threadpool(self._status, status)
 
-    async def _message(self, parsed: ParsedMessage) -> None:
+    async def _message(self, parsed: ParsedMessage, *, resume: bool) -> None:
         if not parsed.answer:
             await run_in_threadpool(self._store_only, parsed)
             return
         handled = await run_in_threadpool(
-            self._conversation.handle_inbound, parsed.inbound, replies_in_response=False
+            lambda: self._conversation.handle_inbound(
+                parsed.inbound, replies_in_response=False, resume_unanswered=resume
+            )
         )
         released = [] if handled.duplicate else await run_in_threadpool(self._release_held, handled.message_id)
         # Replies still pending from an interrupted earlier attempt go out now; sent ones are not re-sent.
@@ -138,7 +143,7 @@ class WebhookProcessor:
         with self._sessions.begin() as session:
             apply_status(session, status)
 
-    def _claim(self, row_id: int) -> str | None:
+    def _claim(self, row_id: int) -> tuple[str, int] | None:
         with self._sessions.begin() as session:
             return inbox.claim(session, row_id)
 
