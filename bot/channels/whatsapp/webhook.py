@@ -97,7 +97,7 @@ def make_router(
         try:
             text = body.decode("utf-8")
             json.loads(text)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
             # Signed by Meta yet unreadable: nothing to store; say so loudly.
             logger.error("signed WhatsApp webhook is not UTF-8 JSON (%s); dropped", type(exc).__name__)
             return _refuse(400, "invalid_json", "request body is not UTF-8 JSON")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -77,6 +78,15 @@ def test_rate_limit_is_retryable_and_retry_after_honoured(graph) -> None:
     graph.fail_next(429, code=4, message="Application request limit reached", headers={"Retry-After": "7"})
     error = _error(_sender(graph.url))
     assert error.retryable and error.retry_after == 7.0
+
+
+def test_retry_after_as_a_date_or_garbage(graph) -> None:
+    from email.utils import formatdate
+
+    graph.fail_next(503, headers={"Retry-After": formatdate(time.time() + 60, usegmt=True)})
+    assert 50 < _error(_sender(graph.url)).retry_after <= 60
+    graph.fail_next(503, headers={"Retry-After": "soon"})
+    assert _error(_sender(graph.url)).retry_after is None
 
 
 def test_throttling_code_under_http_400_is_retryable(graph) -> None:

@@ -265,7 +265,7 @@ def test_message_in_reply_to_one_of_ours_keeps_the_context(wa, db_url) -> None:
 
 
 def test_signed_but_invalid_json_is_refused_with_400(wa, db_url) -> None:
-    for raw in (b"{not json", b"\xff\xfe\x00", b""):
+    for raw in (b"{not json", b"\xff\xfe\x00", b"", b"[" * 200_000 + b"]" * 200_000):
         response = wa.post(raw=raw)
         assert response.status_code == 400, raw
     assert _inbox_size(db_url) == 0
