@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.channels.delivery import DeliveryService
 from bot.channels.whatsapp import inbox
-from bot.channels.whatsapp.payload import ParsedMessage, parse_webhook
+from bot.channels.whatsapp.payload import ParsedMessage, StatusUpdate, parse_webhook
 from bot.channels.whatsapp.statuses import apply_status
 from bot.channels.whatsapp.window import release_held
 from bot.core.conversation import Conversation
@@ -139,7 +139,7 @@ class WebhookProcessor:
         with self._sessions.begin() as session:
             return release_held(session, session.get(Message, message_id).identity_id)
 
-    def _status(self, status) -> None:
+    def _status(self, status: StatusUpdate) -> None:
         with self._sessions.begin() as session:
             apply_status(session, status)
 
