@@ -61,7 +61,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WhatsAppStack]:
             action_port=free_port(),
             log_dir=work / "log",
             deliveries=True,  # as `bot run` does once a channel can send
-            extra_env=whatsapp_env(graph.url),
+            # The machine running the tests may be busy; a slow Rasa must not turn answers into escalations.
+            extra_env={**whatsapp_env(graph.url), "CRM_RASA_TIMEOUT_SECONDS": "120"},
         )
         with Stack(config), httpx.Client(timeout=60.0) as client:
             yield WhatsAppStack(config, graph, client)
@@ -83,7 +84,7 @@ def test_verification_handshake(stack) -> None:
 def test_faq_question_gets_the_kb_answer_on_whatsapp(stack, wa_id) -> None:
     raw = message(wa_id, text="When is my bin collected?")
     assert stack.post(webhook([raw])).status_code == 200
-    first = stack.graph.wait_for(wa_id)[0]
+    first = stack.graph.wait_for(wa_id, timeout=180)[0]
     assert first.body["type"] == "text" and "collect" in first.text.lower()
     with stack.sessions()() as session:
         inbound = session.scalars(select(Message).where(Message.external_id == raw["id"])).one()
@@ -117,12 +118,12 @@ def _wait_until(stack, message_id: int, condition, timeout: float = 20.0) -> Mes
 def test_complaint_gets_a_ticket_id_on_whatsapp(stack, wa_id) -> None:
     text = "The woman at the registry counter was extremely rude to me this morning. Unacceptable."
     assert stack.post(webhook([message(wa_id, text=text)])).status_code == 200
-    [reply] = stack.graph.wait_for(wa_id)
+    [reply] = stack.graph.wait_for(wa_id, timeout=180)
     found = TICKET_ID.search(reply.text)
-    assert found, reply.text
+    assert found and "24 hours" in reply.text, reply.text
     with stack.sessions()() as session:
         ticket = session.scalars(select(Ticket).where(Ticket.public_id == found.group(0))).one()
-        assert ticket.reason == "complaint" and ticket.status == "new"
+        assert ticket.status == "new" and ticket.subject.startswith("The woman at the registry")
 
 
 def test_unsigned_webhook_is_refused_by_the_running_api(stack, wa_id) -> None:
