@@ -100,6 +100,10 @@ class Settings(BaseSettings):
     # Approved message template used outside the 24-hour customer-service window.
     whatsapp_template_name: str | None = None
     whatsapp_template_language: str = "en"
+    # What fills the template's body variables {{1}}, {{2}}...: comma-separated, each "ticket"
+    # (the ticket ID, or "your message") or "text" (the reply on one line). Without "text" the
+    # reply itself is sent when the citizen writes again and the window reopens.
+    whatsapp_template_parameters: str = Field(default="ticket", pattern=r"^\s*((ticket|text)\s*(,\s*(ticket|text)\s*)*)?$")
 
     # --- Email (off unless an IMAP host is set) ------------------------------------------
     email_address: str | None = None

@@ -45,6 +45,7 @@ def create_app(settings: Settings, *, rasa: RasaClient | None = None) -> FastAPI
         max_attempts=settings.delivery_max_attempts,
         backoff_seconds=settings.delivery_backoff_seconds,
         backoff_max_seconds=settings.delivery_backoff_max_seconds,
+        preparers=channel_registry.preparers(settings),
     )
     api_keys = [key.encode() for key in settings.api_key_list]
 

@@ -22,7 +22,7 @@ def _channel(args: argparse.Namespace) -> int:
 
 def _deliveries(_args: argparse.Namespace) -> int:
     from bot.channels.delivery import DeliveryService
-    from bot.channels.registry import senders
+    from bot.channels.registry import preparers, senders
     from bot.settings import get_settings
     from bot.store.db import session_factory
 
@@ -34,6 +34,7 @@ def _deliveries(_args: argparse.Namespace) -> int:
         max_attempts=settings.delivery_max_attempts,
         backoff_seconds=settings.delivery_backoff_seconds,
         backoff_max_seconds=settings.delivery_backoff_max_seconds,
+        preparers=preparers(settings),
     )
 
     async def main() -> None:

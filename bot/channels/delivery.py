@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Union
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -35,6 +36,29 @@ PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
 
 # How long a worker may hold a message before another worker assumes it died.
 LEASE = timedelta(minutes=2)
+
+
+@dataclass(frozen=True)
+class Settled:
+    """A preparer's verdict that the channel's sender must not send this message.
+
+    ``FAILED``: nothing can reach the citizen this way and an agent must act
+    (``reason`` becomes the delivery error). ``SENT``: it reached, or will reach,
+    the citizen another way (the preparer records how on the message).
+    ``then_deliver`` are messages the preparer queued (a copy on another
+    channel), tried at once after the verdict is committed.
+    """
+
+    status: str
+    reason: str
+    then_deliver: tuple[int, ...] = ()
+
+
+# Optional, per channel (``build_preparer`` in the channel's adapter): looks at the store
+# before a message goes out, inside the transaction that claims it, so whatever it
+# changes or queues commits with the claim. Returns the message to send (possibly
+# changed, e.g. as a WhatsApp template), None to send it unchanged, or a Settled verdict.
+Preparer = Callable[[Session, Message, OutboundMessage], Union[OutboundMessage, Settled, None]]
 
 
 def queue_outbound(
@@ -154,6 +178,19 @@ def record_failure(
     message.next_attempt_at = now + delay
 
 
+def record_settled(message: Message, settled: Settled, *, now: datetime | None = None) -> None:
+    if settled.status not in (SENT, FAILED):
+        raise ValueError(f"a preparer settles a message as sent or failed, not {settled.status!r}")
+    message.delivery_status = settled.status
+    message.lease_expires_at = None
+    message.next_attempt_at = None
+    if settled.status == SENT:
+        message.sent_at = now or utcnow()
+        message.delivery_error = None
+    else:
+        message.delivery_error = settled.reason[:2000]
+
+
 def to_outbound(session: Session, message: Message) -> OutboundMessage:
     identity = session.get(ChannelIdentity, message.identity_id)
     ticket = session.get(Ticket, message.ticket_id) if message.ticket_id else None
@@ -179,9 +216,11 @@ class DeliveryService:
         max_attempts: int = 8,
         backoff_seconds: float = 5.0,
         backoff_max_seconds: float = 3600.0,
+        preparers: Mapping[str, Preparer] | None = None,
     ) -> None:
         self._sessions = sessions
         self._senders = dict(senders)
+        self._preparers = dict(preparers or {})
         self._max_attempts = max_attempts
         self._base = backoff_seconds
         self._cap = backoff_max_seconds
@@ -200,6 +239,19 @@ class DeliveryService:
                 return message.delivery_status
             session.refresh(message)
             outbound = to_outbound(session, message)
+            prepared = self._prepare(session, message, outbound)
+            if isinstance(prepared, DeliveryError):
+                record_failure(message, prepared, max_attempts=self._max_attempts, base=self._base, cap=self._cap)
+                return message.delivery_status
+            if isinstance(prepared, Settled):
+                logger.info("message %s settled as %s before sending: %s", message_id, prepared.status, prepared.reason)
+                record_settled(message, prepared)
+                status = message.delivery_status
+            else:
+                outbound = prepared
+        if isinstance(prepared, Settled):
+            await self.deliver_many(prepared.then_deliver)
+            return status
         sender = self._senders[outbound.channel]
         try:
             result = await sender.send(outbound)
@@ -220,6 +272,20 @@ class DeliveryService:
                 logger.warning("message %s not delivered (attempt %s): %s", message_id, message.delivery_attempts, error.reason)
                 record_failure(message, error, max_attempts=self._max_attempts, base=self._base, cap=self._cap)
             return message.delivery_status
+
+    def _prepare(
+        self, session: Session, message: Message, outbound: OutboundMessage
+    ) -> OutboundMessage | Settled | DeliveryError:
+        prepare = self._preparers.get(outbound.channel)
+        if prepare is None:
+            return outbound
+        try:
+            with session.begin_nested():  # a failing preparer must not undo the claim
+                prepared = prepare(session, message, outbound)
+        except Exception as exc:
+            logger.exception("preparing message %s on %s failed", message.id, outbound.channel)
+            return DeliveryError(f"preparing the message failed: {type(exc).__name__}: {exc}")
+        return outbound if prepared is None else prepared
 
     async def deliver_many(self, message_ids: Iterable[int]) -> list[str | None]:
         """In order: a citizen reads replies in the order they were written."""

@@ -5,6 +5,8 @@ A channel package ``bot.channels.<name>`` has a module ``adapter`` with any of:
 - ``build_sender(settings) -> ChannelSender``: delivers outbound messages;
 - ``build_router(settings, conversation, delivery) -> fastapi.APIRouter``: webhook
   endpoints served by the API (WhatsApp, Telegram in webhook mode);
+- ``build_preparer(settings) -> Preparer``: looks at the store before a message goes
+  out (``bot.channels.delivery.Preparer``; WhatsApp's 24-hour window);
 - ``needs_worker(settings) -> bool`` and ``run_worker(settings) -> int``: a
   long-running process of its own (Telegram long polling, the IMAP reader),
   started by ``python -m bot channel <name>``.
@@ -39,6 +41,15 @@ def senders(settings: Settings) -> dict[str, ChannelSender]:
         module = adapter(name)
         if hasattr(module, "build_sender"):
             built[name] = module.build_sender(settings)
+    return built
+
+
+def preparers(settings: Settings) -> dict[str, Any]:
+    built: dict[str, Any] = {}
+    for name in enabled_channels(settings):
+        module = adapter(name)
+        if hasattr(module, "build_preparer"):
+            built[name] = module.build_preparer(settings)
     return built
 
 

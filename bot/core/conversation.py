@@ -81,10 +81,17 @@ class Conversation:
         self._sessions = sessions
         self._rasa = rasa
 
-    def handle_inbound(self, inbound: InboundMessage, *, replies_in_response: bool = True) -> HandledMessage:
+    def handle_inbound(
+        self, inbound: InboundMessage, *, replies_in_response: bool = True, resume_unanswered: bool = False
+    ) -> HandledMessage:
         """Store, understand, answer. ``replies_in_response``: the caller hands the replies
         over itself (the generic API's HTTP response), so they are stored as sent; otherwise
-        they are stored pending and the channel delivers them by ``reply_ids``."""
+        they are stored pending and the channel delivers them by ``reply_ids``.
+
+        ``resume_unanswered``: the caller knows an earlier attempt at this very message died
+        after storing it (a retried webhook delivery, a restarted mail reader); a stored
+        message without replies is then answered now instead of being skipped as a duplicate.
+        """
         with self._sessions.begin() as session:
             identity = get_or_create_identity(session, inbound.channel, inbound.sender)
             message, created = record_inbound(
@@ -95,6 +102,8 @@ class Conversation:
                 meta=inbound.metadata if inbound.kind == "text" else {**inbound.metadata, "kind": inbound.kind},
             )
             message_id, sender_id = message.id, identity.public_id
+            if not created and resume_unanswered:
+                created = session.scalar(select(Message.id).where(Message.reply_to_id == message_id).limit(1)) is None
         if not created:
             return self._result(message_id, duplicate=True)
         if inbound.kind == "text" and might_be_link_command(inbound.text):

@@ -12,6 +12,7 @@ import importlib
 MODEL_MODULES: tuple[str, ...] = (
     "bot.store.models",
     "bot.identity.models",
+    "bot.channels.whatsapp.models",
 )
 
 
