@@ -341,3 +341,77 @@ def format_duration(value: timedelta | None) -> str:
         return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"
     days, hours = divmod(hours, 24)
     return f"{days} d {hours} h"
+
+
+# --- CSV export -------------------------------------------------------------------------
+
+CSV_HEADER = ("section", "item", "detail", "value")
+# A spreadsheet runs a cell starting with one of these as a formula (CSV injection).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: object) -> object:
+    """Numbers pass unchanged; text that a spreadsheet would run as a formula gets a leading '."""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def _hours(value: timedelta | None) -> float | str:
+    return "" if value is None else round(value.total_seconds() / 3600, 2)
+
+
+def _share(value: float | None) -> float | str:
+    return "" if value is None else round(value, 4)
+
+
+def report_rows(report: StatsReport) -> list[tuple[object, ...]]:
+    """The report as long-format rows (section, item, detail, value): easy to pivot."""
+    rows: list[tuple[object, ...]] = [
+        ("period", "start", "", report.period.start.isoformat()),
+        ("period", "end", "", report.period.end.isoformat()),
+        ("period", "generated_at", "", report.generated_at.isoformat(timespec="seconds")),
+    ]
+    for day in report.per_day:
+        for channel in report.channels:
+            rows.append(("messages_per_day", day.day.isoformat(), channel, day.by_channel.get(channel, 0)))
+        rows.append(("messages_per_day", day.day.isoformat(), "total", day.total))
+    rows += [("messages_per_channel", channel, "", n) for channel, n in report.per_channel]
+    split = report.handling
+    for name, count in (("automatic", split.automatic), ("escalated", split.escalated), ("other", split.other)):
+        rows.append(("handling", name, "count", count))
+        rows.append(("handling", name, "share", _share(split.share(count))))
+    rows += [("top_kb_entries", entry, "", n) for entry, n in report.top_entries]
+    rows += [("escalation_reasons", reason, "", n) for reason, n in report.reasons]
+    for load in report.departments:
+        rows.append(("department_load", load.department, "open", load.open))
+        rows.append(("department_load", load.department, "overdue", load.overdue))
+    times = report.times
+    rows += [
+        ("response_times", "median_first_response_hours", "", _hours(times.median_first_response)),
+        ("response_times", "first_responses", "tickets", times.first_responses),
+        ("response_times", "median_resolution_hours", "", _hours(times.median_resolution)),
+        ("response_times", "resolutions", "tickets", times.resolutions),
+    ]
+    c = report.compliance
+    rows += [
+        ("commitment", "met", "tickets", c.met),
+        ("commitment", "missed", "tickets", c.missed),
+        ("commitment", "pending", "tickets", c.pending),
+        ("commitment", "closed_unanswered", "tickets", c.closed_unanswered),
+        ("commitment", "share_met", "", _share(c.share)),
+    ]
+    return rows
+
+
+def report_csv(report: StatsReport) -> str:
+    """RFC 4180 CSV (quoted where needed, CRLF line ends), safe to open in a spreadsheet."""
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(CSV_HEADER)
+    for row in report_rows(report):
+        writer.writerow([csv_cell(cell) for cell in row])
+    return buffer.getvalue()

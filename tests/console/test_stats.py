@@ -118,3 +118,51 @@ def test_period_rules() -> None:
 def test_format_duration(seconds, text) -> None:
     value = None if seconds is None else timedelta(seconds=seconds)
     assert stats.format_duration(value) == text
+
+
+def test_csv_export_has_every_figure_and_parses_back(seeded) -> None:
+    import csv
+    import io
+
+    text = stats.report_csv(stats.build_report(seeded, PERIOD, now=NOW))
+    assert text.endswith("\r\n")
+    rows = list(csv.reader(io.StringIO(text)))
+    assert rows[0] == ["section", "item", "detail", "value"]
+    found = {(s, i, d): v for s, i, d, v in rows[1:]}
+    assert found[("messages_per_day", "2026-03-01", "web")] == "2"
+    assert found[("messages_per_day", "2026-03-01", "total")] == "3"
+    assert found[("messages_per_channel", "telegram", "")] == "4"
+    assert found[("handling", "automatic", "share")] == "0.6667"
+    assert found[("top_kb_entries", "waste-bulky-items", "")] == "3"
+    assert found[("escalation_reasons", "low_confidence", "")] == "2"
+    assert found[("department_load", "waste", "overdue")] == "2"
+    assert found[("response_times", "median_first_response_hours", "")] == "4.0"
+    assert found[("response_times", "median_resolution_hours", "")] == "24.0"
+    assert found[("commitment", "share_met", "")] == "0.5"
+
+
+@pytest.mark.parametrize("dangerous", ["=HYPERLINK(\"http://x\")", "+1+1", "-2+3", "@SUM(A1)", "\tx"])
+def test_csv_cells_never_start_a_formula(dangerous) -> None:
+    assert stats.csv_cell(dangerous) == "'" + dangerous
+    assert stats.csv_cell("waste, \"bins\"") == "waste, \"bins\""
+    assert stats.csv_cell(-3) == -3  # numbers are numbers
+
+
+def test_csv_quotes_and_guards_values_from_the_store(session) -> None:
+    """Department and entry ids come from data: a crafted one must not become a formula."""
+    import csv
+    import io
+
+    from tests.console.insights_seed import at, message, ticket
+    from bot.store.citizens import get_or_create_identity
+
+    web = get_or_create_identity(session, "web", "mallory")
+    message(session, web, at(2, 9), "kb_answer", kb_entry_id="=cmd|' /C calc'!A0")
+    ticket(session, web, "TX", department='-x,"y"\nz', reason="complaint", created=at(2, 9), status="new",
+           due=NOW + timedelta(days=1))
+    session.commit()
+    rows = list(csv.reader(io.StringIO(stats.report_csv(stats.build_report(session, PERIOD, now=NOW)))))
+    cells = [cell for row in rows for cell in row]
+    assert "'=cmd|' /C calc'!A0" in cells
+    assert "'-x,\"y\"\nz" in cells
+    assert not any(cell.startswith(("=", "+", "@")) for cell in cells)
