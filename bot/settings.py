@@ -118,6 +118,19 @@ class Settings(BaseSettings):
     # Automatic replies per sender per hour; more is a mail loop or abuse.
     email_replies_per_sender_per_hour: int = 5
 
+    # --- Agent console (/console) ----------------------------------------------------------
+    # Send the session cookie only over HTTPS: turn on when the console is served behind TLS.
+    console_cookie_secure: bool = False
+    # A session ends after this long without a request, and after the absolute limit in any case.
+    console_session_idle_minutes: int = 60
+    console_session_max_hours: int = 12
+    # Sign-in is refused for a while after this many failures in the window (per username, per address).
+    console_signin_max_failures: int = 5
+    console_signin_max_failures_per_ip: int = 20
+    console_signin_window_minutes: int = 15
+    # How often an open queue page asks for new escalations.
+    console_poll_seconds: float = 10.0
+
     @field_validator("api_keys")
     @classmethod
     def _no_placeholder_keys(cls, value: SecretStr) -> SecretStr:
