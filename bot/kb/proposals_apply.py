@@ -34,6 +34,7 @@ _STOPWORDS = frozenset(
     "of on or our please the there to we what when where which who why will with would you your".split()
 )
 _ID_WORDS = 4
+_NO_LINE = re.compile(r" \((?:line 0|[^()\s]+:0)\)")
 
 
 class ProposalRefused(ValueError):
@@ -76,6 +77,14 @@ def suggest_entry_id(kb: KnowledgeBase, department: str, question: str) -> str:
     return candidate
 
 
+def _department_file(kb: KnowledgeBase, kb_dir: Path, department: str) -> str:
+    """Where the writer will put a new entry: its department's existing file, else ``<department>.yml``."""
+    for path, file_department in sorted(kb.file_departments.items()):
+        if file_department == department:
+            return path
+    return str(kb_dir / f"{department}.yml")
+
+
 def _clean(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n").strip()
 
@@ -85,7 +94,9 @@ def _new_errors(before: KnowledgeBase, after: KnowledgeBase, today: date) -> lis
         return (Path(p.file).name, p.code, p.message)
 
     old = {key(p) for p in validate(before, today=today) if p.is_error}
-    return [p.message for p in validate(after, today=today) if p.is_error and key(p) not in old]
+    new = [p.message for p in validate(after, today=today) if p.is_error and key(p) not in old]
+    # The proposed entry has no line yet; the validator would point at "line 0".
+    return list(dict.fromkeys(_NO_LINE.sub(" (this proposal)", message) for message in new))
 
 
 def _write_checked(kb_dir: Path, before: KnowledgeBase, after: KnowledgeBase, entry_id: str,
@@ -132,6 +143,7 @@ def add_entry(
             )
         entry = Entry(
             id=entry_id,
+            source_file=_department_file(kb, kb_dir, department),
             department=department,
             questions={language: [_clean(question)]},
             answer={language: _clean(answer)},
