@@ -130,6 +130,8 @@ class Settings(BaseSettings):
     console_signin_window_minutes: int = 15
     # How often an open queue page asks for new escalations.
     console_poll_seconds: float = 10.0
+    # Times in the console are shown in this zone (IANA name); the store keeps UTC.
+    console_timezone: str = "UTC"
 
     @field_validator("api_keys")
     @classmethod

@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bot.channels import registry as channel_registry
 from bot.channels.delivery import DeliveryService
+from bot.console.app import register as register_console
 from bot.api.schemas import HandlingOut, MessageIn, MessageOut, ReplyOut, TicketOut
 from bot.core.conversation import Conversation, HandledMessage
 from bot.core.inbound import InboundMessage
@@ -152,6 +153,9 @@ def create_app(settings: Settings, *, rasa: RasaClient | None = None) -> FastAPI
     # Webhooks of the channels that are on (WhatsApp; Telegram in webhook mode).
     for router in channel_registry.routers(settings, conversation, delivery):
         app.include_router(router)
+
+    # The agent console (/console) and the pages built on it.
+    register_console(app, settings, delivery=delivery)
 
     return app
 

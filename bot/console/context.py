@@ -50,6 +50,9 @@ class ConsoleContext:
     delivery: DeliveryService
     # (label, path, minimum role) entries of the top navigation.
     nav: list[tuple[str, str, str]]
+    # Channels that deliver to the citizen (Telegram, WhatsApp, e-mail when on); the generic
+    # web/API channel's clients fetch their replies instead.
+    push_channels: frozenset[str]
     _kb_cache: _KbCache
 
     def kb(self) -> KnowledgeBase:
