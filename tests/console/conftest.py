@@ -99,6 +99,22 @@ def ticket_factory(db_url: str, settings: Settings) -> Callable[..., str]:
     return make_ticket
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _fast_password_hashing() -> Iterator[None]:
+    """argon2's production cost (about a second per hash on a busy CI machine) would make
+    these tests take minutes; the same code path with cheap parameters proves the same things."""
+    from argon2 import PasswordHasher
+
+    from bot.console import passwords
+
+    original = passwords._hasher
+    passwords._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    passwords._dummy_hash = None
+    yield
+    passwords._hasher = original
+    passwords._dummy_hash = None
+
+
 @pytest.fixture
 def console_settings(db_url: str) -> Settings:
     return make_settings(db_url)
