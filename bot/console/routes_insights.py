@@ -311,6 +311,10 @@ def _proposals_page(request, staff: CurrentStaff, ctx: ConsoleContext, status: s
                 "errors": (errors or {}).get(p.id, []),
                 "draft": (drafts or {}).get(p.id, {}),
             })
+        shown = {item["p"].id for item in items}
+        # An error about a proposal not on this list (decided meanwhile) goes to the top of the page.
+        elsewhere = [f"Proposal {pid}: {problem}" for pid, problems in (errors or {}).items() if pid not in shown
+                     for problem in problems]
         counts = {s: len(proposals.list_proposals(session, status=s, proposed_by=None if staff.is_supervisor
                                                    else staff.username, limit=1000)) for s in PROPOSAL_STATUSES}
     return render(
@@ -321,6 +325,7 @@ def _proposals_page(request, staff: CurrentStaff, ctx: ConsoleContext, status: s
             "status": status,
             "counts": counts,
             "done": DONE.get(request.query_params.get("done", "")),
+            "errors_elsewhere": elsewhere,
             "departments": sorted(_department_names(ctx).items(), key=lambda d: d[1]),
             "department_names": _department_names(ctx),
             "entries": _entry_choices(ctx),
