@@ -154,7 +154,8 @@ def create_app(settings: Settings, *, rasa: RasaClient | None = None) -> FastAPI
     for router in channel_registry.routers(settings, conversation, delivery):
         app.include_router(router)
 
-    # The agent console (/console) and the pages built on it.
+    # The agent console (/console) and the pages built on it; /chat talks through this same Conversation.
+    app.state.conversation = conversation
     register_console(app, settings, delivery=delivery)
 
     return app
