@@ -1,16 +1,23 @@
-"""Seeded statistics data with known answers, shared by the stats tests and the screenshot.
+"""Test helpers of the insight pages: seeded statistics with known answers, and a stand-in
+for Rasa that behaves like the action server.
 
-Every number asserted in tests/console/test_stats.py follows from the rows below; the
-comments say which figure each row feeds.
+Every number asserted in tests/console/test_stats.py follows from the rows of
+``seed_known``; the comments say which figure each row feeds.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from typing import Any
+
 from sqlalchemy.orm import Session
 
 from bot.console.stats import Period
+from bot.core.escalation import escalate
+from bot.core.rasa_client import RasaUnavailable
+from bot.core.turns import METADATA_KEY, record_handling
+from bot.store.db import session_scope
 from bot.store.citizens import get_or_create_identity
 from bot.store.models import ChannelIdentity, Message, Ticket
 
@@ -86,3 +93,38 @@ def seed_known(session: Session) -> None:
     # Opened before the period: only in the open/overdue snapshot.
     ticket(session, web, "T7", department="waste", reason="complaint", created=at(20, 9, month=2), status="open",
            first_response=at(20, 10, month=2))
+
+
+ANSWER = "Book a free bulky-waste pickup online."
+
+
+class FakeRasa:
+    """Stands in for Rasa plus the action server, recording the turn on the stored message as
+    the real actions do: a question about sofas or bulky waste is answered from the KB, anything
+    else escalates as an FAQ the assistant was unsure of (a KB gap)."""
+
+    def __init__(self, db_url: str, settings: Any = None, *, answer_everything: bool = False) -> None:
+        self.db_url = db_url
+        self.settings = settings
+        self.answer_everything = answer_everything
+        self.down = False
+        self.calls: list[str] = []
+
+    def send(self, *, sender: str, text: str, metadata: dict[str, Any]) -> list[dict[str, Any]]:
+        self.calls.append(text)
+        if self.down:
+            raise RasaUnavailable("stand-in is down")
+        with session_scope(self.db_url) as session:
+            message = session.get(Message, metadata[METADATA_KEY])
+            if self.answer_everything or any(word in text.lower() for word in ("sofa", "bulky")):
+                record_handling(message, intent="faq", confidence=0.9, handling="kb_answer",
+                                kb_entry_id="waste-bulky-items")
+                return [{"recipient_id": sender, "text": ANSWER}]
+            outcome = escalate(session, message, reason="low_confidence", kb_ranking=[], settings=self.settings)
+            record_handling(message, intent="nlu_fallback", confidence=0.3,
+                            handling="escalated" if outcome.created else "ticket_joined", ticket=outcome.ticket)
+            return [{"recipient_id": sender,
+                     "text": f"I have passed your question to our staff as ticket {outcome.ticket.public_id}."}]
+
+    def close(self) -> None:
+        pass

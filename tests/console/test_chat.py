@@ -11,41 +11,16 @@ from sqlalchemy import select
 
 from bot.console import chat
 from bot.core.conversation import Conversation
-from bot.core.rasa_client import RasaUnavailable
-from bot.core.turns import METADATA_KEY, record_handling
 from bot.store.db import session_factory, session_scope
 from bot.store.models import ChannelIdentity, Message, Ticket
 from bot.tickets.replies import reply_to_ticket
 from tests.console.conftest import build_app, make_settings
-
-ANSWER = "Book a free bulky-waste pickup online."
-
-
-class FakeRasa:
-    """Answers like the action server would: records the handling on the stored message."""
-
-    def __init__(self, db_url: str) -> None:
-        self.db_url = db_url
-        self.down = False
-        self.calls: list[str] = []
-
-    def send(self, *, sender: str, text: str, metadata: dict[str, Any]) -> list[dict[str, Any]]:
-        self.calls.append(text)
-        if self.down:
-            raise RasaUnavailable("stand-in is down")
-        with session_scope(self.db_url) as session:
-            message = session.get(Message, metadata[METADATA_KEY])
-            record_handling(message, intent="faq", confidence=0.9, handling="kb_answer",
-                            kb_entry_id="waste-bulky-items")
-        return [{"recipient_id": sender, "text": ANSWER}]
-
-    def close(self) -> None:
-        pass
+from tests.console.insights_seed import ANSWER, FakeRasa
 
 
 @pytest.fixture
 def rasa(db_url: str) -> FakeRasa:
-    return FakeRasa(db_url)
+    return FakeRasa(db_url, answer_everything=True)
 
 
 @pytest.fixture
