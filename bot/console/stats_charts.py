@@ -15,8 +15,10 @@ from datetime import date
 
 # Series colours are CSS classes series-0 .. series-(SERIES_CLASSES-1), reused cyclically.
 SERIES_CLASSES = 6
-WIDTH = 720
-LABEL_CHARS = 28
+# Drawn at these widths and never scaled up (CSS max-width), so text stays at its font size.
+WIDE = 1280
+NARROW = 560
+LABEL_CHARS = 24
 
 
 @dataclass(frozen=True)
@@ -99,10 +101,11 @@ def daily_columns(
     *,
     y_label: str,
     height: int = 300,
+    width: int = WIDE,
 ) -> Chart:
     """Stacked columns, one per day, one colour per series (e.g. channels)."""
     left, right, top, bottom = 56, 12, 16, 62
-    plot_w, plot_h = WIDTH - left - right, height - top - bottom
+    plot_w, plot_h = width - left - right, height - top - bottom
     totals = [sum(v.values()) for v in values]
     ticks = nice_ticks(max(totals, default=0))
     scale = plot_h / ticks[-1]
@@ -112,7 +115,7 @@ def daily_columns(
     chart = Chart(
         chart_id, title,
         f"{title}: {sum(totals)} in total over {len(days)} days, at most {max(totals, default=0)} on one day.",
-        WIDTH, height,
+        width, height,
     )
     for tick in ticks:
         y = top + plot_h - tick * scale
@@ -121,7 +124,7 @@ def daily_columns(
     chart.lines.append(Line(left, top + plot_h, left + plot_w, top + plot_h, "axis"))
     chart.lines.append(Line(left, top, left, top + plot_h, "axis"))
 
-    every = max(1, math.ceil(len(days) / 10))
+    every = max(1, math.ceil(len(days) / (width // 90)))
     for i, (day, counts) in enumerate(zip(days, values, strict=True)):
         x = left + i * slot + (slot - bar_w) / 2
         base = top + plot_h
@@ -151,6 +154,7 @@ def horizontal_bars(
     series: list[str],
     x_label: str,
     value_text=None,
+    width: int = NARROW,
 ) -> Chart:
     """One row per item (a label on the left), one bar per series in the row.
 
@@ -158,16 +162,16 @@ def horizontal_bars(
     (default: the number itself, e.g. a count; pass one that adds a percentage).
     """
     value_text = value_text or (lambda _s, v: _number(v))
-    left, right, top, bottom = 190, 64, 12, 46
+    left, right, top, bottom = 185, 72, 12, 46
     bar_h, gap = 18, 10
     row_h = bar_h * len(series) + gap
-    plot_w = WIDTH - left - right
+    plot_w = width - left - right
     plot_h = max(len(items), 1) * row_h
     height = top + plot_h + bottom
     ticks = nice_ticks(max((v for _, vs in items for v in vs), default=0))
     scale = plot_w / ticks[-1]
 
-    chart = Chart(chart_id, title, _describe(title, items, series, value_text), WIDTH, height)
+    chart = Chart(chart_id, title, _describe(title, items, series, value_text), width, height)
     for tick in ticks:
         x = left + tick * scale
         chart.lines.append(Line(x, top, x, top + plot_h, "grid"))
@@ -218,7 +222,7 @@ def report_charts(report, *, department_names: dict[str, str] | None = None) -> 
     handling_items = [
         ("Answered automatically", [split.automatic]),
         ("Escalated to people", [split.escalated]),
-        ("Other (attachments, errors)", [split.other]),
+        ("Other", [split.other]),
     ]
     compliance_items = [
         ("Answered in time", [compliance.met]),
