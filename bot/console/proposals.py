@@ -367,7 +367,7 @@ def _similar(a: frozenset[str], b: frozenset[str], threshold: float) -> bool:
     return len(a & b) / len(a | b) >= threshold
 
 
-def group_gaps(messages: list[GapMessage], *, threshold: float = 0.5) -> list[GapGroup]:
+def group_gaps(messages: list[GapMessage], *, threshold: float = 0.4) -> list[GapGroup]:
     """Group messages sharing most of their words, most asked first (then most recent).
 
     Greedy single pass over the messages, newest first: each joins the first group
