@@ -17,11 +17,16 @@ from bot.tickets import ids
 NOT_FOUND = "There is no such ticket, or it is not in your departments."
 
 
-def ticket_for(session: Session, staff: CurrentStaff, public_id: str) -> Ticket:
+def ticket_for(session: Session, staff: CurrentStaff, public_id: str, *, lock: bool = False) -> Ticket:
+    """``lock``: for a change, hold the row until the unit of work ends, so two agents acting on
+    the same ticket at once (both taking it, both resolving it) are serialised, not interleaved."""
     canonical = ids.normalize(public_id or "")
     ticket = None
     if canonical is not None:
-        ticket = session.scalars(select(Ticket).where(Ticket.public_id == canonical)).one_or_none()
+        query = select(Ticket).where(Ticket.public_id == canonical)
+        if lock:
+            query = query.with_for_update()
+        ticket = session.scalars(query).one_or_none()
     if ticket is None or not staff.can_see(ticket.department):
         raise ConsoleError(404, NOT_FOUND)
     return ticket

@@ -120,7 +120,7 @@ async def post_reply(
     def work() -> tuple[int | None, str | None]:
         try:
             with ctx.sessions.begin() as session:
-                ticket = ticket_for(session, staff, public_id)
+                ticket = ticket_for(session, staff, public_id, lock=True)
                 return ticket_actions.reply(session, staff, ticket, text).id, None
         except ActionRefused as exc:
             return None, str(exc)
@@ -145,7 +145,7 @@ def post_note(
     error = None
     try:
         with ctx.sessions.begin() as session:
-            ticket_actions.note(session, staff, ticket_for(session, staff, public_id), text)
+            ticket_actions.note(session, staff, ticket_for(session, staff, public_id, lock=True), text)
     except ActionRefused as exc:
         error = str(exc)
     if error is not None:
@@ -166,7 +166,7 @@ async def post_status(
     def work() -> tuple[int | None, str | None]:
         try:
             with ctx.sessions.begin() as session:
-                ticket = ticket_for(session, staff, public_id)
+                ticket = ticket_for(session, staff, public_id, lock=True)
                 sent = ticket_actions.set_status(
                     session, staff, ticket, status, notify=notify in ("1", "on", "true"), message=message
                 )
@@ -194,7 +194,7 @@ def post_assign(
     error = None
     try:
         with ctx.sessions.begin() as session:
-            ticket = ticket_for(session, staff, public_id)
+            ticket = ticket_for(session, staff, public_id, lock=True)
             if assignee == "me":
                 target: int | None = staff.user_id
             elif assignee in ("", "none"):
@@ -222,7 +222,7 @@ def post_priority(
     error = None
     try:
         with ctx.sessions.begin() as session:
-            ticket = ticket_for(session, staff, public_id)
+            ticket = ticket_for(session, staff, public_id, lock=True)
             ticket_actions.set_priority(session, staff, ticket, priority, ctx.settings)
     except ActionRefused as exc:
         error = str(exc)

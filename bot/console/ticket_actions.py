@@ -23,7 +23,7 @@ from bot.store.types import utcnow
 from bot.tickets.priority import PRIORITIES
 from bot.tickets.replies import EmptyReply, reply_to_ticket
 from bot.tickets.service import add_note, change_status
-from bot.tickets.status import NEW, OPEN, RESOLVED, InvalidTransition
+from bot.tickets.status import CLOSED, NEW, OPEN, RESOLVED, InvalidTransition
 
 # Longest reply or note accepted from the console; the store keeps anything, but a
 # 100-page paste is a mistake, and SMS/WhatsApp would split it into dozens of parts.
@@ -55,6 +55,8 @@ def reply(session: Session, staff: CurrentStaff, ticket: Ticket, text: str, *, n
     """Queue a reply to the citizen; a ticket nobody had looked at becomes open."""
     now = now or utcnow()
     text = _text(text, "reply")
+    if ticket.status == CLOSED:
+        raise ActionRefused("This ticket is closed; a new message from the citizen opens a new ticket.")
     try:
         message = reply_to_ticket(session, ticket, text, author=staff.actor, now=now)
     except EmptyReply as exc:

@@ -123,9 +123,11 @@ def test_status_changes_follow_the_allowed_transitions(client, agent, make_ticke
         statuses = [(a.detail["from"], a.detail["to"]) for a in session.scalars(
             select(AuditLog).where(AuditLog.action == "ticket.status").order_by(AuditLog.id))]
     assert statuses == [("new", "pending_citizen"), ("pending_citizen", "closed")]
-    # A closed ticket offers no transitions and no reply box.
+    # A closed ticket offers no transitions and no reply box, and a forged reply is refused.
     page = client.get(f"/console/tickets/{public_id}")
     assert 'id="status-form"' not in page.text and 'id="reply-form"' not in page.text
+    refused = client.post(f"/console/tickets/{public_id}/reply", data={"text": "late", "csrf_token": agent})
+    assert refused.status_code == 400 and "closed" in refused.text
 
 
 def test_resolving_can_tell_the_citizen(client, agent, make_ticket, db_url) -> None:
@@ -221,3 +223,41 @@ def test_canned_replies_come_from_the_departments_kb_and_search(client, agent, m
     found = client.get("/console/api/kb", params={"q": "dog tax", "department": "waste"}).json()["results"]
     assert found and found[0]["department"] == "taxes" and "dog" in found[0]["text"].lower()
     assert client.get("/console/api/kb", params={"q": ""}).json() == {"results": []}
+
+
+def test_two_agents_taking_the_same_ticket_at_once_cannot_both_get_it(make_staff, make_ticket, db_url) -> None:
+    """The row is locked for the unit of work (SQLite: the write lock), so the second agent sees the first's take."""
+    import threading
+
+    from bot.console import ticket_actions
+    from bot.console.access import ticket_for
+    from bot.console.auth import CurrentStaff
+
+    public_id = make_ticket("My bin was not emptied")
+    agents = [make_staff(name) for name in ("ana", "ben")]
+    staff = [CurrentStaff(user_id=a.id, username=a.username, display_name=a.display_name, role="agent",
+                          departments=frozenset({"waste"}), csrf_token="", session_id=0) for a in agents]
+    first_has_lock = threading.Event()
+    outcomes: dict[str, str] = {}
+
+    def take(who: CurrentStaff, hold: bool) -> None:
+        try:
+            with session_factory(db_url).begin() as session:
+                if not hold:
+                    first_has_lock.wait(5)
+                ticket = ticket_for(session, who, public_id, lock=True)
+                if hold:
+                    first_has_lock.set()
+                    threading.Event().wait(0.5)
+                ticket_actions.assign(session, who, ticket, who.user_id)
+            outcomes[who.username] = "took it"
+        except ticket_actions.ActionRefused:
+            outcomes[who.username] = "refused"
+
+    threads = [threading.Thread(target=take, args=(staff[0], True)), threading.Thread(target=take, args=(staff[1], False))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+    assert outcomes == {"ana": "took it", "ben": "refused"}
+    assert _ticket(db_url, public_id).assignee_id == agents[0].id
