@@ -64,6 +64,7 @@ def make_templates(timezone: str = "UTC") -> Jinja2Templates:
     env.filters["when"] = when
     env.filters["iso"] = iso
     env.filters["duration"] = format_duration
+    env.filters["hours"] = lambda value: "" if value is None else f"{float(value):g}"
     env.globals["time_left"] = time_left
     env.globals["timezone_name"] = zone.key
     return Jinja2Templates(env=env)
