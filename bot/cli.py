@@ -16,6 +16,7 @@ _COMMAND_MODULES = [
     "bot.run_commands",
     "bot.measure_commands",
     "bot.channels.commands",
+    "bot.console.commands",
 ]
 
 

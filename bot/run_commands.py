@@ -48,6 +48,7 @@ def _run(args: argparse.Namespace) -> int:
         f"\nThe assistant is running.\n"
         f"  API:     {config.api_url}/api/v1/messages   (OpenAPI: {config.api_url}/docs)\n"
         f"  API key: in {PROJECT_ROOT / '.env'} (CRM_API_KEYS)\n"
+        f"  Console: {config.api_url}/console/   (first admin: python -m bot console create-admin --username admin)\n"
         f"  Logs:    {config.log_dir}\n"
         f"Try:\n"
         f"  curl -s {config.api_url}/api/v1/messages -H \"X-API-Key: $(grep CRM_API_KEYS .env | cut -d= -f2)\" \\\n"

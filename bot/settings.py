@@ -126,6 +126,20 @@ class Settings(BaseSettings):
     # Key for the hashes of one-time link codes; defaults to one derived from CRM_API_KEYS
     # (then rotating the API keys only voids codes of the last 15 minutes).
     link_code_secret: SecretStr | None = None
+    # --- Agent console (/console) ----------------------------------------------------------
+    # Send the session cookie only over HTTPS: turn on when the console is served behind TLS.
+    console_cookie_secure: bool = False
+    # A session ends after this long without a request, and after the absolute limit in any case.
+    console_session_idle_minutes: int = 60
+    console_session_max_hours: int = 12
+    # Sign-in is refused for a while after this many failures in the window (per username, per address).
+    console_signin_max_failures: int = 5
+    console_signin_max_failures_per_ip: int = 20
+    console_signin_window_minutes: int = 15
+    # How often an open queue page asks for new escalations.
+    console_poll_seconds: float = 10.0
+    # Times in the console are shown in this zone (IANA name); the store keeps UTC.
+    console_timezone: str = "UTC"
 
     @field_validator("api_keys")
     @classmethod

@@ -23,6 +23,7 @@ from bot.channels import registry as channel_registry
 from bot.channels.delivery import DeliveryService
 from bot.api.errors import ApiError
 from bot.api.tickets import build_router as build_tickets_router
+from bot.console.app import register as register_console
 from bot.api.schemas import HandlingOut, MessageIn, MessageOut, ReplyOut, TicketOut
 from bot.core.conversation import Conversation, HandledMessage
 from bot.core.inbound import InboundMessage
@@ -153,6 +154,10 @@ def create_app(settings: Settings, *, rasa: RasaClient | None = None) -> FastAPI
     # Webhooks of the channels that are on (WhatsApp; Telegram in webhook mode).
     for router in channel_registry.routers(settings, conversation, delivery):
         app.include_router(router)
+
+    # The agent console (/console) and the pages built on it; /chat talks through this same Conversation.
+    app.state.conversation = conversation
+    register_console(app, settings, delivery=delivery)
 
     return app
 

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from bot.core.routing import route_department
 from bot.settings import Settings
 from bot.store.models import Message, Ticket
-from bot.tickets.service import commitment_for, detect_priority, open_or_join_ticket
+from bot.tickets.service import department_commitment, detect_priority, open_or_join_ticket
 
 # Why a message escalated, from the final NLU intent.
 REASON_BY_INTENT = {
@@ -56,5 +56,5 @@ def escalate(
     ticket, created = open_or_join_ticket(
         session, inbound=inbound, reason=reason, department=department, priority=priority, settings=settings
     )
-    hours = commitment_for(ticket.priority, settings).total_seconds() / 3600
+    hours = department_commitment(session, ticket.department, ticket.priority, settings).total_seconds() / 3600
     return Escalation(ticket=ticket, created=created, commitment=commitment_text(hours))

@@ -150,6 +150,8 @@ class Ticket(Base):
     first_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The member of staff working the ticket (bot.console.models.StaffUser); NULL: anyone in the queue.
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id", ondelete="SET NULL"), index=True)
 
     events: Mapped[list[TicketEvent]] = relationship(
         back_populates="ticket", order_by="(TicketEvent.created_at, TicketEvent.id)"
@@ -173,3 +175,8 @@ class TicketEvent(Base):
     message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), index=True)
 
     ticket: Mapped[Ticket] = relationship(back_populates="events")
+
+
+# Ticket.assignee_id refers to the console's staff table, which must be on the metadata
+# wherever tickets are written (the action server never imports the console otherwise).
+from bot.console import models as _console_models  # noqa: E402,F401

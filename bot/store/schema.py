@@ -13,6 +13,8 @@ MODEL_MODULES: tuple[str, ...] = (
     "bot.store.models",
     "bot.identity.models",
     "bot.channels.whatsapp.models",
+    "bot.console.models",
+    "bot.console.insights_models",
 )
 
 

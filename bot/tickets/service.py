@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from bot.console.departments import department_commitment
 from bot.store.models import ChannelIdentity, Message, Ticket, TicketEvent
 from bot.store.types import utcnow
 from bot.tickets import ids
@@ -35,6 +36,7 @@ __all__ = [
     "open_ticket_of",
     "change_status",
     "commitment_for",
+    "department_commitment",
     "detect_priority",
     "lookup_status_for_identity",
     "open_or_join_ticket",
@@ -174,7 +176,7 @@ def _join(session: Session, ticket: Ticket, inbound: Message, priority: str, now
         )
         ticket.priority = priority
         # A more urgent ticket must not keep the slower deadline it was opened with.
-        ticket.due_at = min(ticket.due_at, now + commitment_for(priority, settings))
+        ticket.due_at = min(ticket.due_at, now + department_commitment(session, ticket.department, priority, settings))
 
 
 def _insert_with_fresh_id(session: Session, **fields: object) -> Ticket:
@@ -219,7 +221,7 @@ def _create(
         subject=_subject(inbound.text),
         created_at=now,
         updated_at=now,
-        due_at=now + commitment_for(priority, settings),
+        due_at=now + department_commitment(session, department, priority, settings),
     )
     # The agent needs what led here, not just the last message: the conversation window
     # before the inbound message, on the same identity, not already part of a ticket.

@@ -1,0 +1,1 @@
+"""The agent console: staff sign in and work the department queues (see README.md here)."""

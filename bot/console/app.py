@@ -1,0 +1,145 @@
+"""Mounting the console into the API app: routers, static files, error pages, security headers."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from urllib.parse import quote
+
+from bot.channels.delivery import DeliveryService
+from bot.console.auth import ConsoleError, NotSignedIn
+from bot.console.context import STATIC_DIR, ConsoleContext, _KbCache
+from bot.console.web import make_templates, render
+from bot.settings import Settings
+from bot.store.db import session_factory
+
+logger = logging.getLogger(__name__)
+
+PREFIXES = ("/console", "/chat")
+
+# No inline scripts or styles anywhere: citizen text that slipped through escaping still could not run.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+)
+SECURITY_HEADERS = {
+    "content-security-policy": CONTENT_SECURITY_POLICY,
+    "x-frame-options": "DENY",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "same-origin",
+    "cross-origin-opener-policy": "same-origin",
+}
+
+BASE_NAV: list[tuple[str, str, str]] = [
+    ("Queues", "/console/", "agent"),
+    ("Audit log", "/console/audit", "supervisor"),
+    ("Staff", "/console/admin/staff", "admin"),
+    ("Departments", "/console/admin/departments", "admin"),
+]
+
+
+def _in_scope(path: str) -> bool:
+    return any(path == prefix or path.startswith(prefix + "/") for prefix in PREFIXES)
+
+
+class SecurityHeadersMiddleware:
+    """Adds the headers above to every console and chat response (static files too)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not _in_scope(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        static = scope["path"].startswith("/console/static/")
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    headers[name] = value
+                # Pages hold citizens' personal data: never keep them in a shared cache.
+                headers["cache-control"] = "no-cache" if static else "no-store"
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def _wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/console/api/") or "application/json" in request.headers.get("accept", "")
+
+
+def _insights_module():
+    try:
+        return importlib.import_module("bot.console.routes_insights")
+    except ModuleNotFoundError as exc:
+        if exc.name == "bot.console.routes_insights":
+            return None
+        raise
+
+
+def register(
+    app: FastAPI,
+    settings: Settings,
+    *,
+    delivery: DeliveryService | None = None,
+) -> ConsoleContext:
+    """Serve the console (and the other console modules' routes) from ``app``."""
+    from bot.channels.registry import enabled_channels
+    from bot.console import routes_admin, routes_audit, routes_auth, routes_queue, routes_ticket
+
+    sessions = session_factory(settings.database_url)
+    if delivery is None:
+        from bot.channels.registry import senders
+
+        delivery = DeliveryService(
+            sessions,
+            senders(settings),
+            max_attempts=settings.delivery_max_attempts,
+            backoff_seconds=settings.delivery_backoff_seconds,
+            backoff_max_seconds=settings.delivery_backoff_max_seconds,
+        )
+    insights = _insights_module()
+    nav = list(BASE_NAV)
+    if insights is not None:
+        extra = list(getattr(insights, "NAV", []))
+        nav = nav[:1] + extra + nav[1:]
+    context = ConsoleContext(
+        settings=settings,
+        sessions=sessions,
+        templates=make_templates(settings.console_timezone),
+        delivery=delivery,
+        nav=nav,
+        push_channels=frozenset(enabled_channels(settings)),
+        _kb_cache=_KbCache(settings.kb_dir),
+    )
+    app.state.console = context
+
+    app.mount("/console/static", StaticFiles(directory=STATIC_DIR), name="console-static")
+    for module in (routes_auth, routes_queue, routes_ticket, routes_admin, routes_audit):
+        app.include_router(module.router)
+    if insights is not None:
+        app.include_router(insights.router)
+
+    @app.exception_handler(NotSignedIn)
+    async def _not_signed_in(request: Request, _exc: NotSignedIn):
+        if _wants_json(request):
+            return JSONResponse({"error": "not_signed_in", "detail": "sign in again"}, status_code=401)
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/console/login?next={quote(target, safe='')}", status_code=303)
+
+    @app.exception_handler(ConsoleError)
+    async def _console_error(request: Request, exc: ConsoleError):
+        if _wants_json(request):
+            return JSONResponse({"error": "console_error", "detail": exc.message}, status_code=exc.status)
+        return render(request, "error.html", {"status": exc.status, "message": exc.message}, status_code=exc.status)
+
+    app.add_middleware(SecurityHeadersMiddleware)
+    return context

@@ -1,0 +1,55 @@
+"""KB answers as canned replies: the entries of a ticket's department, and a plain word search.
+
+The search is deliberately simple (words of the query found in the entry's
+questions, answer or id): agents type a word they remember from an answer,
+and every entry containing it should show up, predictably.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from bot.kb.schema import Entry, KnowledgeBase
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+@dataclass(frozen=True)
+class Canned:
+    id: str
+    department: str
+    question: str
+    text: str
+
+
+def _canned(kb: KnowledgeBase, entry: Entry, language: str | None = None) -> Canned:
+    language = language or kb.default_language
+    answer = entry.answer.get(language) or next(iter(entry.answer.values()), "")
+    questions = entry.questions.get(language) or next(iter(entry.questions.values()), [])
+    text = answer.strip()
+    if entry.links:
+        text += "\n\n" + "\n".join(f"{link.title}: {link.url}" for link in entry.links)
+    return Canned(entry.id, entry.department, questions[0] if questions else entry.id, text)
+
+
+def canned_for(kb: KnowledgeBase, department: str) -> list[Canned]:
+    return [_canned(kb, entry) for entry in kb.entries_for(department)]
+
+
+def search(kb: KnowledgeBase, query: str, *, department: str | None = None, limit: int = 20) -> list[Canned]:
+    """Entries containing every word of ``query``, best (most mentions in questions) first;
+    the ticket's own department breaks ties."""
+    words = [w.lower() for w in _WORD.findall(query)][:10]
+    if not words:
+        return []
+    scored = []
+    for index, entry in enumerate(kb.entries):
+        questions = " ".join(q for qs in entry.questions.values() for q in qs).lower()
+        body = " ".join([entry.id, *entry.answer.values()]).lower()
+        if not all(w in questions or w in body for w in words):
+            continue
+        score = sum(3 for w in words if w in questions) + sum(1 for w in words if w in body)
+        scored.append((-score, 0 if entry.department == department else 1, index, entry))
+    scored.sort(key=lambda item: item[:3])
+    return [_canned(kb, entry) for *_, entry in scored[:limit]]

@@ -1,0 +1,169 @@
+"""The citizens' web chat (``/chat``): who is writing, what they may send, what they get back.
+
+A visitor is identified by a random value in an HttpOnly cookie and nothing else: no
+account, no personal data asked. The store never sees the cookie itself, only a hash of
+it as the channel address, so a copy of the database cannot be used to read someone's
+chat. The CSRF token on the page is another one-way function of the same cookie: a page
+on another site can neither read the cookie nor compute the token.
+
+Messages go through the same ``Conversation`` as ``POST /api/v1/messages`` on the
+generic channel ``web``. The assistant's replies come back in the response; replies an
+agent writes later are stored ``pending`` on the web channel (which has no push) and the
+page polls for them; handing them to the page marks them sent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import threading
+import time
+from collections import OrderedDict, deque
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.channels.delivery import PENDING, mark_sent_in_response
+from bot.store.models import ChannelIdentity, Message
+from bot.store.types import utcnow
+
+CHANNEL = "web"
+COOKIE = "crm_chat"
+COOKIE_PATH = "/chat"
+# The chat works for a citizen who comes back the next day for an agent's reply.
+COOKIE_MAX_AGE_DAYS = 30
+TOKEN_HEADER = "x-chat-token"
+
+MAX_TEXT_CHARS = 4000
+MAX_BODY_BYTES = 16_000
+HISTORY_LIMIT = 50
+
+# Per visitor (cookie) and per IP address; an office behind one IP gets the larger budget.
+PER_COOKIE_PER_MINUTE = 12
+PER_IP_PER_MINUTE = 60
+
+_COOKIE_PATTERN = re.compile(r"[A-Za-z0-9_-]{32,64}")
+_CLIENT_ID_PATTERN = re.compile(r"[A-Za-z0-9-]{8,64}")
+
+
+def new_visitor() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def valid_visitor(cookie: str | None) -> bool:
+    return bool(cookie) and _COOKIE_PATTERN.fullmatch(cookie) is not None
+
+
+def _derive(label: str, cookie: str) -> str:
+    return hashlib.sha256(f"{label}:{cookie}".encode()).hexdigest()
+
+
+def sender_address(cookie: str) -> str:
+    """The channel address stored for a visitor: a hash, never the cookie itself."""
+    return "chat-" + _derive("crm-chat-sender", cookie)[:40]
+
+
+def csrf_token(cookie: str) -> str:
+    return _derive("crm-chat-csrf", cookie)
+
+
+def token_matches(cookie: str, token: str | None) -> bool:
+    return bool(token) and secrets.compare_digest(csrf_token(cookie).encode(), token.encode("utf-8", "replace"))
+
+
+def valid_client_id(value: object) -> bool:
+    return isinstance(value, str) and _CLIENT_ID_PATTERN.fullmatch(value) is not None
+
+
+def external_id(address: str, client_id: str) -> str:
+    """Idempotency key of one message typed in the page: a retried POST is not answered twice."""
+    return f"{address}:{client_id}"
+
+
+class RateLimiter:
+    """Sliding one-minute windows per key, in memory (one API process serves the chat).
+
+    The number of keys is bounded: the least recently seen are forgotten first, so a
+    flood of new cookies cannot grow memory without limit.
+    """
+
+    def __init__(self, per_minute: int, *, max_keys: int = 10_000, clock=time.monotonic) -> None:
+        self.per_minute = per_minute
+        self._max_keys = max_keys
+        self._clock = clock
+        self._hits: OrderedDict[str, deque[float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def retry_after(self, key: str) -> int:
+        """0 and the hit is counted, or the seconds to wait (nothing counted)."""
+        now = self._clock()
+        with self._lock:
+            hits = self._hits.pop(key, None) or deque()
+            while hits and hits[0] <= now - 60:
+                hits.popleft()
+            if len(hits) >= self.per_minute:
+                self._hits[key] = hits
+                return max(1, int(hits[0] + 60 - now) + 1)
+            hits.append(now)
+            self._hits[key] = hits
+            while len(self._hits) > self._max_keys:
+                self._hits.popitem(last=False)
+            return 0
+
+
+@dataclass(frozen=True)
+class ChatLine:
+    id: int
+    direction: str  # "in": the citizen, "out": the city
+    text: str
+    created_at: datetime
+    # "assistant" or "agent": who at the city wrote an outbound line.
+    author: str | None
+    # The page's own id of a line it sent, so it recognises the line when a poll returns it.
+    client_id: str | None = None
+
+
+def _author(message: Message) -> str | None:
+    if message.direction == "in":
+        return None
+    return "agent" if (message.author or "").startswith("agent:") else "assistant"
+
+
+def _identity(session: Session, address: str) -> ChannelIdentity | None:
+    return session.scalars(
+        select(ChannelIdentity).where(ChannelIdentity.channel == CHANNEL, ChannelIdentity.address == address)
+    ).one_or_none()
+
+
+def fetch_lines(session: Session, address: str, *, after: int = 0, limit: int = HISTORY_LIMIT,
+                now: datetime | None = None) -> list[ChatLine]:
+    """The visitor's chat after message id ``after`` (``0``: the latest ``limit`` lines).
+
+    Pending outbound lines (an agent's reply) are marked sent: the page that asked shows
+    them. Asking again with the same ``after`` returns the same lines, so a poll lost on
+    the way is repeated without losing a reply.
+    """
+    identity = _identity(session, address)
+    if identity is None:
+        return []
+    query = select(Message).where(Message.identity_id == identity.id)
+    if after > 0:
+        rows = list(session.scalars(query.where(Message.id > after).order_by(Message.id).limit(limit)))
+    else:
+        rows = list(reversed(list(session.scalars(query.order_by(Message.id.desc()).limit(limit)))))
+    now = now or utcnow()
+    for message in rows:
+        if message.direction == "out" and message.delivery_status == PENDING:
+            mark_sent_in_response(message, now)
+    session.flush()
+    prefix = f"{address}:"
+    return [
+        ChatLine(
+            m.id, m.direction, m.text, m.created_at, _author(m),
+            m.external_id[len(prefix):] if m.direction == "in" and (m.external_id or "").startswith(prefix) else None,
+        )
+        for m in rows
+    ]

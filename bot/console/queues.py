@@ -1,0 +1,197 @@
+"""A department's queue: its tickets by due time, filtered, counted.
+
+"Overdue" means what the statistics mean by it: still being worked on
+(new, open, pending_citizen) and past the due time the citizen was promised.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import and_, case, func, select
+from sqlalchemy.orm import Session
+
+from bot.console.models import StaffUser
+from bot.store.models import ChannelIdentity, Ticket
+from bot.store.types import utcnow
+from bot.tickets.priority import PRIORITIES
+from bot.tickets.status import OPEN_STATUSES, STATUSES
+
+ACTIVE = "active"  # the default status filter: every status still being worked on
+ALL = "all"
+STATUS_FILTERS: tuple[str, ...] = (ACTIVE, *STATUSES, ALL)
+QUEUE_LIMIT = 500
+
+
+@dataclass(frozen=True)
+class QueueFilters:
+    status: str = ACTIVE
+    priority: str = ""
+    channel: str = ""
+    mine: bool = False
+    unassigned: bool = False
+    overdue: bool = False
+
+    @classmethod
+    def parse(cls, *, status: str = ACTIVE, priority: str = "", channel: str = "", mine: str = "",
+              unassigned: str = "", overdue: str = "") -> QueueFilters:
+        """From query parameters; unknown values fall back to "no filter" rather than an error page."""
+        return cls(
+            status=status if status in STATUS_FILTERS else ACTIVE,
+            priority=priority if priority in PRIORITIES else "",
+            channel=channel.strip()[:32],
+            mine=mine in ("1", "on", "true"),
+            unassigned=unassigned in ("1", "on", "true"),
+            overdue=overdue in ("1", "on", "true"),
+        )
+
+    def query_params(self) -> dict[str, str]:
+        params = {"status": self.status}
+        if self.priority:
+            params["priority"] = self.priority
+        if self.channel:
+            params["channel"] = self.channel
+        for name in ("mine", "unassigned", "overdue"):
+            if getattr(self, name):
+                params[name] = "1"
+        return params
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    public_id: str
+    subject: str
+    status: str
+    priority: str
+    reason: str
+    channel: str
+    created_at: datetime
+    updated_at: datetime
+    due_at: datetime
+    first_response_at: datetime | None
+    assignee_id: int | None
+    assignee: str | None
+    overdue: bool
+
+
+@dataclass
+class QueueCounts:
+    active: int = 0
+    overdue: int = 0
+    unassigned: int = 0
+    mine: int = 0
+    by_status: dict[str, int] = field(default_factory=dict)
+
+
+def queue_rows(
+    session: Session,
+    department: str,
+    filters: QueueFilters,
+    *,
+    staff_id: int,
+    now: datetime | None = None,
+    limit: int = QUEUE_LIMIT,
+) -> list[QueueRow]:
+    now = now or utcnow()
+    query = (
+        select(Ticket, ChannelIdentity.channel, StaffUser.display_name)
+        .join(ChannelIdentity, ChannelIdentity.id == Ticket.identity_id)
+        .outerjoin(StaffUser, StaffUser.id == Ticket.assignee_id)
+        .where(Ticket.department == department)
+    )
+    if filters.status == ACTIVE:
+        query = query.where(Ticket.status.in_(OPEN_STATUSES))
+    elif filters.status != ALL:
+        query = query.where(Ticket.status == filters.status)
+    if filters.priority:
+        query = query.where(Ticket.priority == filters.priority)
+    if filters.channel:
+        query = query.where(ChannelIdentity.channel == filters.channel)
+    if filters.mine:
+        query = query.where(Ticket.assignee_id == staff_id)
+    if filters.unassigned:
+        query = query.where(Ticket.assignee_id.is_(None))
+    if filters.overdue:
+        query = query.where(Ticket.status.in_(OPEN_STATUSES), Ticket.due_at < now)
+    query = query.order_by(Ticket.due_at, Ticket.id).limit(limit)
+    rows = []
+    for ticket, channel, assignee in session.execute(query):
+        rows.append(
+            QueueRow(
+                public_id=ticket.public_id,
+                subject=ticket.subject,
+                status=ticket.status,
+                priority=ticket.priority,
+                reason=ticket.reason,
+                channel=channel,
+                created_at=ticket.created_at,
+                updated_at=ticket.updated_at,
+                due_at=ticket.due_at,
+                first_response_at=ticket.first_response_at,
+                assignee_id=ticket.assignee_id,
+                assignee=assignee,
+                overdue=ticket.status in OPEN_STATUSES and ticket.due_at < now,
+            )
+        )
+    return rows
+
+
+def queue_counts(session: Session, department: str, *, staff_id: int, now: datetime | None = None) -> QueueCounts:
+    now = now or utcnow()
+    counts = QueueCounts(by_status={status: 0 for status in STATUSES})
+    for status, number in session.execute(
+        select(Ticket.status, func.count()).where(Ticket.department == department).group_by(Ticket.status)
+    ):
+        counts.by_status[status] = int(number)
+    active = Ticket.status.in_(OPEN_STATUSES)
+    total, overdue, unassigned, mine = session.execute(
+        select(
+            func.count(),
+            func.sum(case((Ticket.due_at < now, 1), else_=0)),
+            func.sum(case((Ticket.assignee_id.is_(None), 1), else_=0)),
+            func.sum(case((Ticket.assignee_id == staff_id, 1), else_=0)),
+        ).where(and_(Ticket.department == department, active))
+    ).one()
+    counts.active = int(total or 0)
+    counts.overdue = int(overdue or 0)
+    counts.unassigned = int(unassigned or 0)
+    counts.mine = int(mine or 0)
+    return counts
+
+
+def department_overview(
+    session: Session, departments: list[str], *, staff_id: int, now: datetime | None = None
+) -> dict[str, QueueCounts]:
+    """Counts for several departments at once (the console's start page)."""
+    now = now or utcnow()
+    result = {code: QueueCounts() for code in departments}
+    if not departments:
+        return result
+    rows = session.execute(
+        select(
+            Ticket.department,
+            func.count(),
+            func.sum(case((Ticket.due_at < now, 1), else_=0)),
+            func.sum(case((Ticket.assignee_id.is_(None), 1), else_=0)),
+            func.sum(case((Ticket.assignee_id == staff_id, 1), else_=0)),
+        )
+        .where(Ticket.department.in_(departments), Ticket.status.in_(OPEN_STATUSES))
+        .group_by(Ticket.department)
+    )
+    for department, total, overdue, unassigned, mine in rows:
+        result[department] = QueueCounts(
+            active=int(total or 0), overdue=int(overdue or 0), unassigned=int(unassigned or 0), mine=int(mine or 0)
+        )
+    return result
+
+
+def channels_in_use(session: Session, department: str) -> list[str]:
+    return sorted(
+        session.scalars(
+            select(ChannelIdentity.channel)
+            .join(Ticket, Ticket.identity_id == ChannelIdentity.id)
+            .where(Ticket.department == department)
+            .distinct()
+        )
+    )

@@ -1,0 +1,123 @@
+"""The start page (departments with their counts), a department's queue, and its JSON for live updates."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Request
+
+from bot.console.auth import ConsoleError, CurrentStaff, require_staff
+from bot.console.context import ConsoleContext, get_context
+from bot.console.queues import STATUS_FILTERS, QueueFilters, channels_in_use, department_overview, queue_counts, queue_rows
+from bot.console.web import render, time_left
+from bot.store.types import utcnow
+from bot.tickets.priority import PRIORITIES
+
+router = APIRouter()
+
+
+def _department_names(ctx: ConsoleContext) -> dict[str, str]:
+    return {code: department.name for code, department in ctx.kb().departments.items()}
+
+
+def _visible_department(ctx: ConsoleContext, staff: CurrentStaff, department: str) -> str:
+    names = _department_names(ctx)
+    if department not in names or not staff.can_see(department):
+        raise ConsoleError(404, "There is no such queue, or it is not one of your departments.")
+    return names[department]
+
+
+@router.get("/console/", include_in_schema=False)
+def overview(
+    request: Request,
+    staff: CurrentStaff = Depends(require_staff()),
+    ctx: ConsoleContext = Depends(get_context),
+):
+    names = _department_names(ctx)
+    visible = staff.visible_departments(list(names))
+    with ctx.sessions() as session:
+        counts = department_overview(session, visible, staff_id=staff.user_id)
+    departments = [(code, names[code], counts[code]) for code in visible]
+    return render(request, "overview.html", {"departments": departments}, staff=staff)
+
+
+def _filters(request: Request) -> QueueFilters:
+    q = request.query_params
+    return QueueFilters.parse(
+        status=q.get("status", "active"), priority=q.get("priority", ""), channel=q.get("channel", ""),
+        mine=q.get("mine", ""), unassigned=q.get("unassigned", ""), overdue=q.get("overdue", ""),
+    )
+
+
+@router.get("/console/queue/{department}", include_in_schema=False)
+def queue_page(
+    request: Request,
+    department: str,
+    staff: CurrentStaff = Depends(require_staff()),
+    ctx: ConsoleContext = Depends(get_context),
+):
+    name = _visible_department(ctx, staff, department)
+    filters = _filters(request)
+    now = utcnow()
+    with ctx.sessions() as session:
+        rows = queue_rows(session, department, filters, staff_id=staff.user_id, now=now)
+        counts = queue_counts(session, department, staff_id=staff.user_id, now=now)
+        channels = channels_in_use(session, department)
+    return render(
+        request,
+        "queue.html",
+        {
+            "department": department,
+            "department_name": name,
+            "filters": filters,
+            "rows": rows,
+            "counts": counts,
+            "now": now,
+            "channels": channels,
+            "status_filters": STATUS_FILTERS,
+            "priorities": PRIORITIES,
+            "api_url": f"/console/api/queue/{department}?{urlencode(filters.query_params())}",
+        },
+        staff=staff,
+    )
+
+
+@router.get("/console/api/queue/{department}", include_in_schema=False)
+def queue_json(
+    request: Request,
+    department: str,
+    staff: CurrentStaff = Depends(require_staff()),
+    ctx: ConsoleContext = Depends(get_context),
+):
+    """What the queue page's script polls; texts are data here and the script inserts them as text."""
+    _visible_department(ctx, staff, department)
+    filters = _filters(request)
+    now = utcnow()
+    with ctx.sessions() as session:
+        rows = queue_rows(session, department, filters, staff_id=staff.user_id, now=now)
+        counts = queue_counts(session, department, staff_id=staff.user_id, now=now)
+    when = ctx.templates.env.filters["when"]
+    return {
+        "counts": {
+            "active": counts.active, "overdue": counts.overdue, "unassigned": counts.unassigned,
+            "mine": counts.mine, **counts.by_status,
+        },
+        "tickets": [
+            {
+                "id": row.public_id,
+                "url": f"/console/tickets/{row.public_id}",
+                "subject": row.subject,
+                "status": row.status,
+                "priority": row.priority,
+                "reason": row.reason,
+                "channel": row.channel,
+                "created": when(row.created_at),
+                "due": when(row.due_at),
+                "due_at": row.due_at.isoformat(),
+                "time_left": time_left(row.due_at, now)[0],
+                "overdue": row.overdue,
+                "assignee": row.assignee or "",
+            }
+            for row in rows
+        ],
+    }

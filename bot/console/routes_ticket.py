@@ -1,0 +1,265 @@
+"""A ticket: the citizen's history, and what staff do with it (reply, note, status, assignment, priority)."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import select
+
+from bot.console import ticket_actions
+from bot.console.access import ticket_for
+from bot.console.auth import CurrentStaff, require_staff
+from bot.console.canned import canned_for, search
+from bot.console.context import ConsoleContext, get_context
+from bot.console.history import citizen_history
+from bot.console.models import StaffUser
+from bot.console.ticket_actions import ActionRefused
+from bot.console.web import redirect, render, time_left
+from bot.store.models import Message
+from bot.store.types import utcnow
+from bot.tickets.priority import PRIORITIES
+from bot.tickets.status import ALLOWED_TRANSITIONS, STATUSES
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter()
+
+DONE_MESSAGES = {
+    "reply": "Reply queued for the citizen.",
+    "note": "Internal note added.",
+    "status": "Status changed.",
+    "resolved_notified": "Ticket resolved; the citizen is being told.",
+    "assign": "Assignment changed.",
+    "priority": "Priority changed.",
+}
+
+
+def _url(public_id: str, **params: str) -> str:
+    query = "&".join(f"{key}={value}" for key, value in params.items() if value)
+    return f"/console/tickets/{public_id}" + (f"?{query}" if query else "")
+
+
+def _ticket_page(
+    request: Request,
+    staff: CurrentStaff,
+    ctx: ConsoleContext,
+    public_id: str,
+    *,
+    error: str | None = None,
+    drafts: dict[str, str] | None = None,
+    status_code: int = 200,
+):
+    kb = ctx.kb()
+    now = utcnow()
+    with ctx.sessions() as session:
+        ticket = ticket_for(session, staff, public_id)
+        history = citizen_history(session, ticket, kb)
+        assignee = session.get(StaffUser, ticket.assignee_id) if ticket.assignee_id else None
+        last_reply = session.scalar(
+            select(Message.text)
+            .where(Message.ticket_id == ticket.id, Message.direction == "out", Message.author.startswith("agent:"))
+            .order_by(Message.created_at.desc(), Message.id.desc())
+            .limit(1)
+        )
+        done = request.query_params.get("done", "")
+        return render(
+            request,
+            "ticket.html",
+            {
+                "ticket": ticket,
+                "history": history,
+                "assignee": assignee,
+                "assignable": ticket_actions.assignable_staff(session, ticket.department) if staff.is_supervisor else [],
+                "transitions": [s for s in STATUSES if s in ALLOWED_TRANSITIONS.get(ticket.status, ())],
+                "priorities": PRIORITIES,
+                "canned": canned_for(kb, ticket.department),
+                "department_name": kb.departments[ticket.department].name
+                if ticket.department in kb.departments else ticket.department,
+                "time_left": time_left(ticket.due_at, now),
+                "now": now,
+                "done": DONE_MESSAGES.get(done),
+                "error": error,
+                "drafts": drafts or {},
+                "last_reply": last_reply,
+                "push_channels": ctx.push_channels,
+                "default_resolution": ticket_actions.DEFAULT_RESOLUTION_MESSAGE.format(ticket=ticket.public_id),
+            },
+            staff=staff,
+            status_code=status_code,
+        )
+
+
+@router.get("/console/tickets/{public_id}", include_in_schema=False)
+def ticket_page(
+    request: Request,
+    public_id: str,
+    staff: CurrentStaff = Depends(require_staff()),
+    ctx: ConsoleContext = Depends(get_context),
+):
+    return _ticket_page(request, staff, ctx, public_id)
+
+
+async def _deliver(ctx: ConsoleContext, message_id: int) -> None:
+    """Try the channel at once; if it fails the delivery worker retries, and the page shows the status."""
+    try:
+        await ctx.delivery.deliver(message_id)
+    except Exception:  # the reply is stored and queued; a delivery problem must not lose the agent's page
+        logger.exception("immediate delivery of message %s failed; the delivery worker will retry", message_id)
+
+
+@router.post("/console/tickets/{public_id}/reply", include_in_schema=False)
+async def post_reply(
+    request: Request,
+    public_id: str,
+    text: str = Form(""),
+    staff: CurrentStaff = Depends(require_staff()),
+    ctx: ConsoleContext = Depends(get_context),
+):
+    def work() -> tuple[int | None, str | None]:
+        try:
+            with ctx.sessions.begin() as session:
+                ticket = ticket_for(session, staff, public_id, lock=True)
+                return ticket_actions.reply(session, staff, ticket, text).id, None
+        except ActionRefused as exc:
+            return None, str(exc)
+
+    message_id, error = await run_in_threadpool(work)
+    if error is not None:
+        return await run_in_threadpool(
+            _ticket_page, request, staff, ctx, public_id, error=error, drafts={"reply": text}, status_code=400
+        )
+    await _deliver(ctx, message_id)
+    return redirect(_url(public_id, done="reply") + f"#message-{message_id}")
+
+
+@router.post("/console/tickets/{public_id}/note", include_in_schema=False)
+def post_note(
+    request: Request,
+    public_id: str,
+    text: str = Form(""),
+    staff: CurrentStaff = Depends(require_staff()),
+    ctx: ConsoleContext = Depends(get_context),
+):
+    error = None
+    try:
+        with ctx.sessions.begin() as session:
+            ticket_actions.note(session, staff, ticket_for(session, staff, public_id, lock=True), text)
+    except ActionRefused as exc:
+        error = str(exc)
+    if error is not None:
+        return _ticket_page(request, staff, ctx, public_id, error=error, drafts={"note": text}, status_code=400)
+    return redirect(_url(public_id, done="note"))
+
+
+@router.post("/console/tickets/{public_id}/status", include_in_schema=False)
+async def post_status(
+    request: Request,
+    public_id: str,
+    status: str = Form(""),
+    notify: str = Form(""),
+    message: str = Form(""),
+    staff: CurrentStaff = Depends(require_staff()),
+    ctx: ConsoleContext = Depends(get_context),
+):
+    def work() -> tuple[int | None, str | None]:
+        try:
+            with ctx.sessions.begin() as session:
+                ticket = ticket_for(session, staff, public_id, lock=True)
+                sent = ticket_actions.set_status(
+                    session, staff, ticket, status, notify=notify in ("1", "on", "true"), message=message
+                )
+                return (sent.id if sent is not None else None), None
+        except ActionRefused as exc:
+            return None, str(exc)
+
+    sent_id, error = await run_in_threadpool(work)
+    if error is not None:
+        return await run_in_threadpool(_ticket_page, request, staff, ctx, public_id, error=error, status_code=409)
+    if sent_id is not None:
+        await _deliver(ctx, sent_id)
+        return redirect(_url(public_id, done="resolved_notified"))
+    return redirect(_url(public_id, done="status"))
+
+
+@router.post("/console/tickets/{public_id}/assign", include_in_schema=False)
+def post_assign(
+    request: Request,
+    public_id: str,
+    assignee: str = Form(""),
+    staff: CurrentStaff = Depends(require_staff()),
+    ctx: ConsoleContext = Depends(get_context),
+):
+    error = None
+    try:
+        with ctx.sessions.begin() as session:
+            ticket = ticket_for(session, staff, public_id, lock=True)
+            if assignee == "me":
+                target: int | None = staff.user_id
+            elif assignee in ("", "none"):
+                target = None
+            elif assignee.isdigit():
+                target = int(assignee)
+            else:
+                raise ActionRefused("Choose whom to assign the ticket to.")
+            ticket_actions.assign(session, staff, ticket, target)
+    except ActionRefused as exc:
+        error = str(exc)
+    if error is not None:
+        return _ticket_page(request, staff, ctx, public_id, error=error, status_code=409)
+    return redirect(_url(public_id, done="assign"))
+
+
+@router.post("/console/tickets/{public_id}/priority", include_in_schema=False)
+def post_priority(
+    request: Request,
+    public_id: str,
+    priority: str = Form(""),
+    staff: CurrentStaff = Depends(require_staff()),
+    ctx: ConsoleContext = Depends(get_context),
+):
+    error = None
+    try:
+        with ctx.sessions.begin() as session:
+            ticket = ticket_for(session, staff, public_id, lock=True)
+            ticket_actions.set_priority(session, staff, ticket, priority, ctx.settings)
+    except ActionRefused as exc:
+        error = str(exc)
+    if error is not None:
+        return _ticket_page(request, staff, ctx, public_id, error=error, status_code=400)
+    return redirect(_url(public_id, done="priority"))
+
+
+@router.get("/console/api/tickets/{public_id}/deliveries", include_in_schema=False)
+def deliveries(
+    public_id: str,
+    staff: CurrentStaff = Depends(require_staff()),
+    ctx: ConsoleContext = Depends(get_context),
+):
+    """Delivery status of the ticket's outbound messages, for the page to refresh without reloading."""
+    with ctx.sessions() as session:
+        ticket = ticket_for(session, staff, public_id)
+        rows = session.scalars(
+            select(Message).where(Message.citizen_id == ticket.citizen_id, Message.direction == "out")
+        )
+        return {
+            "messages": [
+                {"id": m.id, "status": m.delivery_status or "", "error": m.delivery_error or "",
+                 "attempts": m.delivery_attempts}
+                for m in rows
+            ]
+        }
+
+
+@router.get("/console/api/kb", include_in_schema=False)
+def kb_search(
+    q: str = "",
+    department: str = "",
+    staff: CurrentStaff = Depends(require_staff()),
+    ctx: ConsoleContext = Depends(get_context),
+):
+    """Canned replies: the KB is public information, so every department's entries may be searched."""
+    results = search(ctx.kb(), q[:200], department=department or None)
+    return {"results": [{"id": c.id, "department": c.department, "question": c.question, "text": c.text}
+                        for c in results]}

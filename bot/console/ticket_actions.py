@@ -1,0 +1,188 @@
+"""What staff do to a ticket, each with its audit row in the same unit of work.
+
+These functions take a session and never commit (the route owns the unit of
+work). They raise ``ActionRefused`` with a message for the agent when the
+action is not allowed; department authorisation has already happened in
+``bot.console.access.ticket_for``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.console.audit import audit
+from bot.console.auth import CurrentStaff
+from bot.console.departments import department_commitment
+from bot.console.models import AGENT, StaffDepartment, StaffUser
+from bot.settings import Settings
+from bot.store.models import Message, Ticket, TicketEvent
+from bot.store.types import utcnow
+from bot.tickets.priority import PRIORITIES
+from bot.tickets.replies import EmptyReply, reply_to_ticket
+from bot.tickets.service import add_note, change_status
+from bot.tickets.status import CLOSED, NEW, OPEN, RESOLVED, InvalidTransition
+
+# Longest reply or note accepted from the console; the store keeps anything, but a
+# 100-page paste is a mistake, and SMS/WhatsApp would split it into dozens of parts.
+MAX_TEXT = 20_000
+
+DEFAULT_RESOLUTION_MESSAGE = (
+    "Your request {ticket} has been resolved. If the problem is not solved, reply to this message "
+    "and we will look at it again."
+)
+
+
+class ActionRefused(ValueError):
+    """An action the workflow or the staff member's role does not allow; the message is for them."""
+
+
+def _target(ticket: Ticket) -> str:
+    return f"ticket:{ticket.public_id}"
+
+
+def _text(text: str, what: str) -> str:
+    if not text.strip():
+        raise ActionRefused(f"The {what} is empty.")
+    if len(text) > MAX_TEXT:
+        raise ActionRefused(f"The {what} is longer than {MAX_TEXT} characters.")
+    return text
+
+
+def reply(session: Session, staff: CurrentStaff, ticket: Ticket, text: str, *, now: datetime | None = None) -> Message:
+    """Queue a reply to the citizen; a ticket nobody had looked at becomes open."""
+    now = now or utcnow()
+    text = _text(text, "reply")
+    if ticket.status == CLOSED:
+        raise ActionRefused("This ticket is closed; a new message from the citizen opens a new ticket.")
+    try:
+        message = reply_to_ticket(session, ticket, text, author=staff.actor, now=now)
+    except EmptyReply as exc:
+        raise ActionRefused("The reply is empty.") from exc
+    if ticket.status == NEW:
+        change_status(session, ticket, OPEN, actor=staff.actor, now=now)
+    audit(session, staff, "ticket.reply", _target(ticket), {"message_id": message.id, "channel": message.channel,
+                                                            "chars": len(text)}, now=now)
+    return message
+
+
+def note(session: Session, staff: CurrentStaff, ticket: Ticket, text: str, *, now: datetime | None = None) -> TicketEvent:
+    text = _text(text, "note")
+    event = add_note(session, ticket, text, actor=staff.actor, now=now)
+    audit(session, staff, "ticket.note", _target(ticket), {"event_id": event.id, "chars": len(text)}, now=now)
+    return event
+
+
+def set_status(
+    session: Session,
+    staff: CurrentStaff,
+    ticket: Ticket,
+    to_status: str,
+    *,
+    notify: bool = False,
+    message: str = "",
+    now: datetime | None = None,
+) -> Message | None:
+    """Move along an allowed transition; resolving can tell the citizen (returns that reply)."""
+    now = now or utcnow()
+    from_status = ticket.status
+    if to_status == from_status:
+        raise ActionRefused(f"The ticket is already {from_status}.")
+    try:
+        change_status(session, ticket, to_status, actor=staff.actor, now=now)
+    except InvalidTransition as exc:
+        raise ActionRefused(f"Not allowed: {exc}.") from exc
+    sent = None
+    if notify and to_status == RESOLVED:
+        text = message.strip() or DEFAULT_RESOLUTION_MESSAGE.format(ticket=ticket.public_id)
+        sent = reply_to_ticket(session, ticket, _text(text, "resolution message"), author=staff.actor, now=now)
+    audit(
+        session, staff, "ticket.status", _target(ticket),
+        {"from": from_status, "to": to_status, "notified": sent is not None,
+         **({"message_id": sent.id} if sent is not None else {})},
+        now=now,
+    )
+    return sent
+
+
+def _assignable(session: Session, ticket: Ticket, user_id: int) -> StaffUser:
+    user = session.get(StaffUser, user_id)
+    if user is None or not user.active:
+        raise ActionRefused("That member of staff does not exist or is deactivated.")
+    if user.role == AGENT:
+        member = session.get(StaffDepartment, (user.id, ticket.department))
+        if member is None:
+            raise ActionRefused(f"{user.display_name} does not work the {ticket.department} queue.")
+    return user
+
+
+def assign(
+    session: Session, staff: CurrentStaff, ticket: Ticket, assignee_id: int | None, *, now: datetime | None = None
+) -> None:
+    """Agents take a ticket or give it back; supervisors assign anyone who works the department."""
+    now = now or utcnow()
+    previous = ticket.assignee_id
+    if assignee_id == previous:
+        return
+    if not staff.is_supervisor:
+        if assignee_id is not None and assignee_id != staff.user_id:
+            raise ActionRefused("Agents can only take a ticket themselves; ask a supervisor to assign someone else.")
+        if assignee_id is not None and previous is not None:
+            raise ActionRefused("This ticket is already assigned; ask a supervisor to reassign it.")
+        if assignee_id is None and previous != staff.user_id:
+            raise ActionRefused("Only the assignee or a supervisor can unassign this ticket.")
+    assignee = _assignable(session, ticket, assignee_id) if assignee_id is not None else None
+    previous_user = session.get(StaffUser, previous) if previous is not None else None
+    ticket.assignee_id = assignee_id
+    ticket.updated_at = now
+    body = f"Assigned to {assignee.display_name} ({assignee.username})." if assignee else "Unassigned."
+    session.add(TicketEvent(ticket=ticket, kind="assigned", actor=staff.actor, body=body, public=False, created_at=now))
+    audit(
+        session, staff, "ticket.assign", _target(ticket),
+        {"from": previous_user.username if previous_user else None, "to": assignee.username if assignee else None},
+        now=now,
+    )
+    session.flush()
+
+
+def set_priority(
+    session: Session, staff: CurrentStaff, ticket: Ticket, priority: str, settings: Settings,
+    *, now: datetime | None = None,
+) -> None:
+    """A new priority also means a new deadline: counted from when the ticket was opened."""
+    now = now or utcnow()
+    if priority not in PRIORITIES:
+        raise ActionRefused(f"Unknown priority {priority!r}.")
+    previous = ticket.priority
+    if priority == previous:
+        return
+    ticket.priority = priority
+    old_due = ticket.due_at
+    ticket.due_at = ticket.created_at + department_commitment(session, ticket.department, priority, settings)
+    ticket.updated_at = now
+    session.add(
+        TicketEvent(
+            ticket=ticket, kind="priority_changed", actor=staff.actor, public=False, created_at=now,
+            body=f"Priority changed from {previous} to {priority}.",
+        )
+    )
+    audit(
+        session, staff, "ticket.priority", _target(ticket),
+        {"from": previous, "to": priority, "due_from": old_due.isoformat(), "due_to": ticket.due_at.isoformat()},
+        now=now,
+    )
+    session.flush()
+
+
+def assignable_staff(session: Session, department: str) -> list[StaffUser]:
+    """Who a supervisor can assign a ticket of ``department`` to."""
+    members = select(StaffDepartment.staff_id).where(StaffDepartment.department == department)
+    return list(
+        session.scalars(
+            select(StaffUser)
+            .where(StaffUser.active.is_(True), (StaffUser.role != AGENT) | StaffUser.id.in_(members))
+            .order_by(StaffUser.display_name)
+        )
+    )

@@ -1,0 +1,178 @@
+"""The citizens' web chat: the real Conversation with a stand-in for Rasa, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from bot.console import chat
+from bot.core.conversation import Conversation
+from bot.store.db import session_factory, session_scope
+from bot.store.models import ChannelIdentity, Message, Ticket
+from bot.tickets.replies import reply_to_ticket
+from tests.console.conftest import build_app, make_settings
+from tests.console.insights_seed import ANSWER, FakeRasa
+
+
+@pytest.fixture
+def rasa(db_url: str) -> FakeRasa:
+    return FakeRasa(db_url, answer_everything=True)
+
+
+@pytest.fixture
+def chat_client(db_url: str, rasa: FakeRasa):
+    settings = make_settings(db_url)
+    app = build_app(settings)
+    app.state.conversation = Conversation(settings, session_factory(db_url), rasa)
+    with TestClient(app, base_url="http://testserver") as client:
+        yield client
+
+
+def _open(client: TestClient) -> str:
+    page = client.get("/chat")
+    assert page.status_code == 200
+    return re.search(r'<meta name="chat-token" content="([0-9a-f]+)">', page.text).group(1)
+
+
+def _send(client: TestClient, token: str, text: str, **extra) -> Any:
+    return client.post("/chat/messages", json={"text": text, **extra}, headers={"X-Chat-Token": token})
+
+
+def test_page_is_public_mobile_ready_and_sets_an_anonymous_cookie(chat_client) -> None:
+    page = chat_client.get("/chat")
+    assert page.status_code == 200
+    html = page.text
+    assert '<meta name="viewport" content="width=device-width, initial-scale=1' in html
+    assert "Privacy: what we store and why" in html
+    assert "<script>" not in html and 'style="' not in html and "<script src=\"/console/static/chat.js\">" in html
+    cookie = page.headers["set-cookie"]
+    assert cookie.startswith(f"{chat.COOKIE}=")
+    for part in ("HttpOnly", "Path=/chat", "SameSite=strict", f"Max-Age={30 * 86400}"):
+        assert part.lower() in cookie.lower()
+    assert page.headers["content-security-policy"].startswith("default-src 'self'")
+    assert page.headers["cache-control"] == "no-store"
+    # A second visit keeps the same visitor.
+    again = chat_client.get("/chat")
+    assert "set-cookie" not in again.headers
+
+
+def test_a_message_goes_through_the_conversation_and_gets_the_reply(chat_client, db_url, rasa) -> None:
+    token = _open(chat_client)
+    response = _send(chat_client, token, "How do I get rid of an old sofa?", client_id="abcdef12-0001")
+    assert response.status_code == 200, response.text
+    data = response.json()
+    assert [r["text"] for r in data["replies"]] == [ANSWER]
+    assert data["duplicate"] is False and data["ticket"] is None
+    with session_scope(db_url) as session:
+        identity = session.scalars(select(ChannelIdentity).where(ChannelIdentity.channel == "web")).one()
+        cookie = chat_client.cookies[chat.COOKIE]
+        assert identity.address == chat.sender_address(cookie) and cookie not in identity.address
+        messages = list(session.scalars(select(Message).order_by(Message.id)))
+        assert [(m.direction, m.text, m.delivery_status) for m in messages] == [
+            ("in", "How do I get rid of an old sofa?", None), ("out", ANSWER, "sent")]
+        assert messages[0].handling == "kb_answer" and messages[0].meta == {"source": "web_chat"}
+
+
+def test_a_retried_post_is_not_answered_twice(chat_client, rasa, db_url) -> None:
+    token = _open(chat_client)
+    first = _send(chat_client, token, "Bulky waste?", client_id="retry-0000001")
+    second = _send(chat_client, token, "Bulky waste?", client_id="retry-0000001")
+    assert second.status_code == 200 and second.json()["duplicate"] is True
+    assert first.json()["message_id"] == second.json()["message_id"]
+    assert rasa.calls == ["Bulky waste?"]
+
+
+def test_escalation_then_an_agents_reply_arrives_by_polling(chat_client, rasa, db_url) -> None:
+    token = _open(chat_client)
+    rasa.down = True
+    data = _send(chat_client, token, "My street light has been broken for a week").json()
+    assert data["ticket"] and data["ticket"] in data["replies"][0]["text"]
+
+    history = chat_client.get("/chat/messages", headers={"X-Chat-Token": token}).json()["messages"]
+    assert [(m["direction"], m["author"]) for m in history] == [("in", None), ("out", "assistant")]
+    after = history[-1]["id"]
+
+    with session_scope(db_url) as session:
+        ticket = session.scalars(select(Ticket).where(Ticket.public_id == data["ticket"])).one()
+        reply = reply_to_ticket(session, ticket, "We will repair it on Monday.", author="agent:ana")
+        assert reply.channel == "web" and reply.delivery_status == "pending"
+        reply_id = reply.id
+
+    polled = chat_client.get(f"/chat/messages?after={after}", headers={"X-Chat-Token": token}).json()["messages"]
+    assert [(m["id"], m["text"], m["author"]) for m in polled] == [(reply_id, "We will repair it on Monday.", "agent")]
+    with session_scope(db_url) as session:
+        assert session.get(Message, reply_id).delivery_status == "sent"
+    # A lost poll is repeated with the same cursor and returns the same line.
+    again = chat_client.get(f"/chat/messages?after={after}", headers={"X-Chat-Token": token}).json()["messages"]
+    assert [m["id"] for m in again] == [reply_id]
+
+
+def test_visitors_see_only_their_own_chat(chat_client, db_url) -> None:
+    token = _open(chat_client)
+    _send(chat_client, token, "my private question")
+    with TestClient(chat_client.app, base_url="http://testserver") as stranger:
+        other = _open(stranger)
+        assert stranger.get("/chat/messages", headers={"X-Chat-Token": other}).json() == {"messages": []}
+        # The first visitor's token is useless without their cookie.
+        assert stranger.get("/chat/messages", headers={"X-Chat-Token": token}).status_code == 403
+
+
+def test_requests_without_cookie_token_or_from_another_site_are_refused(chat_client, rasa) -> None:
+    with TestClient(chat_client.app, base_url="http://testserver") as fresh:
+        assert fresh.post("/chat/messages", json={"text": "hi"}, headers={"X-Chat-Token": "x"}).status_code == 403
+    token = _open(chat_client)
+    assert chat_client.post("/chat/messages", json={"text": "hi"}).json()["error"] == "bad_token"
+    assert _send(chat_client, "0" * 64, "hi").status_code == 403
+    cross = chat_client.post("/chat/messages", json={"text": "hi"},
+                             headers={"X-Chat-Token": token, "Origin": "https://evil.example"})
+    assert cross.status_code == 403 and cross.json()["error"] == "cross_site"
+    form = chat_client.post("/chat/messages", data={"text": "hi"}, headers={"X-Chat-Token": token})
+    assert form.status_code == 415
+    assert rasa.calls == []
+
+
+def test_bad_input_gets_a_clear_answer(chat_client, rasa) -> None:
+    token = _open(chat_client)
+    assert _send(chat_client, token, "   ").status_code == 422
+    assert _send(chat_client, token, "x" * (chat.MAX_TEXT_CHARS + 1)).status_code == 413
+    assert _send(chat_client, token, "hi", client_id="<bad>").status_code == 422
+    broken = chat_client.post("/chat/messages", content=b"{not json",
+                              headers={"X-Chat-Token": token, "Content-Type": "application/json"})
+    assert broken.status_code == 400
+    assert rasa.calls == []
+
+
+def test_rate_limit_per_visitor(chat_client, rasa) -> None:
+    token = _open(chat_client)
+    for i in range(chat.PER_COOKIE_PER_MINUTE):
+        assert _send(chat_client, token, f"question {i}").status_code == 200
+    limited = _send(chat_client, token, "one too many")
+    assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
+    assert "wait" in limited.json()["detail"]
+    assert len(rasa.calls) == chat.PER_COOKIE_PER_MINUTE
+
+
+def test_rate_limiter_windows_and_memory_bound() -> None:
+    now = [1000.0]
+    limiter = chat.RateLimiter(2, max_keys=3, clock=lambda: now[0])
+    assert limiter.retry_after("a") == 0 and limiter.retry_after("a") == 0
+    assert limiter.retry_after("a") == 61
+    now[0] += 30
+    assert limiter.retry_after("a") == 31
+    now[0] += 31
+    assert limiter.retry_after("a") == 0
+    for key in "bcde":
+        limiter.retry_after(key)
+    assert "a" not in limiter._hits and len(limiter._hits) == 3
+
+
+def test_visitor_helpers() -> None:
+    cookie = chat.new_visitor()
+    assert chat.valid_visitor(cookie) and not chat.valid_visitor("short") and not chat.valid_visitor(None)
+    assert chat.token_matches(cookie, chat.csrf_token(cookie))
+    assert not chat.token_matches(cookie, chat.csrf_token(chat.new_visitor()))
+    assert chat.csrf_token(cookie) not in chat.sender_address(cookie)
