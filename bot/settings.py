@@ -126,6 +126,7 @@ class Settings(BaseSettings):
     # Key for the hashes of one-time link codes; defaults to one derived from CRM_API_KEYS
     # (then rotating the API keys only voids codes of the last 15 minutes).
     link_code_secret: SecretStr | None = None
+
     # --- Agent console (/console) ----------------------------------------------------------
     # Send the session cookie only over HTTPS: turn on when the console is served behind TLS.
     console_cookie_secure: bool = False
