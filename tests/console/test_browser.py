@@ -137,7 +137,7 @@ def test_agent_cannot_open_or_change_another_departments_ticket(page, people) ->
                                ("#note-form", "#note-form textarea", "peek")):
         page.goto(f"{console.url}/console/tickets/{waste}")
         page.evaluate(
-            "([form, id]) => { const f = document.querySelector(form); f.action = f.action.replace(/[A-Z0-9]{3}-[A-Z0-9]{3}-[A-Z0-9]{3}/, id); }",
+            "([form, id]) => { const f = document.querySelector(form); f.action = f.action.replace(/[A-Z0-9]{3}-[A-Z0-9]{3}-[A-Z0-9]{2}[A-Z0-9*~$=]/, id); }",
             [form, taxes],
         )
         page.fill(field, value)
