@@ -11,6 +11,7 @@ import importlib
 
 MODEL_MODULES: tuple[str, ...] = (
     "bot.store.models",
+    "bot.channels.email.models",
 )
 
 
