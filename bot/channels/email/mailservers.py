@@ -31,6 +31,7 @@ import ssl
 import subprocess
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -282,7 +283,9 @@ class SmtpServer:
             Handler(), port=self.starttls_port, tls_context=self._context(), require_starttls=True, auth_require_tls=True,
             **common,
         )
-        # The whole connection is TLS here; aiosmtpd only counts STARTTLS as "TLS" for AUTH.
+        # The whole connection is TLS here; aiosmtpd only counts STARTTLS as "TLS" for AUTH,
+        # and warns about it on every connection.
+        warnings.filterwarnings("ignore", message="Requiring AUTH while not requiring TLS", category=UserWarning)
         implicit = Controller(
             Handler(), port=self.tls_port, ssl_context=self._context(), auth_require_tls=False, **common
         )
@@ -328,6 +331,14 @@ class MailServers:
             "CRM_SMTP_PASSWORD": self.city_password,
             "CRM_EMAIL_TLS_CA_FILE": str(self.cert),
         }
+
+    def add_user(self, address: str, password: str) -> None:
+        """Another mailbox that can log in (IMAP and SMTP AUTH); any address can receive mail."""
+        address = address.lower()
+        self.dovecot.users[address] = password
+        self.smtp.users[address] = password
+        with open(self.dovecot.directory / "users", "a") as users:
+            users.write(f"{address}:{{PLAIN}}{password}\n")
 
     def client_context(self) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=str(self.cert))
