@@ -16,8 +16,9 @@ import binascii
 import codecs
 import hashlib
 import posixpath
+import quopri
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email import policy
@@ -28,7 +29,7 @@ from email.utils import getaddresses, parsedate_to_datetime
 
 from bot.channels.email.html_text import html_to_text
 
-MAX_TEXT_CHARS = 1_000_000
+MAX_TEXT_CHARS = 2_000_000  # characters; longer bodies are cut ("body_truncated")
 MAX_HEADERS = 500
 MAX_HEADER_CHARS = 2000
 MAX_REFERENCES = 100
@@ -47,10 +48,26 @@ SYNTHETIC_ID_DOMAIN = "missing-message-id.invalid"
 
 _MSG_ID = re.compile(r"<([^<>\s]+)>")
 _BARE_MSG_ID = re.compile(r"[^<>\s@]+@[^<>\s@]+")
-_B64_JUNK = re.compile(r"[^A-Za-z0-9+/]+")
+_B64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+_NOT_B64 = bytes(sorted(set(range(256)) - set(_B64_ALPHABET)))  # deleted before decoding
+_B64_TEXT = _B64_ALPHABET + b"= \t\r\n"  # anything else in base64 text is junk
+_ELIDE_MIN = 256 * 1024
+_B64_RUN = re.compile(rb"[A-Za-z0-9+/=\r\n]{%d,}" % _ELIDE_MIN)
+_PLACEHOLDER = re.compile(r"CRMELIDED(\d+)X\r?\n?")
 _B64_CHUNK = 1 << 20  # characters of base64 text decoded at a time (a multiple of 4)
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _HEADER_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+# A line that opens a MIME part: "--" and a boundary (RFC 2046 bchars, no quotes).
+_BOUNDARY_LINE = re.compile(r"^--([0-9A-Za-z'()+_,./:=?-]{1,70})[ \t]*\r?$", re.MULTILINE)
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
+_HEADER_FIELD = re.compile(rb"[!-9;-~]+[ \t]*:")
+_KNOWN_HEADER = re.compile(
+    rb"(from|to|cc|bcc|subject|date|message-id|mime-version|content-[a-z-]+|received|return-path|reply-to"
+    rb"|references|in-reply-to|sender|x-[a-z0-9-]+|list-[a-z-]+|auto-submitted|precedence|dkim-signature"
+    rb"|authentication-results|delivered-to|thread-[a-z]+|importance|user-agent)[ \t]*:",
+    re.IGNORECASE,
+)
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
 _ADDR_SPEC = re.compile(r"[^\s@<>()\[\],;:\"\\]+@[A-Za-z0-9\-.\[\]:]+")
 
@@ -126,7 +143,7 @@ def _clean(text: str, problems: list[str] | None = None) -> str:
         text = text.replace("\x00", "")
         if problems is not None and "nul_bytes_removed" not in problems:
             problems.append("nul_bytes_removed")
-    if any("\ud800" <= char <= "\udfff" for char in text):
+    if _SURROGATE.search(text):
         try:
             raw = text.encode("utf-8", "surrogateescape")
         except UnicodeEncodeError:
@@ -152,18 +169,33 @@ def _decoded_header(msg: Message, name: str, raw: str) -> str:
             return _header_text(raw)
 
 
+def _raw_items(msg: Message) -> list[tuple[str, str]]:
+    """Header (name, raw value) pairs with raw 8-bit bytes decoded like an undeclared body.
+
+    RFC 5322 headers are ASCII, but old clients put Latin-1 in them; the header
+    parser would turn those bytes into U+FFFD, so decode them first.
+    """
+    items = []
+    for name, raw in msg.raw_items():
+        raw = str(raw)
+        if _SURROGATE.search(raw):
+            raw = _clean(raw)
+        items.append((str(name), raw))
+    return items
+
+
 def _all_headers(msg: Message, problems: list[str]) -> list[tuple[str, str]]:
     headers = []
-    for index, (name, raw) in enumerate(msg.raw_items()):
+    for index, (name, raw) in enumerate(_raw_items(msg)):
         if index >= MAX_HEADERS:
             problems.append("too_many_headers")
             break
-        headers.append((_header_text(str(name)).lower(), _decoded_header(msg, str(name), str(raw))))
+        headers.append((_header_text(name).lower(), _decoded_header(msg, name, raw)))
     return headers
 
 
 def _raw_header(msg: Message, name: str) -> list[str]:
-    return [str(raw) for key, raw in msg.raw_items() if str(key).lower() == name]
+    return [raw for key, raw in _raw_items(msg) if key.lower() == name]
 
 
 def _addresses(msg: Message, name: str) -> list[tuple[str, str]]:
@@ -227,11 +259,15 @@ def _transfer_encoding(part: Message) -> str:
     return values[0].strip().lower() if values else ""
 
 
-def _base64_chunks(payload: str, problems: list[str]) -> Iterator[bytes]:
-    """Decode base64 text a chunk at a time, ignoring junk, tolerating missing padding."""
-    carry = ""
-    for start in range(0, len(payload), _B64_CHUNK):
-        clean = carry + _B64_JUNK.sub("", payload[start : start + _B64_CHUNK])
+def _base64_chunks(pieces: Iterable[str | bytes], problems: list[str]) -> Iterator[bytes]:
+    """Decode base64 text a piece at a time, ignoring junk, tolerating missing padding."""
+    carry = b""
+    for piece in pieces:
+        if isinstance(piece, str):
+            piece = piece.encode("ascii", "replace")
+        if "base64_invalid_characters" not in problems and piece.translate(None, _B64_TEXT):
+            problems.append("base64_invalid_characters")
+        clean = carry + piece.translate(None, _NOT_B64)
         usable = len(clean) - len(clean) % 4
         carry = clean[usable:]
         if usable:
@@ -239,10 +275,72 @@ def _base64_chunks(payload: str, problems: list[str]) -> Iterator[bytes]:
     if len(carry) == 1:
         problems.append("base64_truncated")
     elif carry:
-        yield binascii.a2b_base64(carry + "=" * (4 - len(carry)))
+        yield binascii.a2b_base64(carry + b"=" * (4 - len(carry)))
 
 
-def _payload_chunks(part: Message, problems: list[str]) -> Iterator[bytes]:
+def _slices(data: str | bytes | memoryview) -> Iterator[str | bytes]:
+    for start in range(0, len(data), _B64_CHUNK):
+        piece = data[start : start + _B64_CHUNK]
+        yield bytes(piece) if isinstance(piece, memoryview) else piece
+
+
+@dataclass
+class _Elided:
+    """Long base64-like runs cut out of the raw mail before parsing (see ``_elide``)."""
+
+    raw: bytes
+    spans: list[tuple[int, int]] = field(default_factory=list)
+
+    def pieces(self, payload: str) -> Iterator[str | bytes]:
+        """The payload with every placeholder replaced by the original bytes, in slices."""
+        position = 0
+        for found in _PLACEHOLDER.finditer(payload):
+            index = int(found.group(1))
+            if index >= len(self.spans):
+                continue
+            yield from _slices(payload[position : found.start()])
+            start, end = self.spans[index]
+            yield from _slices(memoryview(self.raw)[start:end])
+            position = found.end()
+        yield from _slices(payload[position:])
+
+
+def _elide(raw: bytes) -> tuple[bytes, _Elided]:
+    """Replace each long run of base64 lines with a one-line placeholder.
+
+    The stdlib parser keeps every line of a body as a separate string before
+    joining them: a 25 MB attachment costs it some 250 MB. Whole lines made only
+    of base64 characters cannot hold a header or a boundary ("--" and ":" are
+    not base64), so they are safe to cut out; the part's content is later read
+    back from the original bytes, in slices.
+    """
+    elided = _Elided(raw)
+    if len(raw) < _ELIDE_MIN:
+        return raw, elided
+    pieces: list[bytes] = []
+    position = 0
+    for run in _B64_RUN.finditer(raw):
+        start, end = run.start(), run.end()
+        if start > 0 and raw[start - 1 : start] != b"\n":  # starts mid-line: skip that line
+            start = raw.find(b"\n", start, end) + 1
+            if start == 0:
+                continue
+        while start < end and raw[start : start + 1] in (b"\r", b"\n"):
+            start += 1  # never the blank line that ends a header block
+        end = raw.rfind(b"\n", start, end) + 1  # whole lines only
+        if end - start < _ELIDE_MIN:
+            continue
+        pieces.append(raw[position:start])
+        pieces.append(b"CRMELIDED%dX\n" % len(elided.spans))
+        elided.spans.append((start, end))
+        position = end
+    if not elided.spans:
+        return raw, elided
+    pieces.append(raw[position:])
+    return b"".join(pieces), elided
+
+
+def _payload_chunks(part: Message, reading: _Reading) -> Iterator[bytes]:
     """The decoded content of a leaf part, in chunks, each decoding done once."""
     payload = part.get_payload()
     if isinstance(payload, list):
@@ -251,14 +349,22 @@ def _payload_chunks(part: Message, problems: list[str]) -> Iterator[bytes]:
         yield payload
         return
     payload = payload or ""
-    if _transfer_encoding(part) == "base64":
-        yield from _base64_chunks(payload, problems)
+    encoding = _transfer_encoding(part)
+    if encoding == "base64":
+        yield from _base64_chunks(reading.elided.pieces(payload), reading.problems)
+        return
+    if "CRMELIDED" in payload:
+        data = b"".join(
+            piece.encode("utf-8", "surrogateescape") if isinstance(piece, str) else piece
+            for piece in reading.elided.pieces(payload)
+        )
+        yield quopri.decodestring(data) if encoding == "quoted-printable" else data
         return
     try:
         data = part.get_payload(decode=True)
     except Exception:  # noqa: BLE001
         data = None
-        problems.append("undecodable_part")
+        reading.problems.append("undecodable_part")
     if data is None:
         data = payload.encode("utf-8", "surrogateescape")
     yield data
@@ -288,19 +394,20 @@ def _charset(part: Message) -> str | None:
 @dataclass
 class _Reading:
     problems: list[str]
+    elided: _Elided
     attachments: list[Attachment] = field(default_factory=list)
     texts: list[tuple[str, str, str | None]] = field(default_factory=list)  # (source, text, charset)
     parts: int = 0
 
 
 def _text_of(part: Message, reading: _Reading, subtype: str) -> None:
-    data = b"".join(_payload_chunks(part, reading.problems))
+    data = b"".join(_payload_chunks(part, reading))
     declared = _charset(part)
     if declared is None and subtype == "html":
         meta = _META_CHARSET.search(data[:4096])
         declared = meta.group(1).decode("ascii") if meta else None
     text, used, fell_back = _decode_bytes(data, declared)
-    if fell_back and any(byte > 0x7F for byte in data[:MAX_TEXT_CHARS]):
+    if fell_back and not data.isascii():
         reading.problems.append(f"charset_fallback:{used}" if declared else f"charset_undeclared:{used}")
     if subtype == "html":
         text = html_to_text(text)
@@ -311,7 +418,7 @@ def _describe(part: Message, reading: _Reading, path: str, nested: bool) -> None
     digest = hashlib.sha256()
     size = 0
     try:
-        for chunk in _payload_chunks(part, reading.problems):
+        for chunk in _payload_chunks(part, reading):
             digest.update(chunk)
             size += len(chunk)
         sha = digest.hexdigest()
@@ -324,9 +431,16 @@ def _describe(part: Message, reading: _Reading, path: str, nested: bool) -> None
 
 
 def _describe_message(part: Message, reading: _Reading, path: str, nested: bool) -> None:
+    """An attached mail: size and sha256 of it as re-serialised (the parser keeps no original bytes)."""
     try:
         serialised = part.get_payload(0).as_bytes(policy=policy.compat32.clone(linesep="\r\n"))
-        size, sha = len(serialised), hashlib.sha256(serialised).hexdigest()
+        placeholders = [int(found) for found in re.findall(rb"CRMELIDED(\d+)X", serialised)]
+        if placeholders:  # large attachments inside were cut out before parsing: no hash
+            spans = [reading.elided.spans[index] for index in placeholders if index < len(reading.elided.spans)]
+            size = len(serialised) + sum(end - start for start, end in spans)
+            sha = None
+        else:
+            size, sha = len(serialised), hashlib.sha256(serialised).hexdigest()
         del serialised
     except Exception:  # noqa: BLE001
         size, sha = 0, None
@@ -367,7 +481,11 @@ def _walk(part: Message, reading: _Reading, path: str, depth: int, nested: bool)
     leaf_path = path or "1"
     if ctype.startswith("multipart/"):
         # The boundary was missing or never found: the payload is all we have.
-        if not nested:
+        recovered = _recover_multipart(part, ctype)
+        if recovered is not None:
+            reading.problems.append("mime_defect:boundary_recovered")
+            _walk(recovered, reading, path, depth + 1, nested)
+        elif not nested:
             reading.problems.append("mime_defect:unsplittable_multipart")
             _text_of(part, reading, "plain")
         return
@@ -375,6 +493,23 @@ def _walk(part: Message, reading: _Reading, path: str, depth: int, nested: bool)
         _describe(part, reading, leaf_path, nested)
         return
     _text_of(part, reading, ctype.split("/")[1])
+
+
+def _recover_multipart(part: Message, ctype: str) -> Message | None:
+    """Re-read a multipart whose declared boundary never occurs, with the one that does."""
+    payload = part.get_payload()
+    if not isinstance(payload, str):
+        return None
+    found = _BOUNDARY_LINE.search(payload[:65536])
+    if found is None:
+        return None
+    boundary = found.group(1)
+    head = f'Content-Type: {ctype}; boundary="{boundary}"\r\n\r\n'.encode("ascii", "replace")
+    try:
+        recovered = BytesParser(policy=policy.default).parsebytes(head + payload.encode("utf-8", "surrogateescape"))
+    except Exception:  # noqa: BLE001
+        return None
+    return recovered if recovered.is_multipart() else None
 
 
 def _walk_attached(message: Message, reading: _Reading, path: str, depth: int) -> None:
@@ -416,13 +551,45 @@ def _body(reading: _Reading) -> tuple[str, str, str | None]:
     return body, source, texts[0][2] if len(charsets) == 1 else ",".join(sorted(c or "?" for c in charsets))
 
 
+def _repair_header_block(raw: bytes) -> bytes | None:
+    """The mail without stray non-header lines in its header block, or None if there are none.
+
+    A line such as "This line is not a header" among the headers makes the
+    parser take everything after it (Message-ID, Content-Type...) as body.
+    Such a line is dropped only when a well-known header follows it; otherwise
+    it is taken to be where the body starts (a mail with no blank line).
+    """
+    end = _HEADER_END.search(raw, 0, 1 << 18)
+    head = raw[: end.start()] if end else raw[: 1 << 18]
+    lines = head.split(b"\n")
+    kept: list[bytes] = []
+    dropped = False
+    for index, line in enumerate(lines):
+        bare = line.rstrip(b"\r")
+        if _HEADER_FIELD.match(bare) or (kept and bare[:1] in (b" ", b"\t")) or (index == 0 and bare.startswith(b"From ")):
+            kept.append(line)
+            continue
+        following = next((later for later in lines[index + 1 :] if later[:1] not in (b" ", b"\t")), b"")
+        if not _KNOWN_HEADER.match(following):
+            break
+        dropped = True
+    if not dropped:
+        return None
+    return b"\n".join(kept) + raw[len(head) :]
+
+
 def parse_email(raw: bytes) -> ParsedEmail:
     """Read what can be read from ``raw``; never raises."""
     problems: list[str] = []
     digest = hashlib.sha256(raw).hexdigest()
     synthetic_id = f"<sha256-{digest}@{SYNTHETIC_ID_DOMAIN}>"
     try:
-        msg = BytesParser(policy=policy.default).parsebytes(raw)
+        repaired = _repair_header_block(raw)
+        if repaired is not None:
+            problems.append("broken_header_line_dropped")
+        to_parse, elided = _elide(raw if repaired is None else repaired)
+        msg = BytesParser(policy=policy.default).parsebytes(to_parse)
+        del repaired, to_parse
     except Exception:  # noqa: BLE001 - the parser itself failed: keep the bytes as text
         text, charset, _ = _decode_bytes(raw, None)
         return ParsedEmail(
@@ -438,7 +605,7 @@ def parse_email(raw: bytes) -> ParsedEmail:
             size=len(raw),
         )
     try:
-        return _parse_message(msg, raw, synthetic_id, problems)
+        return _parse_message(msg, raw, elided, synthetic_id, problems)
     except Exception as error:  # noqa: BLE001 - last resort: nothing is lost, the raw mail is stored
         problems.append(f"parse_error:{type(error).__name__}")
         text, charset, _ = _decode_bytes(raw, None)
@@ -456,7 +623,7 @@ def parse_email(raw: bytes) -> ParsedEmail:
         )
 
 
-def _parse_message(msg: Message, raw: bytes, synthetic_id: str, problems: list[str]) -> ParsedEmail:
+def _parse_message(msg: Message, raw: bytes, elided: _Elided, synthetic_id: str, problems: list[str]) -> ParsedEmail:
     headers = _all_headers(msg, problems)
 
     def first(name: str) -> str | None:
@@ -490,7 +657,7 @@ def _parse_message(msg: Message, raw: bytes, synthetic_id: str, problems: list[s
         references = references[:1] + references[-(MAX_REFERENCES - 1) :]
     in_reply_to = next(iter(_message_ids(first("in-reply-to"))), None)
 
-    reading = _Reading(problems)
+    reading = _Reading(problems, elided)
     _walk(msg, reading, "", 0, False)
     text, source, charset = _body(reading)
     text = _clean(text, problems)
