@@ -18,6 +18,7 @@ import hashlib
 import posixpath
 import quopri
 import re
+import secrets
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -33,7 +34,7 @@ MAX_TEXT_CHARS = 2_000_000  # characters; longer bodies are cut ("body_truncated
 MAX_HEADERS = 500
 MAX_HEADER_CHARS = 2000
 MAX_REFERENCES = 100
-MAX_PARTS = 1000
+MAX_MIME_PARTS = 250
 MAX_MESSAGE_ID_CHARS = 255  # the store's external_id column
 MAX_ADDRESS_CHARS = 254  # RFC 5321 path limit
 MAX_NAME_CHARS = 200
@@ -53,7 +54,6 @@ _NOT_B64 = bytes(sorted(set(range(256)) - set(_B64_ALPHABET)))  # deleted before
 _B64_TEXT = _B64_ALPHABET + b"= \t\r\n"  # anything else in base64 text is junk
 _ELIDE_MIN = 256 * 1024
 _B64_RUN = re.compile(rb"[A-Za-z0-9+/=\r\n]{%d,}" % _ELIDE_MIN)
-_PLACEHOLDER = re.compile(r"CRMELIDED(\d+)X\r?\n?")
 _B64_CHUNK = 1 << 20  # characters of base64 text decoded at a time (a multiple of 4)
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -290,11 +290,19 @@ class _Elided:
 
     raw: bytes
     spans: list[tuple[int, int]] = field(default_factory=list)
+    # A fresh marker per mail, so text in the mail can never pose as a placeholder.
+    marker: str = field(default_factory=lambda: f"CRMELIDED{secrets.token_hex(8)}")
+
+    def placeholder(self, index: int) -> bytes:
+        return f"{self.marker}-{index}-\n".encode("ascii")
+
+    def indexes(self, serialised: bytes) -> list[int]:
+        return [int(found) for found in re.findall(rb"%s-(\d+)-" % self.marker.encode("ascii"), serialised)]
 
     def pieces(self, payload: str) -> Iterator[str | bytes]:
         """The payload with every placeholder replaced by the original bytes, in slices."""
         position = 0
-        for found in _PLACEHOLDER.finditer(payload):
+        for found in re.finditer(f"{self.marker}-(\\d+)-\r?\n?", payload):
             index = int(found.group(1))
             if index >= len(self.spans):
                 continue
@@ -331,7 +339,7 @@ def _elide(raw: bytes) -> tuple[bytes, _Elided]:
         if end - start < _ELIDE_MIN:
             continue
         pieces.append(raw[position:start])
-        pieces.append(b"CRMELIDED%dX\n" % len(elided.spans))
+        pieces.append(elided.placeholder(len(elided.spans)))
         elided.spans.append((start, end))
         position = end
     if not elided.spans:
@@ -353,7 +361,7 @@ def _payload_chunks(part: Message, reading: _Reading) -> Iterator[bytes]:
     if encoding == "base64":
         yield from _base64_chunks(reading.elided.pieces(payload), reading.problems)
         return
-    if "CRMELIDED" in payload:
+    if reading.elided.spans and reading.elided.marker in payload:
         data = b"".join(
             piece.encode("utf-8", "surrogateescape") if isinstance(piece, str) else piece
             for piece in reading.elided.pieces(payload)
@@ -409,6 +417,7 @@ def _text_of(part: Message, reading: _Reading, subtype: str) -> None:
     text, used, fell_back = _decode_bytes(data, declared)
     if fell_back and not data.isascii():
         reading.problems.append(f"charset_fallback:{used}" if declared else f"charset_undeclared:{used}")
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
     if subtype == "html":
         text = html_to_text(text)
     reading.texts.append(("html" if subtype == "html" else "plain", text, used))
@@ -434,7 +443,7 @@ def _describe_message(part: Message, reading: _Reading, path: str, nested: bool)
     """An attached mail: size and sha256 of it as re-serialised (the parser keeps no original bytes)."""
     try:
         serialised = part.get_payload(0).as_bytes(policy=policy.compat32.clone(linesep="\r\n"))
-        placeholders = [int(found) for found in re.findall(rb"CRMELIDED(\d+)X", serialised)]
+        placeholders = reading.elided.indexes(serialised)
         if placeholders:  # large attachments inside were cut out before parsing: no hash
             spans = [reading.elided.spans[index] for index in placeholders if index < len(reading.elided.spans)]
             size = len(serialised) + sum(end - start for start, end in spans)
@@ -457,7 +466,7 @@ def _is_attachment(part: Message, ctype: str) -> bool:
 
 def _walk(part: Message, reading: _Reading, path: str, depth: int, nested: bool) -> None:
     reading.parts += 1
-    if reading.parts > MAX_PARTS or depth > MAX_DEPTH:
+    if reading.parts > MAX_MIME_PARTS or depth > MAX_DEPTH:
         if "too_many_parts" not in reading.problems:
             reading.problems.append("too_many_parts")
         return
