@@ -458,6 +458,19 @@ def _describe_message(part: Message, reading: _Reading, path: str, nested: bool)
     )
 
 
+def _describe_blocks(part: Message, blocks: list, reading: _Reading, path: str, nested: bool) -> None:
+    try:
+        serialised = b"\r\n".join(
+            block.as_bytes(policy=policy.compat32.clone(linesep="\r\n")) for block in blocks if isinstance(block, Message)
+        )
+        size, sha = len(serialised), hashlib.sha256(serialised).hexdigest()
+    except Exception:  # noqa: BLE001
+        size, sha = 0, None
+    reading.attachments.append(
+        Attachment(_filename(part), _content_type(part), size, sha, _disposition(part), path, nested)
+    )
+
+
 def _is_attachment(part: Message, ctype: str) -> bool:
     if _disposition(part) == "attachment" or _filename(part):
         return True
@@ -477,6 +490,10 @@ def _walk(part: Message, reading: _Reading, path: str, depth: int, nested: bool)
         _describe_message(part, reading, path or "1", nested)
         for child in children:
             _walk_attached(child, reading, (path or "1") + ".1", depth + 1)
+        return
+    if isinstance(children, list) and not ctype.startswith("multipart/"):
+        # message/delivery-status and the like: the parser splits them into header blocks.
+        _describe_blocks(part, children, reading, path or "1", nested)
         return
     if isinstance(children, list):
         if ctype == "multipart/alternative" and not nested:

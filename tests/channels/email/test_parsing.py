@@ -127,7 +127,8 @@ def test_delivery_report_parts():
     assert parsed.content_type == "multipart/report"
     assert parsed.from_address == "mailer-daemon@mx.city.example"
     assert "could not" in parsed.text
-    assert [a.content_type for a in parsed.attachments][:1] == ["message/rfc822"]
+    assert [a.content_type for a in parsed.attachments] == ["message/delivery-status", "message/rfc822", "text/plain"]
+    assert parsed.attachments[2].in_attached_message  # the returned mail's own text
     assert parsed.first_header("return-path") == "<>"
 
 
