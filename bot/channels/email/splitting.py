@@ -153,6 +153,8 @@ def split_questions(text: str) -> list[str]:
             parts = None  # a list of things, not of questions
         else:
             parts = items
+    elif sum(bool(_LIST_ITEM.match(line)) for line in lines) >= 2:
+        parts = None  # list markers, but not one clean list: unclear
     else:
         paragraphs = _paragraphs(lines)
         if sum(_is_question(p) for p in paragraphs) >= 2:
