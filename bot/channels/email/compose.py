@@ -65,10 +65,14 @@ def find_ticket_id(subject: str | None, body: str | None = None) -> str | None:
     return None
 
 
+def strip_reply_prefixes(subject: str | None) -> str:
+    """The subject without "Re:", "AW:", "SV:"... prefixes (and on one line)."""
+    return _REPLY_PREFIX.sub("", _one_line(subject or "")).strip()
+
+
 def reply_subject(original_subject: str | None, ticket_id: str | None) -> str:
     """ "Re: <original> [Ticket <ID>]": one "Re:", the ticket ID only if not already there."""
-    subject = _one_line(original_subject or "")
-    subject = _REPLY_PREFIX.sub("", subject).strip() or "Your message"
+    subject = strip_reply_prefixes(original_subject) or "Your message"
     if len(subject) > MAX_SUBJECT_CHARS:
         subject = subject[: MAX_SUBJECT_CHARS - 1].rstrip() + "…"
     subject = f"Re: {subject}"

@@ -17,6 +17,7 @@ from bot.channels.email.compose import (
     outbound_id_from_message_id,
     reply_subject,
     reply_threading,
+    strip_reply_prefixes,
 )
 from bot.channels.email.parsing import parse_email
 from bot.channels.email.safety import auto_reply_decision
@@ -220,3 +221,9 @@ def test_combined_reply_quotes_long_parts_shortened():
     text = compose_combined_reply(["A."], ["word " * 200], TICKET, "24 hours")
     quoted = [line for line in text.splitlines() if line.startswith("- ")][0]
     assert len(quoted) < 220 and quoted.endswith('…"')
+
+
+def test_strip_reply_prefixes():
+    assert strip_reply_prefixes("RE: AW: Re[2]: SV: Bins") == "Bins"
+    assert strip_reply_prefixes("Regarding bins") == "Regarding bins"
+    assert strip_reply_prefixes(None) == ""
