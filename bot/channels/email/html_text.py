@@ -24,7 +24,9 @@ _BLOCK = frozenset(
 )  # fmt: skip
 # Blocks followed by an empty line.
 _PARAGRAPH = frozenset({"p", "h1", "h2", "h3", "h4", "h5", "h6", "table", "ul", "ol", "dl", "pre"})
-_VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"})
+_VOID = frozenset(
+    {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+)
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0]+")
 
 

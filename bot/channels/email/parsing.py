@@ -6,8 +6,9 @@ with scripts, huge attachments). A mail must never be lost because it could
 not be parsed, so nothing here raises: every problem becomes an entry in
 ``ParsedEmail.problems`` and the best reading is returned. Every string that
 comes out is safe to store (no NUL, no lone surrogates). Attachments are
-never kept, only described: content is hashed once, base64 in chunks, so a
-25 MB attachment is never held decoded in memory.
+never kept, only described: their content is hashed once, in slices, read
+back from the raw bytes (see ``_elide``), so a 25 MB attachment is never held
+decoded in memory, nor split into lines by the stdlib parser.
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ _KNOWN_HEADER = re.compile(
     re.IGNORECASE,
 )
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
-_ADDR_SPEC = re.compile(r"[^\s@<>()\[\],;:\"\\]+@[A-Za-z0-9\-.\[\]:]+")
+_ADDR_SPEC = re.compile(r"[^\s@<>()\[\],;:\"\\]+@[\w\-.\[\]:]+")  # \w: internationalised domains too
 
 
 @dataclass(frozen=True)
@@ -460,9 +461,8 @@ def _describe_message(part: Message, reading: _Reading, path: str, nested: bool)
 
 def _describe_blocks(part: Message, blocks: list, reading: _Reading, path: str, nested: bool) -> None:
     try:
-        serialised = b"\r\n".join(
-            block.as_bytes(policy=policy.compat32.clone(linesep="\r\n")) for block in blocks if isinstance(block, Message)
-        )
+        wire = policy.compat32.clone(linesep="\r\n")
+        serialised = b"\r\n".join(block.as_bytes(policy=wire) for block in blocks if isinstance(block, Message))
         size, sha = len(serialised), hashlib.sha256(serialised).hexdigest()
     except Exception:  # noqa: BLE001
         size, sha = 0, None
@@ -592,7 +592,8 @@ def _repair_header_block(raw: bytes) -> bytes | None:
     dropped = False
     for index, line in enumerate(lines):
         bare = line.rstrip(b"\r")
-        if _HEADER_FIELD.match(bare) or (kept and bare[:1] in (b" ", b"\t")) or (index == 0 and bare.startswith(b"From ")):
+        continuation = kept and bare[:1] in (b" ", b"\t")
+        if _HEADER_FIELD.match(bare) or continuation or (index == 0 and bare.startswith(b"From ")):
             kept.append(line)
             continue
         following = next((later for later in lines[index + 1 :] if later[:1] not in (b" ", b"\t")), b"")
