@@ -176,6 +176,10 @@ def strip_quoted(text: str) -> str:
     if kind == "attribution" and not _has_text(lines[:cut]):
         # Nothing above the attribution: maybe an interleaved reply ("> question", answer).
         return strip_quoted("\n".join(lines[cut + span :]))
+    if kind == "header" and not _has_text(lines[:cut]):
+        # Nothing above an Outlook header block: Outlook forwards look exactly like this (no
+        # "Forwarded message" marker), so keep the mail below it rather than lose it.
+        return strip_quoted("\n".join(_forwarded_body(lines[cut:])))
     lines = _drop_signature([line for line in lines[:cut] if not _QUOTE.match(line)])
     while lines and not lines[0].strip():
         lines = lines[1:]

@@ -178,6 +178,15 @@ def test_text_without_quotes_is_unchanged_except_trailing_blank_lines():
     assert strip_quoted(text) == "  Indented first line\n\nSecond paragraph with > inside."
 
 
+def test_outlook_forward_without_a_note_keeps_the_forwarded_mail():
+    text = (
+        "________________________________\nFrom: Neighbour <n@x.example>\nSent: Monday, February 5, 2024 9:00 AM\n"
+        "To: Me <me@x.example>\nSubject: Tree\n\nA tree fell on Oak Lane.\n"
+    )
+    assert strip_quoted(text) == "A tree fell on Oak Lane."
+    assert strip_quoted("-----Original Message-----\nFrom: N\nSent: today\nTo: me\n\nTree fell.") == "Tree fell."
+
+
 def test_only_quoted_text_gives_empty():
     assert strip_quoted("> old\n> text\n") == ""
     assert strip_quoted("") == ""
