@@ -15,6 +15,8 @@ from html.parser import HTMLParser
 
 # Elements whose content is never text for the reader.
 _DROP = frozenset({"script", "style", "head", "title", "noscript", "template", "iframe", "object", "svg", "math"})
+# What may stand in <head>; anything else starts the body even without <body>.
+_HEAD_CONTENT = frozenset({"title", "style", "script", "meta", "link", "base", "noscript", "template", "object"})
 _BLOCK = frozenset(
     {
         "address", "article", "aside", "blockquote", "dd", "div", "dl", "dt", "fieldset", "figcaption",
@@ -65,6 +67,8 @@ class _TextExtractor(HTMLParser):
             # Broken mail often never closes <head>: the body starts fresh.
             self._drop = []
             return
+        if self._drop == ["head"] and tag not in _HEAD_CONTENT:
+            self._drop = []  # body content without <body>: the head ended implicitly
         if self._drop:
             if tag in _DROP and tag not in _VOID:
                 self._drop.append(tag)
@@ -118,6 +122,8 @@ class _TextExtractor(HTMLParser):
                 pass
 
     def handle_data(self, data: str) -> None:
+        if self._drop == ["head"] and data.strip():
+            self._drop = []  # text straight in <head> starts the body, as in a browser
         if self._drop:
             return
         if self._pre:
