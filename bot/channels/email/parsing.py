@@ -161,6 +161,8 @@ def _header_text(value: str) -> str:
 
 
 def _decoded_header(msg: Message, name: str, raw: str) -> str:
+    if "=?" not in raw:
+        return _header_text(raw)  # nothing to decode: skip the (slow) header parser
     try:
         return _header_text(str(msg.policy.header_fetch_parse(name, raw)))
     except Exception:  # noqa: BLE001 - the header parser has bugs on hostile input
@@ -185,9 +187,9 @@ def _raw_items(msg: Message) -> list[tuple[str, str]]:
     return items
 
 
-def _all_headers(msg: Message, problems: list[str]) -> list[tuple[str, str]]:
+def _all_headers(msg: Message, items: list[tuple[str, str]], problems: list[str]) -> list[tuple[str, str]]:
     headers = []
-    for index, (name, raw) in enumerate(_raw_items(msg)):
+    for index, (name, raw) in enumerate(items):
         if index >= MAX_HEADERS:
             problems.append("too_many_headers")
             break
@@ -199,10 +201,10 @@ def _raw_header(msg: Message, name: str) -> list[str]:
     return [raw for key, raw in _raw_items(msg) if key.lower() == name]
 
 
-def _addresses(msg: Message, name: str) -> list[tuple[str, str]]:
+def _addresses(msg: Message, items: list[tuple[str, str]], name: str) -> list[tuple[str, str]]:
     """(display name, lowercase addr-spec) pairs; addr-spec "" when unreadable."""
     found: list[tuple[str, str]] = []
-    for raw in _raw_header(msg, name):
+    for raw in (raw for key, raw in items if key.lower() == name):
         pairs: list[tuple[str, str]] = []
         try:
             header = msg.policy.header_fetch_parse(name, raw)
@@ -400,10 +402,26 @@ def _charset(part: Message) -> str | None:
     return str(value).strip().strip("\"'") or None if value else None
 
 
+@dataclass(frozen=True)
+class _PartInfo:
+    content_type: str
+    disposition: str | None
+    filename: str | None
+
+
 @dataclass
 class _Reading:
     problems: list[str]
     elided: _Elided
+    # id(part) -> (part, info); the part is kept so that its id cannot be reused meanwhile.
+    infos: dict[int, tuple[Message, _PartInfo]] = field(default_factory=dict)
+
+    def info(self, part: Message) -> _PartInfo:
+        """Content type, disposition and file name, parsed once per part (the parser is slow)."""
+        key = id(part)
+        if key not in self.infos:
+            self.infos[key] = (part, _PartInfo(_content_type(part), _disposition(part), _filename(part)))
+        return self.infos[key][1]
     attachments: list[Attachment] = field(default_factory=list)
     texts: list[tuple[str, str, str | None]] = field(default_factory=list)  # (source, text, charset)
     parts: int = 0
@@ -436,7 +454,7 @@ def _describe(part: Message, reading: _Reading, path: str, nested: bool) -> None
         reading.problems.append(f"undecodable_attachment:{path}")
         sha = None
     reading.attachments.append(
-        Attachment(_filename(part), _content_type(part), size, sha, _disposition(part), path, nested)
+        _attachment(reading.info(part), size, sha, path, nested)
     )
 
 
@@ -455,7 +473,7 @@ def _describe_message(part: Message, reading: _Reading, path: str, nested: bool)
     except Exception:  # noqa: BLE001
         size, sha = 0, None
     reading.attachments.append(
-        Attachment(_filename(part), _content_type(part), size, sha, _disposition(part), path, nested)
+        _attachment(reading.info(part), size, sha, path, nested)
     )
 
 
@@ -467,14 +485,18 @@ def _describe_blocks(part: Message, blocks: list, reading: _Reading, path: str, 
     except Exception:  # noqa: BLE001
         size, sha = 0, None
     reading.attachments.append(
-        Attachment(_filename(part), _content_type(part), size, sha, _disposition(part), path, nested)
+        _attachment(reading.info(part), size, sha, path, nested)
     )
 
 
-def _is_attachment(part: Message, ctype: str) -> bool:
-    if _disposition(part) == "attachment" or _filename(part):
+def _attachment(info: _PartInfo, size: int, sha: str | None, path: str, nested: bool) -> Attachment:
+    return Attachment(info.filename, info.content_type, size, sha, info.disposition, path, nested)
+
+
+def _is_attachment(info: _PartInfo) -> bool:
+    if info.disposition == "attachment" or info.filename:
         return True
-    return ctype not in ("text/plain", "text/html")
+    return info.content_type not in ("text/plain", "text/html")
 
 
 def _walk(part: Message, reading: _Reading, path: str, depth: int, nested: bool) -> None:
@@ -483,7 +505,8 @@ def _walk(part: Message, reading: _Reading, path: str, depth: int, nested: bool)
         if "too_many_parts" not in reading.problems:
             reading.problems.append("too_many_parts")
         return
-    ctype = _content_type(part)
+    info = reading.info(part)
+    ctype = info.content_type
     children = part.get_payload() if part.is_multipart() else None
 
     if ctype == "message/rfc822" and isinstance(children, list):
@@ -515,7 +538,7 @@ def _walk(part: Message, reading: _Reading, path: str, depth: int, nested: bool)
             reading.problems.append("mime_defect:unsplittable_multipart")
             _text_of(part, reading, "plain")
         return
-    if nested or _is_attachment(part, ctype):
+    if nested or _is_attachment(info):
         _describe(part, reading, leaf_path, nested)
         return
     _text_of(part, reading, ctype.split("/")[1])
@@ -548,11 +571,12 @@ def _walk_alternative(children: list, reading: _Reading, path: str, depth: int) 
     candidates = [(index, child) for index, child in enumerate(children, 1) if isinstance(child, Message)]
 
     def rank(item: tuple[int, Message]) -> int:
-        ctype = _content_type(item[1])
-        if ctype == "text/plain" and not _is_attachment(item[1], ctype):
+        info = reading.info(item[1])
+        if info.content_type == "text/plain" and not _is_attachment(info):
             return 0
-        if ctype == "text/html" and not _is_attachment(item[1], ctype):
+        if info.content_type == "text/html" and not _is_attachment(info):
             return 1
+        ctype = info.content_type
         return 2 if ctype.startswith("multipart/") else 3
 
     before = len(reading.texts)
@@ -607,6 +631,8 @@ def _repair_header_block(raw: bytes) -> bytes | None:
 
 def parse_email(raw: bytes) -> ParsedEmail:
     """Read what can be read from ``raw``; never raises."""
+    if not isinstance(raw, bytes):
+        raw = bytes(raw) if isinstance(raw, bytearray | memoryview) else str(raw).encode("utf-8", "replace")
     problems: list[str] = []
     digest = hashlib.sha256(raw).hexdigest()
     synthetic_id = f"<sha256-{digest}@{SYNTHETIC_ID_DOMAIN}>"
@@ -651,7 +677,8 @@ def parse_email(raw: bytes) -> ParsedEmail:
 
 
 def _parse_message(msg: Message, raw: bytes, elided: _Elided, synthetic_id: str, problems: list[str]) -> ParsedEmail:
-    headers = _all_headers(msg, problems)
+    items = _raw_items(msg)
+    headers = _all_headers(msg, items, problems)
 
     def first(name: str) -> str | None:
         return next((value for key, value in headers if key == name), None)
@@ -664,7 +691,7 @@ def _parse_message(msg: Message, raw: bytes, elided: _Elided, synthetic_id: str,
         problems.append("long_message_id" if ids else "missing_message_id")
 
     from_address = from_name = None
-    senders = _addresses(msg, "from")
+    senders = _addresses(msg, items, "from")
     if not senders:
         problems.append("missing_from")
     else:
@@ -713,13 +740,13 @@ def _parse_message(msg: Message, raw: bytes, elided: _Elided, synthetic_id: str,
         text=text,
         text_source=source,
         charset=charset,
-        content_type=_content_type(msg),
+        content_type=reading.info(msg).content_type,
         date=_date(first("date"), problems),
         in_reply_to=in_reply_to,
         references=references,
-        reply_to=[spec for _, spec in _addresses(msg, "reply-to") if spec],
-        to=[spec for _, spec in _addresses(msg, "to") if spec],
-        cc=[spec for _, spec in _addresses(msg, "cc") if spec],
+        reply_to=[spec for _, spec in _addresses(msg, items, "reply-to") if spec],
+        to=[spec for _, spec in _addresses(msg, items, "to") if spec],
+        cc=[spec for _, spec in _addresses(msg, items, "cc") if spec],
         headers=headers,
         attachments=reading.attachments,
         problems=problems,

@@ -184,7 +184,7 @@ def test_garbage_never_raises(data):
 def test_random_mutations_of_real_mail_never_raise():
     rng = random.Random(1234)
     fixtures = [path.read_bytes() for path in sorted(MAILS.glob("*.eml"))]
-    for _ in range(300):
+    for _ in range(200):
         data = bytearray(rng.choice(fixtures))
         for _ in range(rng.randint(1, 20)):
             position = rng.randrange(len(data) or 1)
@@ -195,7 +195,7 @@ def test_random_mutations_of_real_mail_never_raise():
                 del data[position : position + rng.randint(1, 50)]
             else:
                 data[position:position] = rng.choice([b"\n", b"--", b"=?", b"\x00", b":", b"<", b"=", b";"])
-        parsed = parse_email(bytes(data))
+        parsed = parse_email(data)  # a bytearray is accepted too
         assert not any(problem.startswith("parse_error") for problem in parsed.problems), parsed.problems
         parsed.text.encode("utf-8")
 
