@@ -154,7 +154,8 @@ def _clean(text: str, problems: list[str] | None = None) -> str:
 
 
 def _header_text(value: str) -> str:
-    return _HEADER_CONTROL.sub(" ", _clean(value)).strip()[:MAX_HEADER_CHARS]
+    unfolded = _clean(value).replace("\r\n", "").replace("\n", "").replace("\r", "")  # RFC 5322 2.2.3
+    return _HEADER_CONTROL.sub(" ", unfolded).strip()[:MAX_HEADER_CHARS]
 
 
 # Headers -----------------------------------------------------------------------------------

@@ -314,3 +314,8 @@ def test_multiple_from_addresses_take_the_first():
     parsed = parse_email(b"From: A <a@b.example>, C <c@d.example>\n\nhi\n")
     assert parsed.from_address == "a@b.example"
     assert "multiple_from" in parsed.problems
+
+
+def test_folded_headers_are_unfolded():
+    parsed = parse_email(b"From: a@b.example\nSubject: Broken\r\n streetlight\n\tin Elm Street\n\nhi\n")
+    assert parsed.subject == "Broken streetlight in Elm Street"
