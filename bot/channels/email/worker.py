@@ -389,12 +389,13 @@ class EmailWorker:
                 attach_to_ticket(session, ticket, message, settings=self._settings)
                 record_handling(message, intent=None, confidence=None, handling="ticket_joined", ticket=ticket)
             ticket_id, citizen_message_id = ticket.id, message.id
+            acknowledged = self._acknowledged(session, ticket.id, inbound_id)
             text = (
                 f"Thank you. Your message has been added to ticket {ticket.public_id}, and a member of staff "
                 f"will reply within {self._commitment(ticket)}."
             )
-        self._reply_texts(inbound_id, mail, [text], ticket_id=ticket_id, ticket_reply=True,
-                          first_message_id=citizen_message_id, part_reply_ids=[])
+        self._reply_texts(inbound_id, mail, [] if acknowledged else [text], ticket_id=ticket_id,
+                          ticket_reply=not acknowledged, first_message_id=citizen_message_id, part_reply_ids=[])
         return True
 
     def _commitment(self, ticket: Ticket) -> str:

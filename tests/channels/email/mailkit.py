@@ -93,10 +93,17 @@ class EmailHarness:
 
     # --- mail in ---------------------------------------------------------------------------
 
-    def deliver(self, mail: EmailMessage | bytes) -> None:
-        """Into the city's inbox over LMTP, as the city's MTA would after receiving it."""
-        raw = mail if isinstance(mail, bytes) else mail.as_bytes(policy=email.policy.SMTP)
-        refused = self.servers.dovecot.deliver([self.city], raw)
+    def deliver(self, mail: EmailMessage | bytes, envelope_sender: str | None = None) -> None:
+        """Into the city's inbox over LMTP, as the city's MTA would after receiving it.
+
+        The envelope sender becomes Return-Path; by default the From address (bounces use "")."""
+        if isinstance(mail, bytes):
+            raw = mail
+            sender = envelope_sender if envelope_sender is not None else "someone@" + DOMAIN
+        else:
+            raw = mail.as_bytes(policy=email.policy.SMTP)
+            sender = envelope_sender if envelope_sender is not None else str(mail["From"] or "")
+        refused = self.servers.dovecot.deliver([self.city], raw, sender)
         assert not refused, refused
 
     def send(self, mail: EmailMessage) -> None:
