@@ -144,22 +144,27 @@ class EmailWorker:
             client.idle_done()
 
     def poll_once(self, client: IMAPClient) -> None:
-        self.fetch_new(client)
-        self.handle_pending()
-        self.deliver_due()
+        """Store one batch, answer it, deliver; again while the mailbox has more."""
+        while True:
+            more = self.fetch_new(client, max_batches=1)
+            self.handle_pending()
+            self.deliver_due()
+            if not more:
+                return
 
     # --- 1 + 2: fetch, store, acknowledge ------------------------------------------------
 
-    def fetch_new(self, client: IMAPClient) -> int:
+    def fetch_new(self, client: IMAPClient, max_batches: int | None = None) -> bool:
+        """Store new mail; True when UIDs were left for a later call."""
         folder = client.select_folder(self._settings.imap_mailbox)
         uidvalidity = int(folder[b"UIDVALIDITY"])
         mailbox_id, last_uid = self._position(uidvalidity)
         uids = sorted(uid for uid in client.search(["UID", f"{last_uid + 1}:*"]) if uid > last_uid)
         if not uids:
-            return 0
-        sizes = client.fetch(uids, ["RFC822.SIZE"])
-        stored = 0
-        for batch in _batches(uids, sizes):
+            return False
+        sizes = client.fetch(uids[: FETCH_COUNT * (max_batches or len(uids))], ["RFC822.SIZE"])
+        batches = _batches([uid for uid in uids if uid in sizes], sizes)
+        for batch in batches[:max_batches]:
             bodies = client.fetch(batch, ["BODY.PEEK[]"])
             seen, own_copies = [], []
             for uid in batch:
@@ -168,13 +173,13 @@ class EmailWorker:
                     continue
                 result = self._store(mailbox_id, uidvalidity, uid, raw)
                 (own_copies if result == "own_copy" else seen).append(uid)
-                stored += result == "stored"
             if seen:
                 client.add_flags(seen, [SEEN], silent=True)
             if own_copies:
                 self._file_own_copies(client, own_copies)
             self._advance(mailbox_id, batch[-1])
-        return stored
+        done = sum(len(batch) for batch in batches[:max_batches])
+        return done < len(uids)
 
     def _position(self, uidvalidity: int) -> tuple[int, int]:
         with self._sessions.begin() as session:
