@@ -97,6 +97,10 @@ class EmailSender:
                 f"recipient refused: {'; '.join(f'{e.code} {e.message}' for e in exc.recipients)}"[:500],
                 retryable=not all(code in _PERMANENT for code in codes),
             ) from exc
+        except aiosmtplib.SMTPAuthenticationError as exc:
+            # Our credentials, not this message: keep it queued until someone fixes the settings.
+            await self._drop_connection()
+            raise DeliveryError(f"SMTP login refused ({exc.code}); check CRM_SMTP_USER/PASSWORD") from exc
         except aiosmtplib.SMTPResponseException as exc:
             await self._drop_connection()
             raise DeliveryError(f"SMTP {exc.code}: {exc.message}"[:500], retryable=exc.code not in _PERMANENT) from exc

@@ -505,6 +505,7 @@ class EmailWorker:
                     part.meta = {**(part.meta or {}), "sent_in_email_reply": reply.id}
                 outcome = "replied"
             row.status, row.outcome, row.handled_at = HANDLED, outcome, now
+        logger.info("e-mail %s handled: %s", inbound_id, outcome)
         if reply_id is not None:
             self._run_async(self._delivery.deliver(reply_id))
 
@@ -523,6 +524,7 @@ class EmailWorker:
             row = session.get(EmailInbound, inbound_id)
             if row.status == RECEIVED:
                 row.status, row.outcome, row.handled_at = HANDLED, outcome[:2000], utcnow()
+        logger.info("e-mail %s handled: %s", inbound_id, outcome)
 
     # --- 4: deliver ----------------------------------------------------------------------
 
