@@ -211,8 +211,16 @@ def crash_run(servers, target: Target, *, emails: int, kills: int, work: Path,  
     at_kill: list[list[int]] = []
     started = time.monotonic()
     for _ in range(kills):
+        # Kill while it works: after a random number (1-15) of further e-mails were handled,
+        # plus a random fraction of one e-mail's time, so kills land in fetching, storing,
+        # classifying, queueing and sending alike.
+        handled_before = progress(sessions, account)[1]
+        target_handled = min(emails, handled_before + rng.randint(1, 15))
         proc = _start(env, log)
-        time.sleep(rng.uniform(1.0, 6.0))
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and progress(sessions, account)[1] < target_handled:
+            time.sleep(0.05)
+        time.sleep(rng.uniform(0.0, 0.3))
         _stop(proc, signal.SIGKILL)
         at_kill.append(list(progress(sessions, account)))
     proc = _start(env, log)
@@ -312,8 +320,9 @@ def main(*, emails: int, crash_emails: int, kills: int, out_dir: Path) -> int:
         lines += [
             "## Crash run",
             "",
-            f"{crash['emails']} e-mails; the worker SIGKILLed {crash['kills']} times at random moments "
-            "(1 to 6 s after each start) and restarted, then left to finish.",
+            f"{crash['emails']} e-mails; the worker SIGKILLed {crash['kills']} times at random moments while "
+            "working (after 1 to 15 further e-mails were handled, plus 0 to 0.3 s) and restarted, then left "
+            "to finish.",
             "",
             f"- stored: {crash['stored']} of {crash['emails']} (stored twice: {crash['stored_twice']}, "
             f"missing: {len(crash['missing'])})",
