@@ -124,6 +124,11 @@ class EmailWorker:
                 logger.warning("mailbox pass interrupted (%s: %s); reconnecting", type(exc).__name__, exc)
                 stop.wait(delay)
                 delay = min(delay * 2, 60.0)
+            except Exception:
+                # A bug must not stop the mailbox from being read; whatever was stored stays queued.
+                logger.exception("mailbox pass failed; reconnecting")
+                stop.wait(delay)
+                delay = min(delay * 2, 60.0)
             finally:
                 imap.close(client)
 
@@ -171,7 +176,14 @@ class EmailWorker:
                 raw = bodies.get(uid, {}).get(b"BODY[]")
                 if raw is None:  # expunged meanwhile
                     continue
-                result = self._store(mailbox_id, uidvalidity, uid, raw)
+                try:
+                    result = self._store(mailbox_id, uidvalidity, uid, raw)
+                except OperationalError:
+                    raise
+                except Exception as exc:
+                    # Never a poison mail that blocks the mailbox: keep it as a failed row.
+                    logger.exception("e-mail UID %s could not be stored normally", uid)
+                    result = self._store_failed(mailbox_id, uidvalidity, uid, raw, exc)
                 (own_copies if result == "own_copy" else seen).append(uid)
             if seen:
                 client.add_flags(seen, [SEEN], silent=True)
@@ -237,7 +249,8 @@ class EmailWorker:
                     mailbox_id=mailbox_id,
                     uidvalidity=uidvalidity,
                     uid=uid,
-                    sender=parsed.from_address,
+                    # Longer than any real address (RFC 5321: 254): not one we could answer.
+                    sender=parsed.from_address if parsed.from_address and len(parsed.from_address) <= 254 else None,
                     subject=parsed.subject,
                     headers=[list(pair) for pair in parsed.headers],
                     body=parsed.text,
@@ -260,6 +273,23 @@ class EmailWorker:
                     raw_sha256=digest,
                     reply_blocked=None if allowed else reason[:64],
                     status=RECEIVED,
+                )
+            )
+        return "stored"
+
+    def _store_failed(self, mailbox_id: int, uidvalidity: int, uid: int, raw: bytes, exc: Exception) -> str:
+        digest = hashlib.sha256(raw).hexdigest()
+        key = f"<sha256-{digest}@unstorable.invalid>"
+        with self._sessions.begin() as session:
+            if session.scalars(select(EmailInbound.id).where(EmailInbound.message_key == key)).first() is not None:
+                return "duplicate"
+            session.add(
+                EmailInbound(
+                    message_key=key, mailbox_id=mailbox_id, uidvalidity=uidvalidity, uid=uid, sender=None,
+                    subject="", headers=[], body=raw[:100_000].decode("utf-8", "replace").replace("\x00", ""),
+                    attachments=[], details={"problems": ["unstorable"]}, raw_size=len(raw), raw_sha256=digest,
+                    reply_blocked="unstorable", status=FAILED, handled_at=utcnow(),
+                    outcome=f"error while storing: {type(exc).__name__}: {exc}"[:2000],
                 )
             )
         return "stored"
