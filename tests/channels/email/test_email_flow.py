@@ -160,3 +160,26 @@ def test_replies_per_sender_are_rate_limited(email_harness: EmailHarness) -> Non
     assert len(email_harness.received_by(eve)) == limit
     outcomes = [email_harness.inbound(m["Message-ID"]).outcome for m in mails]
     assert outcomes.count("no_reply:rate_limited") == 2
+
+
+def test_a_new_uidvalidity_rereads_the_mailbox_without_answering_twice(email_harness: EmailHarness) -> None:
+    from bot.channels.email.models import EmailMailbox
+
+    fred = citizen()
+    mail = make_mail(fred, email_harness.city, "Bins", FAQ)
+    email_harness.deliver(mail)
+    email_harness.poll()
+    assert len(email_harness.replies_to(fred, mail["Message-ID"])) == 1
+
+    # As if the folder had been recreated: the stored UIDs mean nothing any more.
+    with email_harness.sessions.begin() as session:
+        for mailbox in session.scalars(select(EmailMailbox)):
+            mailbox.uidvalidity = (mailbox.uidvalidity or 0) + 1
+    email_harness.poll()
+
+    assert len(email_harness.replies_to(fred, mail["Message-ID"])) == 1
+    with email_harness.sessions() as session:
+        mailbox = session.scalars(
+            select(EmailMailbox).where(EmailMailbox.account.like(f"{email_harness.city}@%"))
+        ).one()
+        assert mailbox.last_uid > 0  # re-read to the end, every mail recognised by its Message-ID

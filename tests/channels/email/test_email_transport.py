@@ -104,10 +104,8 @@ def test_imap_over_starttls(mail_servers: MailServers) -> None:
         imap.close(client)
 
 
-@pytest.mark.e2e
-def test_worker_waits_in_idle_and_answers_new_mail_at_once(email_harness: EmailHarness) -> None:
-    # Polling every 5 minutes: only IDLE can explain an answer within seconds.
-    settings = email_harness.settings.model_copy(update={"imap_poll_seconds": 300.0})
+def _answered_by_a_running_worker(harness: EmailHarness, settings) -> bool:  # noqa: ANN001
+    """Start the worker loop in a thread, deliver one FAQ mail after its first pass, wait for the reply."""
     sessions = session_factory(settings.database_url)
     sender = EmailSender(settings)
     delivery = DeliveryService(sessions, {"email": sender}, lease=delivery_lease(settings))
@@ -124,16 +122,42 @@ def test_worker_waits_in_idle_and_answers_new_mail_at_once(email_harness: EmailH
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
     try:
-        time.sleep(3)  # the first pass is done; the worker is idling
+        time.sleep(3)  # the first pass is done; the worker is waiting
         anna = citizen()
-        mail = make_mail(anna, email_harness.city, "Bins", "When is my bin collected?")
-        email_harness.deliver(mail)
+        mail = make_mail(anna, harness.city, "Bins", "When is my bin collected?")
+        harness.deliver(mail)
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not email_harness.replies_to(anna, mail["Message-ID"]):
+        while time.monotonic() < deadline and not harness.replies_to(anna, mail["Message-ID"]):
             time.sleep(0.2)
-        assert len(email_harness.replies_to(anna, mail["Message-ID"])) == 1
+        answered = len(harness.replies_to(anna, mail["Message-ID"])) == 1
     finally:
         stop.set()
         thread.join(timeout=15)
         rasa.close()
     assert not thread.is_alive()
+    return answered
+
+
+@pytest.mark.e2e
+def test_worker_waits_in_idle_and_answers_new_mail_at_once(email_harness: EmailHarness) -> None:
+    # Polling every 5 minutes: only IDLE can explain an answer within seconds.
+    settings = email_harness.settings.model_copy(update={"imap_poll_seconds": 300.0})
+    assert _answered_by_a_running_worker(email_harness, settings)
+
+
+@pytest.mark.e2e
+def test_worker_polls_when_the_server_has_no_idle(email_harness: EmailHarness, monkeypatch) -> None:  # noqa: ANN001
+    real_connect = imap.connect
+    idle_used = []
+
+    def without_idle(settings):  # noqa: ANN001, ANN202
+        client = real_connect(settings)
+        capabilities = tuple(c for c in client.capabilities() if c != b"IDLE")
+        client.capabilities = lambda: capabilities
+        client.idle = lambda: idle_used.append(True)
+        return client
+
+    monkeypatch.setattr(imap, "connect", without_idle)
+    settings = email_harness.settings.model_copy(update={"imap_poll_seconds": 1.0})
+    assert _answered_by_a_running_worker(email_harness, settings)
+    assert idle_used == []
