@@ -26,6 +26,12 @@ def _bench(args: argparse.Namespace) -> int:
     return main(requests=args.requests, out_dir=Path(args.out))
 
 
+def _bench_email(args: argparse.Namespace) -> int:
+    from bot.channels.email.bench import main
+
+    return main(emails=args.emails, crash_emails=args.crash_emails, kills=args.kills, out_dir=Path(args.out))
+
+
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("eval", help="measure accuracy, escalation recall and wrong answers")
     p.add_argument("--heldout", default=str(PROJECT_ROOT / "evaluation" / "heldout.tsv"))
@@ -44,3 +50,10 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     b.add_argument("--requests", type=int, default=400, help="messages per measurement")
     b.add_argument("--out", default=str(PROJECT_ROOT / "results"))
     b.set_defaults(func=_bench)
+
+    e = subparsers.add_parser("bench-email", help="e-mail worker throughput (IMAP to SMTP reply) and the crash run")
+    e.add_argument("--emails", type=int, default=300, help="e-mails for the throughput measurement")
+    e.add_argument("--crash-emails", type=int, default=500, help="e-mails for the crash run (0: skip it)")
+    e.add_argument("--kills", type=int, default=6, help="SIGKILLs during the crash run")
+    e.add_argument("--out", default=str(PROJECT_ROOT / "results"))
+    e.set_defaults(func=_bench_email)

@@ -121,6 +121,13 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = None
     # Automatic replies per sender per hour; more is a mail loop or abuse.
     email_replies_per_sender_per_hour: int = 5
+    # CA certificates (PEM) to trust for IMAP/SMTP TLS besides the system's, e.g. a city's own CA.
+    email_tls_ca_file: Path | None = None
+    # Our replies are also sent to our own address; the worker files that copy here. It is the
+    # evidence, after a crash in mid-send, that a reply already went out (docs/channel-email.md).
+    email_sent_mailbox: str = "Sent"
+    # Display name on replies ("City Hall <info@city.example>").
+    email_from_name: str | None = None
 
     # --- Linking a citizen's identities (bot/identity) -----------------------------------
     # Key for the hashes of one-time link codes; defaults to one derived from CRM_API_KEYS

@@ -5,4 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/install-browser.sh
+bash scripts/install-mail-servers.sh
 exec .venv/bin/python -m pytest "$@"

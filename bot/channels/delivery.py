@@ -106,7 +106,7 @@ def backoff(attempt: int, *, base: float, cap: float) -> timedelta:
     return timedelta(seconds=min(cap, base * (2 ** max(0, attempt - 1))))
 
 
-def claim(session: Session, message_id: int, *, now: datetime | None = None) -> bool:
+def claim(session: Session, message_id: int, *, now: datetime | None = None, lease: timedelta = LEASE) -> bool:
     """Take a message for sending; False if someone else has it or it is not due."""
     now = now or utcnow()
     result = session.execute(
@@ -118,7 +118,7 @@ def claim(session: Session, message_id: int, *, now: datetime | None = None) -> 
                 (Message.delivery_status == SENDING) & (Message.lease_expires_at < now),
             ),
         )
-        .values(delivery_status=SENDING, lease_expires_at=now + LEASE, delivery_attempts=Message.delivery_attempts + 1)
+        .values(delivery_status=SENDING, lease_expires_at=now + lease, delivery_attempts=Message.delivery_attempts + 1)
         .execution_options(synchronize_session=False)
     )
     return result.rowcount == 1
@@ -217,8 +217,11 @@ class DeliveryService:
         backoff_seconds: float = 5.0,
         backoff_max_seconds: float = 3600.0,
         preparers: Mapping[str, Preparer] | None = None,
+        lease: timedelta = LEASE,
     ) -> None:
         self._sessions = sessions
+        # Must outlast the slowest send a sender allows itself, or two workers could send one row.
+        self._lease = lease
         self._senders = dict(senders)
         self._preparers = dict(preparers or {})
         self._max_attempts = max_attempts
@@ -235,7 +238,7 @@ class DeliveryService:
             message = session.get(Message, message_id)
             if message is None or message.channel not in self._senders:
                 return None
-            if not claim(session, message_id):
+            if not claim(session, message_id, lease=self._lease):
                 return message.delivery_status
             session.refresh(message)
             outbound = to_outbound(session, message)

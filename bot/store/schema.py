@@ -15,6 +15,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "bot.channels.whatsapp.models",
     "bot.console.models",
     "bot.console.insights_models",
+    "bot.channels.email.models",
 )
 
 
