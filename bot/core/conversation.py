@@ -116,7 +116,9 @@ class Conversation:
         understood = text_for_understanding(inbound.text)
         reason = None
         replies: list[str] = []
-        if len(understood) > self._settings.max_classified_chars:
+        if inbound.needs_person is not None:
+            reason = inbound.needs_person
+        elif len(understood) > self._settings.max_classified_chars:
             reason = "long_message"
         elif not understood:
             reason = "low_confidence"

@@ -26,3 +26,7 @@ class InboundMessage:
     # location, contact, other. Non-text messages carry their details (file ids, coordinates,
     # sizes; never the file itself) in ``metadata["attachment"]`` and any caption in ``text``.
     kind: str = "text"
+    # The channel already knows a person must answer (a ticket reason, e.g. "low_confidence"
+    # for an e-mail asking several things it could not separate): stored and escalated, not
+    # classified, so no single guessed answer goes out.
+    needs_person: str | None = None

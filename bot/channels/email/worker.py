@@ -27,6 +27,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -49,7 +50,7 @@ from bot.channels.email.parsing import ParsedEmail, parse_email
 from bot.channels.email.quoting import strip_quoted
 from bot.channels.email.safety import auto_reply_decision
 from bot.channels.email.sender import domain_of
-from bot.channels.email.splitting import split_questions
+from bot.channels.email.splitting import asks_several, split_questions
 from bot.core.conversation import Conversation, HandledMessage
 from bot.core.escalation import commitment_text, escalate
 from bot.core.inbound import InboundMessage
@@ -352,10 +353,15 @@ class EmailWorker:
             return
         text = new_text or mail.subject_text
         parts = split_questions(text) or [text]
+        # Several questions that could not be told apart: one confident KB answer would
+        # leave the others unanswered, so a person answers the whole e-mail.
+        unseparated = len(parts) == 1 and asks_several(text)
         handled: list[tuple[str, HandledMessage]] = []
         for index, part in enumerate(parts):
             external_id = mail.key if len(parts) == 1 else f"{mail.key}#q{index + 1}"
             inbound = self._inbound(mail, part, external_id, index, len(parts))
+            if unseparated:
+                inbound = replace(inbound, needs_person="low_confidence")
             result = self._conversation.handle_inbound(inbound, replies_in_response=True)
             if result.duplicate and not result.replies:
                 # Stored by a run that died before its answer was stored: escalate, never guess.

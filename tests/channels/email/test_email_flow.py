@@ -149,6 +149,23 @@ def test_an_email_asking_several_things_answers_what_it_can_and_escalates_the_re
     assert ticket_id in body and "24 hours" in body
 
 
+def test_several_questions_that_cannot_be_separated_go_to_a_person(email_harness: EmailHarness) -> None:
+    """"When ...? And is it ...?" leans on the first question: answering only the first would be a guess."""
+    gus = citizen()
+    mail = make_mail(
+        gus, email_harness.city, "Bins",
+        "Hello,\n\nWhen is the brown bin collected? Is it also collected on public holidays?\n\nGus\n",
+    )
+    email_harness.deliver(mail)
+    email_harness.poll()
+
+    reply, ticket_id = _ticket_reply(email_harness, gus, mail)
+    with email_harness.sessions() as session:
+        stored = session.scalars(select(Message).where(Message.external_id == mail["Message-ID"])).one()
+        assert stored.handling == "escalated" and stored.kb_entry_id is None
+    assert ticket_id in _body(reply)
+
+
 def test_replies_per_sender_are_rate_limited(email_harness: EmailHarness) -> None:
     eve = citizen()
     limit = email_harness.settings.email_replies_per_sender_per_hour
