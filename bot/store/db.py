@@ -146,5 +146,5 @@ def upgrade_database(url: str) -> None:
     config.set_main_option("script_location", str(_MIGRATIONS_DIR))
     # ConfigParser interpolation would eat a '%' in a URL-encoded password.
     config.set_main_option("sqlalchemy.url", parsed.render_as_string(hide_password=False).replace("%", "%%"))
-    # "heads": features may add migration branches; a merge revision joins them when they land.
+    # "heads": work written in parallel may add migration branches until a merge revision joins them.
     command.upgrade(config, "heads")
