@@ -21,6 +21,9 @@ from bot.store.schema import load_models
 
 load_models()  # every feature's tables on Base.metadata
 
+# The whole running assistant (Rasa, actions, API), started once per test session when a test asks.
+from tests.stack_fixture import RunningAssistant, assistant, sender  # noqa: E402,F401
+
 _PG_CANDIDATES = (
     "postgresql+psycopg://postgres@127.0.0.1:5432/test",
     "postgresql+psycopg://root@127.0.0.1:5432/test",

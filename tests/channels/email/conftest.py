@@ -14,7 +14,7 @@ import pytest
 
 from bot.channels.email.mailservers import MailServers, start_mail_servers
 from tests.channels.email.mailkit import EmailHarness
-from tests.e2e.conftest import RunningAssistant, assistant  # noqa: F401 - the shared stack fixture
+from tests.stack_fixture import RunningAssistant
 
 
 @pytest.fixture(scope="session")
@@ -24,7 +24,7 @@ def mail_servers() -> Iterator[MailServers]:
 
 
 @pytest.fixture(scope="session")
-def email_harness(mail_servers: MailServers, assistant: RunningAssistant) -> Iterator[EmailHarness]:  # noqa: F811
+def email_harness(mail_servers: MailServers, assistant: RunningAssistant) -> Iterator[EmailHarness]:
     harness = EmailHarness(mail_servers, assistant)
     yield harness
     harness.close()

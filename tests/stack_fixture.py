@@ -1,4 +1,5 @@
-"""The running assistant for end-to-end tests: a trained model, Rasa, the action
+"""The running assistant for end-to-end tests (shared by every test package, so a
+full run starts one stack): a trained model, Rasa, the action
 server and the API on free loopback ports, with a throw-away SQLite store.
 
 Started once per test session; `make test` trains the model beforehand, so
