@@ -90,6 +90,9 @@ class Settings(BaseSettings):
     telegram_webhook_url: str | None = None
     # Checked against X-Telegram-Bot-Api-Secret-Token on every webhook request.
     telegram_webhook_secret: SecretStr | None = None
+    # Polling mode: pause between two getUpdates calls. 0 asks again at once; Telegram holds
+    # each call open until an update arrives, so 0 costs nothing and answers fastest.
+    telegram_poll_interval_seconds: float = Field(default=0.0, ge=0.0)
 
     # --- WhatsApp Cloud API (off unless an access token is set) -------------------------
     whatsapp_access_token: SecretStr | None = None
