@@ -31,14 +31,32 @@ def file_url(base_url: str) -> str:
     return base_url.rstrip("/") + "/file"
 
 
-def _quiet_http_logs() -> None:
-    # httpx logs every request URL at INFO, and Telegram's URLs contain the bot token.
+class _RedactToken(logging.Filter):
+    def __init__(self, token: str) -> None:
+        super().__init__()
+        self.token = token
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if self.token in message:
+            record.msg, record.args = message.replace(self.token, "<bot-token>"), ()
+        return True
+
+
+def _protect_token(settings: Settings) -> None:
+    """Telegram's URLs contain the bot token: httpx logs every URL at INFO, and
+    python-telegram-bot logs its API URL at DEBUG. Neither may reach a log file."""
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    token = settings.telegram_bot_token.get_secret_value()
+    for name in ("httpx", "telegram.Bot", "telegram.ext.ExtBot"):
+        logger_ = logging.getLogger(name)
+        if not any(isinstance(f, _RedactToken) and f.token == token for f in logger_.filters):
+            logger_.addFilter(_RedactToken(token))
 
 
 def build_application(settings: Settings, *, polling: bool) -> Application:
     """Without the updater in webhook mode: updates then come from the API's endpoint."""
-    _quiet_http_logs()
+    _protect_token(settings)
     timeout = settings.network_timeout_seconds
     builder = (
         ApplicationBuilder()
@@ -63,7 +81,7 @@ def build_application(settings: Settings, *, polling: bool) -> Application:
 
 def build_bot(settings: Settings) -> Bot:
     """A bot for processes that only send (the API, the delivery worker)."""
-    _quiet_http_logs()
+    _protect_token(settings)
     timeout = settings.network_timeout_seconds
     request = HTTPXRequest(
         connection_pool_size=16,

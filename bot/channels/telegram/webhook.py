@@ -103,8 +103,10 @@ def webhook_router(settings: Settings, application: Application) -> APIRouter:
             return JSONResponse({"error": "unavailable", "detail": "Telegram is starting"}, status_code=503,
                                 headers={"Retry-After": "5"})
         declared = request.headers.get("content-length") or ""
-        body = b"" if declared.isdigit() and int(declared) > settings.max_body_bytes else await request.body()
-        if not body or len(body) > settings.max_body_bytes:
+        if declared.isdigit() and int(declared) > settings.max_body_bytes:
+            return JSONResponse({"error": "payload_too_large", "detail": "update too large"}, status_code=413)
+        body = await request.body()
+        if len(body) > settings.max_body_bytes:
             return JSONResponse({"error": "payload_too_large", "detail": "update too large"}, status_code=413)
         try:
             update = Update.de_json(json.loads(body), application.bot)

@@ -4,11 +4,14 @@ back through sendMessage."""
 
 from __future__ import annotations
 
+import logging
+import time
+
 from sqlalchemy import select
 
 from bot.store.db import session_factory
 from bot.store.models import Message
-from tests.channels.telegram.support import FakeRasa, PollingBot, telegram_settings
+from tests.channels.telegram.support import TOKEN, FakeRasa, PollingBot, telegram_settings
 
 
 def _stored(db_url: str, direction: str = "in") -> list[Message]:
@@ -218,3 +221,16 @@ def test_many_chats_many_messages_each_chat_in_order(db_url, standin):
     for chat, sent_texts in texts.items():
         assert [m.text for m in standin.sent_to(chat)] == [f"echo: {t}" for t in sent_texts]
         assert [t for a, t in rasa.seen if a == str(chat)] == sent_texts
+
+
+def test_the_bot_token_never_reaches_the_logs(db_url, standin, caplog):
+    caplog.set_level(logging.DEBUG)
+    standin.fail_next("sendMessage", 500)
+    with PollingBot(telegram_settings(db_url, standin), FakeRasa(db_url), standin):
+        standin.push(standin.updates.text(19, "hello"))
+        deadline = time.monotonic() + 20
+        while not standin.calls_of("sendMessage") and time.monotonic() < deadline:
+            time.sleep(0.05)
+    logged = "\n".join(record.getMessage() + str(record.exc_info or "") for record in caplog.records)
+    assert "getUpdates" in logged or "get_updates" in logged  # the library did log its requests
+    assert TOKEN not in logged and TOKEN.split(":")[1] not in logged
