@@ -99,4 +99,5 @@ class TelegramSender:
             raise error from exc
         if len(sent_ids) > 1:
             meta["telegram_message_ids"] = sent_ids
-        return SendResult(external_id=str(sent_ids[0]), meta=meta)
+        # Telegram numbers messages per chat: the id alone is not unique across citizens.
+        return SendResult(external_id=f"{chat_id}:{sent_ids[0]}", meta=meta)

@@ -147,7 +147,7 @@ class BotApiStandIn:
         self._confirmed_offset = 0
         self._cond = threading.Condition()
         self._closing = False
-        self._sent_ids = itertools.count(900001)
+        self._sent_ids: dict[int, itertools.count] = {}
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -366,9 +366,10 @@ class BotApiStandIn:
 
     def _send_message(self, params: dict[str, Any]) -> dict[str, Any]:
         chat_id = int(params["chat_id"])
-        message_id = next(self._sent_ids)
         text = str(params.get("text", ""))
         with self._cond:
+            # Like Telegram, message ids count per chat: two chats get the same ids.
+            message_id = next(self._sent_ids.setdefault(chat_id, itertools.count(1)))
             self.sent.append(SentMessage(chat_id, text, message_id, params, time.perf_counter()))
             self._cond.notify_all()
         return {

@@ -31,7 +31,20 @@ def test_text_message_is_answered_and_stored(db_url, standin):
     assert inbound.external_id == f"4242:{update['message']['message_id']}"
     assert inbound.meta["telegram"]["update_id"] == update["update_id"]
     (reply,) = _stored(db_url, "out")
-    assert (reply.delivery_status, reply.external_id) == ("sent", str(sent[0].message_id))
+    assert (reply.delivery_status, reply.external_id) == ("sent", f"4242:{sent[0].message_id}")
+
+
+def test_replies_to_different_chats_may_have_the_same_telegram_message_id(db_url, standin):
+    rasa = FakeRasa(db_url)
+    with PollingBot(telegram_settings(db_url, standin), rasa, standin):
+        standin.push(standin.updates.text(4243, "hi"), standin.updates.text(4244, "hi"))
+        (first,), (second,) = standin.wait_for_sent(4243), standin.wait_for_sent(4244)
+        assert first.message_id == second.message_id  # Telegram counts per chat
+        deadline = time.monotonic() + 10
+        while {m.delivery_status for m in _stored(db_url, "out")} != {"sent"} and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert sorted(m.external_id for m in _stored(db_url, "out")) == [f"4243:{first.message_id}",
+                                                                     f"4244:{second.message_id}"]
 
 
 def test_start_greets_and_says_what_is_stored_without_asking_the_assistant(db_url, standin):

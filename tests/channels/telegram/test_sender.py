@@ -31,7 +31,7 @@ def _error(settings, address: str) -> DeliveryError:
 def test_sent_message_returns_telegrams_message_id(standin):
     result = _send(telegram_settings("sqlite://", standin), "4242")
     (sent,) = standin.sent_to(4242)
-    assert result.external_id == str(sent.message_id) and sent.text == "Your ticket K7M-39Q-XD2 is resolved."
+    assert result.external_id == f"4242:{sent.message_id}" and sent.text == "Your ticket K7M-39Q-XD2 is resolved."
     assert "parse_mode" not in sent.params  # citizen and agent text is sent as plain text, never as markup
 
 
