@@ -26,7 +26,7 @@ from bot.store.models import ChannelIdentity, Message, Ticket
 pytestmark = pytest.mark.e2e
 
 TOKEN = "424242:E2E-stand-in-token"
-TICKET_ID = re.compile(r"\b[0-9A-Z]{3}-[0-9A-Z]{3}-[0-9A-Z]{3}\b")
+TICKET_ID = re.compile(r"\b[0-9A-Z]{3}-[0-9A-Z]{3}-[0-9A-Z]{2}[0-9A-Z*~$=]")  # the last is a check symbol
 REPLY_TIMEOUT = 90.0
 
 
@@ -139,7 +139,9 @@ def test_start_status_and_human(assistant, telegram, chat):
     (welcome,) = _say(telegram, chat, "/start")
     assert "store" in welcome.text
     (handover,) = _say(telegram, chat, "/human")
-    ticket_id = TICKET_ID.search(handover.text).group()
+    found = TICKET_ID.search(handover.text)
+    assert found, (handover.text, [(m.text, m.handling, m.intent) for m in _inbound(assistant, chat)])
+    ticket_id = found.group()
     (status,) = _say(telegram, chat, f"/status {ticket_id}")
     assert ticket_id in status.text and "waiting for a member of staff" in status.text
     (ask,) = _say(telegram, chat, "/status")

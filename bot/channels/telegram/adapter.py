@@ -38,8 +38,11 @@ def build_router(settings: Settings, conversation: Conversation, delivery: Deliv
     from bot.channels.telegram.handlers import TelegramHandlers
     from bot.channels.telegram.webhook import webhook_router
 
+    from bot.store.db import session_factory
+
     application = build_application(settings, polling=False)
-    TelegramHandlers(conversation, delivery).install(application)
+    TelegramHandlers(conversation, delivery, session_factory(settings.database_url),
+                     settle_seconds=2 * settings.network_timeout_seconds).install(application)
     return webhook_router(settings, application)
 
 
@@ -86,7 +89,8 @@ async def _poll_until_signalled(settings: Settings) -> int:
         application = build_application(settings, polling=True)
         # Replies go out through the application's own (already initialised) bot.
         delivery = delivery_service(settings, sessions, {"telegram": TelegramSender(application.bot)})
-        TelegramHandlers(Conversation(settings, sessions, rasa), delivery).install(application)
+        TelegramHandlers(Conversation(settings, sessions, rasa), delivery, sessions,
+                         settle_seconds=2 * settings.network_timeout_seconds).install(application)
         await poll(application, stop, poll_interval=settings.telegram_poll_interval_seconds)
     except InvalidToken:
         logger.error("Telegram rejected the bot token: check CRM_TELEGRAM_BOT_TOKEN")

@@ -6,16 +6,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
 from telegram import Message, Update
 from telegram.ext import Application, CommandHandler, ContextTypes, MessageHandler, TypeHandler, filters
 
-from bot.channels.delivery import DeliveryService
+from bot.channels.delivery import SENDING, DeliveryService
 from bot.channels.telegram import texts
 from bot.channels.telegram.updates import command_and_argument, for_us, to_inbound
 from bot.core.conversation import Conversation, HandledMessage
 from bot.core.inbound import InboundMessage
+from bot.store.models import Message
 from bot.tickets.ids import extract_ticket_ids
 
 logger = logging.getLogger(__name__)
@@ -44,10 +49,13 @@ ATTACHMENTS = (
 
 
 class TelegramHandlers:
-    def __init__(self, conversation: Conversation, delivery: DeliveryService, *, retry_pause: float = 0.5) -> None:
+    def __init__(self, conversation: Conversation, delivery: DeliveryService, sessions: sessionmaker[Session], *,
+                 retry_pause: float = 0.5, settle_seconds: float = 30.0) -> None:
         self._conversation = conversation
         self._delivery = delivery
+        self._sessions = sessions
         self._retry_pause = retry_pause
+        self._settle_seconds = settle_seconds
 
     def install(self, application: Application) -> None:
         new = filters.UpdateType.MESSAGE & ForUs()
@@ -129,6 +137,21 @@ class TelegramHandlers:
         raise AssertionError("unreachable")
 
     async def _deliver(self, handled: HandledMessage) -> None:
-        # A redelivered update is not answered again; replies still pending from a crash
-        # are sent now (deliver() skips what was sent).
-        await self._delivery.deliver_many(handled.reply_ids)
+        """Send the replies now, in order. A redelivered update is not answered again, but its
+        replies still pending from a crash are sent now (deliver() skips what was sent).
+
+        The delivery worker may have taken a reply first (it picks up every due message);
+        then we wait until it is done with it, or the next reply, or the next message's
+        answer, could overtake it."""
+        for reply_id in handled.reply_ids:
+            if await self._delivery.deliver(reply_id) == SENDING:
+                await self._until_settled(reply_id)
+
+    async def _until_settled(self, message_id: int) -> None:
+        def status() -> str | None:
+            with self._sessions() as session:
+                return session.scalar(select(Message.delivery_status).where(Message.id == message_id))
+
+        deadline = time.monotonic() + self._settle_seconds
+        while await asyncio.to_thread(status) == SENDING and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)

@@ -88,7 +88,7 @@ class PollingBot:
             application = build_application(self.settings, polling=True)
             delivery = delivery_service(self.settings, sessions, {"telegram": TelegramSender(application.bot)})
             self.conversation = Conversation(self.settings, sessions, self.rasa)
-            TelegramHandlers(self.conversation, delivery, retry_pause=0.05).install(application)
+            TelegramHandlers(self.conversation, delivery, sessions, retry_pause=0.05).install(application)
             await poll(application, self._stop, poll_interval=self.settings.telegram_poll_interval_seconds)
 
         try:
