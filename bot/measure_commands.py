@@ -26,6 +26,17 @@ def _bench(args: argparse.Namespace) -> int:
     return main(requests=args.requests, out_dir=Path(args.out))
 
 
+def _bench_telegram(args: argparse.Namespace) -> int:
+    from bot.channels.telegram.benchmark import main
+
+    return main(
+        messages=args.messages,
+        concurrency=[int(c) for c in args.concurrency.split(",")],
+        poll_intervals=[float(p) for p in args.poll_intervals.split(",")],
+        out_dir=Path(args.out),
+    )
+
+
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("eval", help="measure accuracy, escalation recall and wrong answers")
     p.add_argument("--heldout", default=str(PROJECT_ROOT / "evaluation" / "heldout.tsv"))
@@ -44,3 +55,11 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     b.add_argument("--requests", type=int, default=400, help="messages per measurement")
     b.add_argument("--out", default=str(PROJECT_ROOT / "results"))
     b.set_defaults(func=_bench)
+
+    bt = subparsers.add_parser("bench-telegram", help="Telegram's per-message overhead over the generic API")
+    bt.add_argument("--messages", type=int, default=200, help="messages per measurement")
+    bt.add_argument("--concurrency", default="1,8", help="chats (and API senders) in parallel, comma-separated")
+    bt.add_argument("--poll-intervals", default="0,1", help="polling worker pause between getUpdates calls, "
+                    "seconds, comma-separated; the first is measured at every concurrency, the others at 1")
+    bt.add_argument("--out", default=str(PROJECT_ROOT / "results"))
+    bt.set_defaults(func=_bench_telegram)
