@@ -8,6 +8,7 @@ message.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -132,6 +133,14 @@ class Settings(BaseSettings):
             )
         if any(len(k) < 16 for k in keys):
             raise ValueError("every key in CRM_API_KEYS must be at least 16 characters long")
+        return value
+
+    @field_validator("telegram_webhook_secret")
+    @classmethod
+    def _telegram_secret_format(cls, value: SecretStr | None) -> SecretStr | None:
+        # Telegram accepts 1-256 of these characters; a short secret could be guessed.
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9_-]{16,256}", value.get_secret_value()):
+            raise ValueError("CRM_TELEGRAM_WEBHOOK_SECRET must be 16 to 256 characters from A-Z, a-z, 0-9, _ and -")
         return value
 
     @model_validator(mode="after")
