@@ -11,7 +11,6 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
-
 from telegram import Message, Update
 from telegram.ext import Application, CommandHandler, ContextTypes, MessageHandler, TypeHandler, filters
 
@@ -20,7 +19,7 @@ from bot.channels.telegram import texts
 from bot.channels.telegram.updates import command_and_argument, for_us, to_inbound
 from bot.core.conversation import Conversation, HandledMessage
 from bot.core.inbound import InboundMessage
-from bot.store.models import Message
+from bot.store.models import Message as StoredMessage
 from bot.tickets.ids import extract_ticket_ids
 
 logger = logging.getLogger(__name__)
@@ -150,7 +149,7 @@ class TelegramHandlers:
     async def _until_settled(self, message_id: int) -> None:
         def status() -> str | None:
             with self._sessions() as session:
-                return session.scalar(select(Message.delivery_status).where(Message.id == message_id))
+                return session.scalar(select(StoredMessage.delivery_status).where(StoredMessage.id == message_id))
 
         deadline = time.monotonic() + self._settle_seconds
         while await asyncio.to_thread(status) == SENDING and time.monotonic() < deadline:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from telegram import Update
-from telegram.error import TelegramError
+from telegram.error import InvalidToken, TelegramError
 from telegram.ext import Application
 
 from bot.channels.telegram.application import initialize
@@ -76,7 +76,11 @@ def webhook_router(settings: Settings, application: Application) -> APIRouter:
         stop = asyncio.Event()
 
         async def start() -> None:
-            state.ready = await register_webhook(application, settings, stop)
+            try:
+                state.ready = await register_webhook(application, settings, stop)
+            except InvalidToken:
+                logger.error("Telegram rejected the bot token (check CRM_TELEGRAM_BOT_TOKEN); "
+                             "Telegram's webhook calls are refused until it is fixed")
 
         # The API serves other channels too: it starts at once, and Telegram (which
         # retries on 503) is served as soon as the webhook is registered.
