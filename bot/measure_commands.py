@@ -33,6 +33,7 @@ def _bench_telegram(args: argparse.Namespace) -> int:
         messages=args.messages,
         concurrency=[int(c) for c in args.concurrency.split(",")],
         poll_intervals=[float(p) for p in args.poll_intervals.split(",")],
+        poll_messages=args.poll_messages,
         out_dir=Path(args.out),
     )
 
@@ -61,5 +62,6 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     bt.add_argument("--concurrency", default="1,8", help="chats (and API senders) in parallel, comma-separated")
     bt.add_argument("--poll-intervals", default="0,1", help="polling worker pause between getUpdates calls, "
                     "seconds, comma-separated; the first is measured at every concurrency, the others at 1")
+    bt.add_argument("--poll-messages", type=int, default=60, help="messages per measurement of the other poll intervals")
     bt.add_argument("--out", default=str(PROJECT_ROOT / "results"))
     bt.set_defaults(func=_bench_telegram)

@@ -1,6 +1,8 @@
 """Telegram's per-message overhead over the generic API, measured on one running stack.
 
-The same messages, in the same order, go through both paths:
+The same messages go through both paths, interleaved message by message (the API,
+then Telegram, for each message) so that the load of the machine at that moment
+weighs on both alike:
 
 - generic API: ``POST /api/v1/messages``, timed until the HTTP response (which carries
   the replies);
@@ -9,9 +11,10 @@ The same messages, in the same order, go through both paths:
   it, and the time is taken when the stand-in receives the last sendMessage of the
   replies (and the first, since a citizen starts reading then).
 
-The difference is what Telegram costs us: the long poll returning, python-telegram-bot's
-parsing, the replies stored as pending and then sent one sendMessage each, and their
-delivery recorded. Telegram's own network round trips are not in it (loopback stand-in).
+The overhead is the paired difference, message by message. It is what Telegram costs
+us: the long poll returning, python-telegram-bot's parsing, the replies stored as
+pending and then sent one sendMessage each, and their delivery recorded. Telegram's own
+network round trips are not in it (loopback stand-in).
 """
 
 from __future__ import annotations
@@ -41,89 +44,74 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
 
 
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000, 1)
+
+
 @dataclass
-class Run:
-    latencies: list[float] = field(default_factory=list)
-    first_reply: list[float] = field(default_factory=list)
+class Paired:
+    api: list[float] = field(default_factory=list)
+    telegram: list[float] = field(default_factory=list)
+    telegram_first: list[float] = field(default_factory=list)
     errors: int = 0
-    wall: float = 0.0
 
     def stats(self) -> dict:
-        data = {
-            "messages": len(self.latencies),
+        diffs = [t - a for a, t in zip(self.api, self.telegram)]
+        return {
+            "messages": len(self.api),
             "errors": self.errors,
-            "p50_ms": round(_percentile(self.latencies, 50) * 1000, 1),
-            "p99_ms": round(_percentile(self.latencies, 99) * 1000, 1),
-            "mean_ms": round(statistics.fmean(self.latencies) * 1000, 1),
-            "throughput_msg_s": round(len(self.latencies) / self.wall, 2) if self.wall else 0.0,
+            "api_p50_ms": _ms(_percentile(self.api, 50)),
+            "api_p99_ms": _ms(_percentile(self.api, 99)),
+            "telegram_p50_ms": _ms(_percentile(self.telegram, 50)),
+            "telegram_p99_ms": _ms(_percentile(self.telegram, 99)),
+            "telegram_first_reply_p50_ms": _ms(_percentile(self.telegram_first, 50)),
+            "overhead_p50_ms": _ms(_percentile(diffs, 50)),
+            "overhead_p90_ms": _ms(_percentile(diffs, 90)),
+            "overhead_mean_ms": _ms(statistics.fmean(diffs)),
         }
-        if self.first_reply:
-            data["first_reply_p50_ms"] = round(_percentile(self.first_reply, 50) * 1000, 1)
-        return data
 
 
-def _partition(texts: list[str], concurrency: int) -> list[list[str]]:
-    return [texts[i::concurrency] for i in range(concurrency)]
-
-
-def _in_threads(work, concurrency: int) -> float:
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(concurrency)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return time.perf_counter() - started
-
-
-def api_path(api_url: str, api_key: str, texts: list[str], *, concurrency: int, tag: str) -> tuple[Run, list[list[int]]]:
-    """Returns the run and, per sender, how many replies each message got."""
-    run = Run()
-    parts = _partition(texts, concurrency)
-    counts: list[list[int]] = [[] for _ in parts]
+def measure(api_url: str, api_key: str, standin: BotApiStandIn, texts: list[str], *, concurrency: int, tag: str,
+            first_chat: int, timeout: float = 60.0) -> Paired:
+    """``concurrency`` citizens at once, each sending its share of ``texts`` one after another,
+    every message first through the API, then through Telegram."""
+    result = Paired()
+    parts = [texts[i::concurrency] for i in range(concurrency)]
     lock = threading.Lock()
 
-    def work(index: int) -> None:
-        with httpx.Client(timeout=60.0, headers={"X-API-Key": api_key}) as client:
+    def citizen(index: int) -> None:
+        chat = first_chat + index
+        with httpx.Client(timeout=timeout, headers={"X-API-Key": api_key}) as client:
             for text in parts[index]:
                 start = time.perf_counter()
                 response = client.post(f"{api_url}/api/v1/messages",
                                        json={"channel": "web", "sender": f"bench-{tag}-{index}", "text": text})
-                elapsed = time.perf_counter() - start
-                ok = response.status_code == 200
-                counts[index].append(len(response.json()["replies"]) if ok else 1)
+                api_seconds = time.perf_counter() - start
+                if response.status_code != 200:
+                    with lock:
+                        result.errors += 1
+                    continue
+                replies = len(response.json()["replies"])
+                before = len(standin.sent_to(chat))
+                start = time.perf_counter()
+                standin.push(standin.updates.text(chat, text))
+                try:
+                    sent = standin.wait_for_sent(chat, before + replies, timeout=timeout)
+                except AssertionError:
+                    with lock:
+                        result.errors += 1
+                    continue
                 with lock:
-                    run.latencies.append(elapsed)
-                    run.errors += 0 if ok else 1
+                    result.api.append(api_seconds)
+                    result.telegram.append(sent[before + replies - 1].at - start)
+                    result.telegram_first.append(sent[before].at - start)
 
-    run.wall = _in_threads(work, concurrency)
-    return run, counts
-
-
-def telegram_path(standin: BotApiStandIn, texts: list[str], counts: list[list[int]], *, concurrency: int,
-                  first_chat: int, timeout: float = 60.0) -> Run:
-    run = Run()
-    parts = _partition(texts, concurrency)
-    lock = threading.Lock()
-
-    def work(index: int) -> None:
-        chat = first_chat + index
-        for text, count in zip(parts[index], counts[index]):
-            before = len(standin.sent_to(chat))
-            start = time.perf_counter()
-            standin.push(standin.updates.text(chat, text))
-            try:
-                sent = standin.wait_for_sent(chat, before + count, timeout=timeout)
-            except AssertionError:
-                with lock:
-                    run.errors += 1
-                continue
-            with lock:
-                run.latencies.append(sent[before + count - 1].at - start)
-                run.first_reply.append(sent[before].at - start)
-
-    run.wall = _in_threads(work, concurrency)
-    return run
+    threads = [threading.Thread(target=citizen, args=(i,)) for i in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return result
 
 
 class TelegramWorker:
@@ -150,17 +138,18 @@ class TelegramWorker:
         self.proc.wait(timeout=30)
 
 
-def main(*, messages: int, concurrency: list[int], poll_intervals: list[float], out_dir: Path) -> int:
+def main(*, messages: int, concurrency: list[int], poll_intervals: list[float], poll_messages: int,
+         out_dir: Path) -> int:
     from bot.evaluation import load_cases, machine_description
     from bot.stack import Stack, StackConfig, free_port
     from bot.store.db import upgrade_database
     from bot.training import train
 
-    texts = [case.text for case in load_cases(PROJECT_ROOT / "evaluation" / "dev.tsv")]
-    texts = [texts[i % len(texts)] for i in range(messages)]
+    dev_texts = [case.text for case in load_cases(PROJECT_ROOT / "evaluation" / "dev.tsv")]
+    texts = [dev_texts[i % len(dev_texts)] for i in range(messages)]
     model = train()
-    # (chats, poll interval, generic API stats, Telegram stats), measured back to back
-    pairs: list[tuple[int, float, dict, dict]] = []
+    # (chats, poll interval, figures)
+    rows: list[tuple[int, float, dict]] = []
     with tempfile.TemporaryDirectory(prefix="crm-bench-telegram-") as tmp, BotApiStandIn(TOKEN) as standin:
         work = Path(tmp)
         database_url = f"sqlite:///{work / 'bench.db'}"
@@ -180,59 +169,51 @@ def main(*, messages: int, concurrency: list[int], poll_intervals: list[float], 
             for poll_interval in poll_intervals:
                 with TelegramWorker(env, standin, work / "log" / "channel-telegram.log", poll_interval):
                     # Warm-up: the first calls load lazily initialised parts on both paths.
-                    warm = texts[:20]
-                    _run, warm_counts = api_path(config.api_url, api_key, warm, concurrency=1, tag=f"warm{poll_interval}")
-                    telegram_path(standin, warm, warm_counts, concurrency=1, first_chat=next(chats))
-                    levels = concurrency if poll_interval == poll_intervals[0] else [1]
-                    for level in levels:
-                        tag = f"{poll_interval}-{level}"
-                        api_run, counts = api_path(config.api_url, api_key, texts, concurrency=level, tag=tag)
-                        tg_run = telegram_path(standin, texts, counts, concurrency=level, first_chat=next(chats))
-                        pairs.append((level, poll_interval, api_run.stats(), tg_run.stats()))
-                        print(f"c={level} poll_interval={poll_interval}: API {pairs[-1][2]}; "
-                              f"Telegram {pairs[-1][3]}", flush=True)
+                    measure(config.api_url, api_key, standin, dev_texts[:20], concurrency=1,
+                            tag=f"warm-{poll_interval}", first_chat=next(chats))
+                    default = poll_interval == poll_intervals[0]
+                    for level in concurrency if default else [1]:
+                        figures = measure(config.api_url, api_key, standin, texts if default else texts[:poll_messages],
+                                          concurrency=level, tag=f"{poll_interval}-{level}",
+                                          first_chat=next(chats)).stats()
+                        rows.append((level, poll_interval, figures))
+                        print(f"chats={level} poll_interval={poll_interval:g}: {figures}", flush=True)
 
-    lines = _report(pairs, messages=messages, concurrency=concurrency, poll_intervals=poll_intervals,
-                    machine=machine_description(), model=model.name)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "telegram.md").write_text("\n".join(lines), encoding="utf-8")
+    command = (f"python -m bot bench-telegram --messages {messages} --concurrency {','.join(map(str, concurrency))} "
+               f"--poll-intervals {','.join(f'{p:g}' for p in poll_intervals)} --poll-messages {poll_messages}")
+    (out_dir / "telegram.md").write_text("\n".join(report(rows, command=command, machine=machine_description(),
+                                                         model=model.name)), encoding="utf-8")
     print(f"results written to {out_dir / 'telegram.md'}")
     return 0
 
 
-def _report(pairs, *, messages, concurrency, poll_intervals, machine, model) -> list[str]:
-    command = (f"python -m bot bench-telegram --messages {messages} --concurrency "
-               f"{','.join(map(str, concurrency))} --poll-intervals {','.join(f'{p:g}' for p in poll_intervals)}")
+def report(rows: list[tuple[int, float, dict]], *, command: str, machine: str, model: str) -> list[str]:
     lines = [
         "# Telegram: per-message overhead over the generic API",
         "",
         f"Produced by `{command}` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}.",
         f"Machine: {machine}. Model: `{model}`. Loopback, SQLite store, one stack (Rasa, action server, API)",
         "and the polling worker `python -m bot channel telegram` in its own process, against the Bot API",
-        "stand-in (`bot/channels/telegram/standin.py`, long polling: getUpdates is held open until an",
-        "update arrives, as Telegram does). Messages: the development set's texts, the same ones in the",
-        "same order on both paths, measured back to back.",
+        "stand-in (`bot/channels/telegram/standin.py`; long polling: getUpdates is held open until an",
+        "update arrives, as Telegram does). Messages: the development set's texts, each sent first through",
+        "the generic API, then through Telegram, by the same number of citizens at once.",
         "",
         "- generic API: `POST /api/v1/messages` until the response (which carries all replies);",
         "- Telegram: update queued in the stand-in until the stand-in receives the *last* sendMessage of",
         "  the replies (a KB answer is two messages: the answer, then its links); \"first reply\" is until",
-        "  the first one.",
+        "  the first one;",
+        "- overhead: Telegram minus generic API for the same message, then its median (p50) and p90.",
         "",
-        "| path | chats / senders | poll interval s | messages | p50 ms | p99 ms | first reply p50 ms | msg/s | errors |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| chats | poll interval s | messages | API p50 ms | API p99 ms | Telegram p50 ms | Telegram p99 ms | "
+        "first reply p50 ms | **overhead p50 ms** | overhead p90 ms | errors |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for level, poll_interval, api, tg in pairs:
-        for name, s, interval in (("generic API", api, ""), ("Telegram", tg, f"{poll_interval:g}")):
-            lines.append(
-                f"| {name} | {level} | {interval} | {s['messages']} | {s['p50_ms']} | {s['p99_ms']} | "
-                f"{s.get('first_reply_p50_ms', '')} | {s['throughput_msg_s']} | {s['errors']} |"
-            )
-    lines += ["", "Overhead (Telegram minus generic API, same messages):", ""]
-    for level, poll_interval, api, tg in pairs:
+    for level, poll_interval, f in rows:
         lines.append(
-            f"- {level} chat(s), poll interval {poll_interval:g} s: p50 **{tg['p50_ms'] - api['p50_ms']:+.1f} ms** "
-            f"(x{tg['p50_ms'] / api['p50_ms']:.2f}), p99 {tg['p99_ms'] - api['p99_ms']:+.1f} ms "
-            f"(x{tg['p99_ms'] / api['p99_ms']:.2f})"
+            f"| {level} | {poll_interval:g} | {f['messages']} | {f['api_p50_ms']} | {f['api_p99_ms']} | "
+            f"{f['telegram_p50_ms']} | {f['telegram_p99_ms']} | {f['telegram_first_reply_p50_ms']} | "
+            f"**{f['overhead_p50_ms']:+}** | {f['overhead_p90_ms']:+} | {f['errors']} |"
         )
     lines.append("")
     return lines
