@@ -157,6 +157,9 @@ class BotApiStandIn:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out in two writes; with Nagle's algorithm the body then waits
+            # for the client's delayed ACK (~40 ms), a delay Telegram's servers do not add.
+            disable_nagle_algorithm = True
 
             def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
                 standin._serve(self)
