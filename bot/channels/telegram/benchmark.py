@@ -225,6 +225,13 @@ def report(rows: list[tuple[int, float, dict]], *, command: str, machine: str, m
         "  channel adds per message: a hop to a worker thread, the replies stored as pending and then sent one",
         "  sendMessage each, and each delivery recorded (two small transactions per reply).",
     ]
+    busy = [level for level, poll_interval, _f in rows if level > 1 and poll_interval == default_interval]
+    if busy:
+        lines += [
+            f"- With {max(busy)} chats at once the two paths queue for the same cores (Rasa is the bottleneck)",
+            "  and the Telegram worker is one more process competing for them: the overhead grows and spreads",
+            "  (p90).",
+        ]
     for level, poll_interval, f in rows:
         if poll_interval != default_interval:
             lines += [
