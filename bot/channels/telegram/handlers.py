@@ -64,6 +64,9 @@ class TelegramHandlers:
                 CommandHandler(["start", "help"], self.start, filters=new),
                 CommandHandler("status", self.status, filters=new),
                 CommandHandler("human", self.human, filters=new),
+                # Linking this chat to the citizen's other channels is the core's (bot.identity):
+                # it reads "/link ..." exactly as typed, like on every channel.
+                CommandHandler("link", self.as_typed, filters=new),
                 MessageHandler(new & filters.COMMAND, self.unknown_command),
                 MessageHandler(new & filters.TEXT, self.text),
                 MessageHandler(new & ATTACHMENTS, self.text),
@@ -89,6 +92,9 @@ class TelegramHandlers:
 
     async def human(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await self._handle(to_inbound(update, context.bot, text_for_assistant=texts.HUMAN_FOR_ASSISTANT))
+
+    async def as_typed(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self._handle(to_inbound(update, context.bot))
 
     async def unknown_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await self._answer_directly(to_inbound(update, context.bot), texts.UNKNOWN_COMMAND)

@@ -77,6 +77,17 @@ def test_status_without_an_id_asks_for_it_and_unknown_commands_get_help(db_url, 
     assert "don't know that command" in helped.text
 
 
+def test_link_command_reaches_the_conversation_as_typed(db_url, standin):
+    """Linking channels is the core's (bot.identity); Telegram must not swallow /link as unknown."""
+    rasa = FakeRasa(db_url)
+    with PollingBot(telegram_settings(db_url, standin), rasa, standin):
+        standin.push(standin.updates.text(20, "/link email ana@example.org"))
+        (reply,) = standin.wait_for_sent(20)
+    assert "don't know that command" not in reply.text
+    (stored,) = _stored(db_url)
+    assert stored.text == "/link email ana@example.org" and stored.handling != "channel_command"
+
+
 def test_every_kind_of_attachment_is_stored_and_answered_never_downloaded(db_url, standin):
     u = standin.updates
     chat = 14
