@@ -30,6 +30,16 @@ def _bench_email(args: argparse.Namespace) -> int:
     from bot.channels.email.bench import main
 
     return main(emails=args.emails, crash_emails=args.crash_emails, kills=args.kills, out_dir=Path(args.out))
+def _bench_telegram(args: argparse.Namespace) -> int:
+    from bot.channels.telegram.benchmark import main
+
+    return main(
+        messages=args.messages,
+        concurrency=[int(c) for c in args.concurrency.split(",")],
+        poll_intervals=[float(p) for p in args.poll_intervals.split(",")],
+        poll_messages=args.poll_messages,
+        out_dir=Path(args.out),
+    )
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -57,3 +67,11 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     e.add_argument("--kills", type=int, default=6, help="SIGKILLs during the crash run")
     e.add_argument("--out", default=str(PROJECT_ROOT / "results"))
     e.set_defaults(func=_bench_email)
+    bt = subparsers.add_parser("bench-telegram", help="Telegram's per-message overhead over the generic API")
+    bt.add_argument("--messages", type=int, default=200, help="messages per measurement")
+    bt.add_argument("--concurrency", default="1,8", help="chats (and API senders) in parallel, comma-separated")
+    bt.add_argument("--poll-intervals", default="0,1", help="polling worker pause between getUpdates calls, "
+                    "seconds, comma-separated; the first is measured at every concurrency, the others at 1")
+    bt.add_argument("--poll-messages", type=int, default=60, help="messages per measurement of the other poll intervals")
+    bt.add_argument("--out", default=str(PROJECT_ROOT / "results"))
+    bt.set_defaults(func=_bench_telegram)

@@ -8,6 +8,7 @@ message.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -90,6 +91,9 @@ class Settings(BaseSettings):
     telegram_webhook_url: str | None = None
     # Checked against X-Telegram-Bot-Api-Secret-Token on every webhook request.
     telegram_webhook_secret: SecretStr | None = None
+    # Polling mode: pause between two getUpdates calls. 0 asks again at once; Telegram holds
+    # each call open until an update arrives, so 0 costs nothing and answers fastest.
+    telegram_poll_interval_seconds: float = Field(default=0.0, ge=0.0)
 
     # --- WhatsApp Cloud API (off unless an access token is set) -------------------------
     whatsapp_access_token: SecretStr | None = None
@@ -160,6 +164,14 @@ class Settings(BaseSettings):
             )
         if any(len(k) < 16 for k in keys):
             raise ValueError("every key in CRM_API_KEYS must be at least 16 characters long")
+        return value
+
+    @field_validator("telegram_webhook_secret")
+    @classmethod
+    def _telegram_secret_format(cls, value: SecretStr | None) -> SecretStr | None:
+        # Telegram accepts 1-256 of these characters; a short secret could be guessed.
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9_-]{16,256}", value.get_secret_value()):
+            raise ValueError("CRM_TELEGRAM_WEBHOOK_SECRET must be 16 to 256 characters from A-Z, a-z, 0-9, _ and -")
         return value
 
     @model_validator(mode="after")

@@ -27,6 +27,7 @@ from bot.store.citizens import get_or_create_identity
 from bot.store.messages import record_inbound, record_outbound
 from bot.store.models import Message, Ticket
 from bot.tickets.service import attach_to_ticket, open_ticket_of
+from bot.tickets.status import OPEN_STATUSES
 
 logger = logging.getLogger(__name__)
 
@@ -110,10 +111,14 @@ class Conversation:
             linked = self._handle_link(message_id, replies_in_response)
             if linked is not None:
                 return linked
-        if inbound.kind != "text" and not inbound.text.strip():
+        if inbound.edit_of is not None:
+            edited = self._handle_edit(message_id, inbound.edit_of, replies_in_response)
+            if edited is not None:
+                return edited
+        if inbound.kind != "text" and not inbound.assistant_text.strip():
             return self._handle_attachment(message_id, inbound.kind, replies_in_response)
 
-        understood = text_for_understanding(inbound.text)
+        understood = text_for_understanding(inbound.assistant_text)
         reason = None
         replies: list[str] = []
         if inbound.needs_person is not None:
@@ -185,6 +190,64 @@ class Conversation:
             self._mark_reply(reply, replies_in_response)
             reply_ids = [reply.id]
         return self._result(message_id, replies=[outcome.reply], reply_ids=reply_ids)
+
+    def answer_directly(
+        self, inbound: InboundMessage, reply: str, *, handling: str = "channel_command", replies_in_response: bool = True
+    ) -> HandledMessage:
+        """A message the channel answers itself (Telegram's /start): the assistant is not
+        asked, but both the message and the answer are stored like any other."""
+        with self._sessions.begin() as session:
+            identity = get_or_create_identity(session, inbound.channel, inbound.sender)
+            message, created = record_inbound(
+                session, identity, inbound.text, external_id=inbound.external_id, meta=inbound.metadata
+            )
+            if created:
+                record_handling(message, intent=None, confidence=None, handling=handling)
+                reply_row = record_outbound(session, inbound=message, text=reply)
+                self._mark_reply(reply_row, replies_in_response)
+                reply_ids = [reply_row.id]
+            message_id = message.id
+        if not created:
+            return self._result(message_id, duplicate=True)
+        return self._result(message_id, replies=[reply], reply_ids=reply_ids)
+
+    def _handle_edit(self, message_id: int, edit_of: str, replies_in_response: bool) -> HandledMessage | None:
+        """A corrected version of a message already answered: kept next to the original (and on
+        its ticket, so staff read the correction), never answered a second time. The citizen is
+        told once per message how edits are treated. None when the original is unknown (sent
+        while we were not listening): then the edit is the message, and is handled as new."""
+        with self._sessions.begin() as session:
+            message = session.get(Message, message_id)
+            original = session.scalars(
+                select(Message).where(
+                    Message.channel == message.channel,
+                    Message.direction == "in",
+                    Message.identity_id == message.identity_id,
+                    Message.external_id == edit_of,
+                )
+            ).one_or_none()
+            if original is None:
+                return None
+            ticket = session.get(Ticket, original.ticket_id) if original.ticket_id else None
+            if ticket is not None and ticket.status in OPEN_STATUSES:
+                attach_to_ticket(session, ticket, message, settings=self._settings)
+            else:
+                ticket = None
+            record_handling(message, intent=None, confidence=None, handling="edit_recorded", ticket=ticket)
+            earlier_edits = int((original.meta or {}).get("edits", 0))
+            original.meta = {**(original.meta or {}), "edits": earlier_edits + 1, "last_edit_message_id": message.id}
+            replies, reply_ids = [], []
+            if earlier_edits == 0:
+                if ticket is not None:
+                    text = (f"I see you edited your message. I have added the new version to ticket "
+                            f"{ticket.public_id}, so the staff handling it will read it.")
+                else:
+                    text = ("I see you edited your message. I had already answered it; if your question has "
+                            "changed, please send it again as a new message.")
+                reply = record_outbound(session, inbound=message, text=text)
+                self._mark_reply(reply, replies_in_response)
+                replies, reply_ids = [text], [reply.id]
+        return self._result(message_id, replies=replies, reply_ids=reply_ids)
 
     @staticmethod
     def _mark_reply(reply: Message, replies_in_response: bool) -> None:

@@ -30,3 +30,15 @@ class InboundMessage:
     # for an e-mail asking several things it could not separate): stored and escalated, not
     # classified, so no single guessed answer goes out.
     needs_person: str | None = None
+    # What the assistant reads instead of ``text`` when a channel's own syntax means
+    # something the assistant knows in other words (Telegram's "/status K7M-39Q-XD2",
+    # "@citybot" in a group). ``text`` is still what is stored: exactly what was typed.
+    text_for_assistant: str | None = None
+    # The channel's id (``external_id``) of the message this one corrects (an edited
+    # Telegram message). The correction is stored and kept with the original; the
+    # original was answered already, so it is not answered again.
+    edit_of: str | None = None
+
+    @property
+    def assistant_text(self) -> str:
+        return self.text if self.text_for_assistant is None else self.text_for_assistant

@@ -1,0 +1,166 @@
+"""python-telegram-bot handlers: each update meant for us becomes an InboundMessage,
+goes through the one Conversation, and its replies are delivered through the
+durable outbound queue (so a failed sendMessage is retried, not lost)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+from telegram import Message, Update
+from telegram.ext import Application, CommandHandler, ContextTypes, MessageHandler, TypeHandler, filters
+
+from bot.channels.delivery import SENDING, DeliveryService
+from bot.channels.telegram import texts
+from bot.channels.telegram.updates import command_and_argument, for_us, to_inbound
+from bot.core.conversation import Conversation, HandledMessage
+from bot.core.inbound import InboundMessage
+from bot.store.models import Message as StoredMessage
+from bot.tickets.ids import extract_ticket_ids
+
+logger = logging.getLogger(__name__)
+
+# The update types we ask Telegram for (getUpdates / setWebhook ``allowed_updates``).
+ALLOWED_UPDATES = ["message", "edited_message"]
+
+# Attempts at storing and answering a message before giving up on it (the database
+# restarting, a deadlock): the message id makes a retry safe, and after polling has
+# fetched an update Telegram will not send it again.
+HANDLE_ATTEMPTS = 3
+
+
+class ForUs(filters.MessageFilter):
+    """Private chats, and group messages that address the bot (see updates.addressed_by)."""
+
+    def filter(self, message: Message) -> bool:
+        return for_us(message, message.get_bot())
+
+
+ATTACHMENTS = (
+    filters.PHOTO | filters.Document.ALL | filters.VOICE | filters.AUDIO | filters.VIDEO | filters.VIDEO_NOTE
+    | filters.ANIMATION | filters.Sticker.ALL | filters.LOCATION | filters.CONTACT | filters.VENUE
+    | filters.POLL | filters.Dice.ALL | filters.GAME | filters.STORY
+)
+
+
+class TelegramHandlers:
+    def __init__(self, conversation: Conversation, delivery: DeliveryService, sessions: sessionmaker[Session], *,
+                 retry_pause: float = 0.5, settle_seconds: float = 30.0) -> None:
+        self._conversation = conversation
+        self._delivery = delivery
+        self._sessions = sessions
+        self._retry_pause = retry_pause
+        self._settle_seconds = settle_seconds
+
+    def install(self, application: Application) -> None:
+        new = filters.UpdateType.MESSAGE & ForUs()
+        edited = filters.UpdateType.EDITED_MESSAGE & ForUs()
+        application.add_handlers(
+            [
+                CommandHandler(["start", "help"], self.start, filters=new),
+                CommandHandler("status", self.status, filters=new),
+                CommandHandler("human", self.human, filters=new),
+                # Linking this chat to the citizen's other channels is the core's (bot.identity):
+                # it reads "/link ..." exactly as typed, like on every channel.
+                CommandHandler("link", self.as_typed, filters=new),
+                MessageHandler(new & filters.COMMAND, self.unknown_command),
+                MessageHandler(new & filters.TEXT, self.text),
+                MessageHandler(new & ATTACHMENTS, self.text),
+                MessageHandler(edited, self.text),
+                # Anything else (service messages, group talk not meant for us, other update
+                # types): logged and left alone.
+                TypeHandler(object, self.ignore),
+            ]
+        )
+        application.add_error_handler(self.error)
+
+    # --- handlers -------------------------------------------------------------------------
+    async def start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self._answer_directly(to_inbound(update, context.bot), texts.WELCOME)
+
+    async def status(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        _command, argument = command_and_argument(update.effective_message.text or "")
+        if not extract_ticket_ids(argument):
+            await self._answer_directly(to_inbound(update, context.bot), texts.ASK_TICKET_ID)
+            return
+        wording = texts.STATUS_FOR_ASSISTANT.format(argument=argument)
+        await self._handle(to_inbound(update, context.bot, text_for_assistant=wording))
+
+    async def human(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self._handle(to_inbound(update, context.bot, text_for_assistant=texts.HUMAN_FOR_ASSISTANT))
+
+    async def as_typed(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self._handle(to_inbound(update, context.bot))
+
+    async def unknown_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self._answer_directly(to_inbound(update, context.bot), texts.UNKNOWN_COMMAND)
+
+    async def text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Text, captioned or bare attachments, and edits: the core decides what each needs."""
+        inbound = to_inbound(update, context.bot)
+        if inbound.kind == "text" and not inbound.assistant_text.strip() and inbound.edit_of is None:
+            # "@our_bot" and nothing else
+            await self._answer_directly(inbound, texts.EMPTY_MENTION)
+            return
+        await self._handle(inbound)
+
+    async def ignore(self, update: object, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        if isinstance(update, Update):
+            message = update.effective_message
+            where = f" in {message.chat.type} chat" if message is not None else ""
+            logger.debug("ignored update %s%s (not for us, or nothing to handle)", update.update_id, where)
+        else:
+            logger.debug("ignored %s", type(update).__name__)
+
+    async def error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        update_id = update.update_id if isinstance(update, Update) else None
+        logger.error("handling Telegram update %s failed", update_id, exc_info=context.error)
+
+    # --- the one path every message takes -----------------------------------------------
+    async def _handle(self, inbound: InboundMessage) -> None:
+        handled = await self._store_and_answer(self._conversation.handle_inbound, inbound)
+        await self._deliver(handled)
+
+    async def _answer_directly(self, inbound: InboundMessage, reply: str) -> None:
+        handled = await self._store_and_answer(self._conversation.answer_directly, inbound, reply)
+        await self._deliver(handled)
+
+    async def _store_and_answer(self, call: Any, *args: Any) -> HandledMessage:
+        for attempt in range(1, HANDLE_ATTEMPTS + 1):
+            try:
+                options: dict[str, Any] = {"replies_in_response": False}
+                if attempt > 1 and call == self._conversation.handle_inbound:
+                    # The failed attempt may have stored the message before dying: answer it now.
+                    options["resume_unanswered"] = True
+                return await asyncio.to_thread(call, *args, **options)
+            except Exception:
+                if attempt == HANDLE_ATTEMPTS:
+                    raise
+                logger.warning("storing Telegram message %s failed (attempt %s); retrying",
+                               args[0].external_id, attempt, exc_info=True)
+                await asyncio.sleep(self._retry_pause * 2 ** (attempt - 1))
+        raise AssertionError("unreachable")
+
+    async def _deliver(self, handled: HandledMessage) -> None:
+        """Send the replies now, in order. A redelivered update is not answered again, but its
+        replies still pending from a crash are sent now (deliver() skips what was sent).
+
+        The delivery worker may have taken a reply first (it picks up every due message);
+        then we wait until it is done with it, or the next reply, or the next message's
+        answer, could overtake it."""
+        for reply_id in handled.reply_ids:
+            if await self._delivery.deliver(reply_id) == SENDING:
+                await self._until_settled(reply_id)
+
+    async def _until_settled(self, message_id: int) -> None:
+        def status() -> str | None:
+            with self._sessions() as session:
+                return session.scalar(select(StoredMessage.delivery_status).where(StoredMessage.id == message_id))
+
+        deadline = time.monotonic() + self._settle_seconds
+        while await asyncio.to_thread(status) == SENDING and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)

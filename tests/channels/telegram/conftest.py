@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from bot.channels.telegram.standin import BotApiStandIn
+from tests.channels.telegram.support import TOKEN
+
+
+@pytest.fixture
+def standin() -> Iterator[BotApiStandIn]:
+    with BotApiStandIn(TOKEN) as api:
+        yield api

@@ -1,0 +1,139 @@
+"""Webhook mode: the API (real HTTP, uvicorn) receives Telegram's POSTs; the secret
+token is checked on every request before anything is read or stored."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy import func, select
+
+from bot.api.app import create_app
+from bot.channels.registry import routers, worker_channels
+from bot.channels.telegram.webhook import WEBHOOK_PATH
+from bot.stack import free_port
+from bot.store.db import session_factory
+from bot.store.models import Message
+from tests.channels.telegram.support import FakeRasa, telegram_settings
+
+SECRET = "webhook-secret-" + "k" * 20
+
+
+class ServedApi:
+    """The API app served by uvicorn in a thread, on a free loopback port."""
+
+    def __init__(self, settings, rasa) -> None:
+        self.port = settings.api_port
+        config = uvicorn.Config(create_app(settings, rasa=rasa), host="127.0.0.1", port=self.port,
+                                log_level="warning", lifespan="on")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> "ServedApi":
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            assert time.monotonic() < deadline and self.thread.is_alive(), "API did not start"
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+
+def _webhook_settings(db_url, standin, **kw):
+    port = free_port()
+    return telegram_settings(db_url, standin, telegram_mode="webhook", api_port=port,
+                             telegram_webhook_url=f"http://127.0.0.1:{port}{WEBHOOK_PATH}",
+                             telegram_webhook_secret=SECRET, **kw)
+
+
+def _wait_registered(standin, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not standin.webhook.get("url"):
+        assert time.monotonic() < deadline, "setWebhook was never called"
+        time.sleep(0.05)
+    time.sleep(0.1)  # the application starts right after setWebhook returns
+
+
+def _inbound_count(db_url: str) -> int:
+    with session_factory(db_url)() as session:
+        return session.scalar(select(func.count()).select_from(Message).where(Message.direction == "in"))
+
+
+@pytest.fixture
+def served(db_url, standin):
+    rasa = FakeRasa(db_url)
+    settings = _webhook_settings(db_url, standin)
+    with ServedApi(settings, rasa):
+        _wait_registered(standin)
+        yield settings, rasa
+
+
+def test_webhook_is_registered_with_the_secret_and_no_worker_is_needed(served, standin):
+    settings, _rasa = served
+    assert standin.webhook == {"url": settings.telegram_webhook_url, "secret_token": SECRET,
+                               "allowed_updates": ["message", "edited_message"]}
+    assert worker_channels(settings) == []
+
+
+def test_requests_without_the_right_secret_are_refused_unprocessed(served, standin, db_url):
+    _settings, rasa = served
+    for secret in (None, "", "wrong-secret", SECRET[:-1], SECRET + "x"):
+        response = standin.post_to_webhook(standin.updates.text(61, "forged"), secret=secret)
+        assert response.status_code == 403, secret
+    time.sleep(0.3)
+    assert _inbound_count(db_url) == 0 and rasa.seen == [] and standin.sent == []
+    assert standin.post_to_webhook(standin.updates.text(61, "genuine")).status_code == 200
+    (reply,) = standin.wait_for_sent(61)
+    assert reply.text == "echo: genuine" and rasa.texts() == ["genuine"]
+
+
+def test_unreadable_update_with_the_right_secret_is_a_400(served, standin):
+    url = standin.webhook["url"]
+    headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET, "Content-Type": "application/json"}
+    assert httpx.post(url, content=b"{not json", headers=headers).status_code == 400
+    assert httpx.post(url, content=b"", headers=headers).status_code == 400
+
+
+def test_webhook_updates_of_one_chat_are_answered_in_order(served, standin):
+    """Each call is answered after its update is handled (so a 200 never loses one); calls
+    for other chats run side by side, as Telegram makes them over several connections."""
+    _settings, rasa = served
+    rasa.delays["one"] = 0.8
+
+    def chat_62() -> None:
+        for text in ("one", "two", "three"):
+            assert standin.post_to_webhook(standin.updates.text(62, text)).status_code == 200
+
+    first = threading.Thread(target=chat_62)
+    first.start()
+    time.sleep(0.2)  # "one" is being handled
+    assert standin.post_to_webhook(standin.updates.text(63, "other chat")).status_code == 200
+    first.join(timeout=30)
+    standin.wait_for_sent(62, 3)
+    assert [m.text for m in standin.sent_to(62)] == ["echo: one", "echo: two", "echo: three"]
+    assert standin.sent.index(standin.sent_to(63)[0]) == 0  # not held up by chat 62
+
+
+def test_api_starts_while_telegram_is_down_and_serves_telegram_once_it_is_back(db_url, standin):
+    standin.fail_next("getMe", 502, times=2)
+    settings = _webhook_settings(db_url, standin)
+    with ServedApi(settings, FakeRasa(db_url)):
+        assert httpx.get(f"http://127.0.0.1:{settings.api_port}/health").status_code == 200
+        early = standin.updates.text(64, "too early")
+        assert httpx.post(settings.telegram_webhook_url, json=early,
+                          headers={"X-Telegram-Bot-Api-Secret-Token": SECRET}).status_code == 503
+        _wait_registered(standin)
+        assert standin.post_to_webhook(early).status_code == 200  # Telegram retries; now it is taken
+        standin.wait_for_sent(64)
+
+
+def test_polling_mode_has_no_webhook_route(db_url, standin):
+    settings = telegram_settings(db_url, standin)
+    assert routers(settings, conversation=None, delivery=None) == []
+    assert worker_channels(settings) == ["telegram"]
