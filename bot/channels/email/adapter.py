@@ -20,6 +20,13 @@ def build_sender(settings: Settings):  # noqa: ANN201 - an EmailSender
     return EmailSender(settings)
 
 
+def build_preparer(settings: Settings):  # noqa: ANN201 - a delivery Preparer
+    """Threads replies the assistant did not write (agents', copies) under the citizen's mail."""
+    from bot.channels.email.staff_threading import thread_staff_reply
+
+    return thread_staff_reply
+
+
 def needs_worker(settings: Settings) -> bool:
     return settings.email_enabled
 
@@ -43,6 +50,7 @@ def run_worker(settings: Settings) -> int:
     delivery = DeliveryService(
         sessions,
         {"email": sender},
+        preparers={"email": build_preparer(settings)},
         max_attempts=settings.delivery_max_attempts,
         backoff_seconds=settings.delivery_backoff_seconds,
         backoff_max_seconds=settings.delivery_backoff_max_seconds,

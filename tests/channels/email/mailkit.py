@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from bot.channels.delivery import DeliveryService
 from bot.channels.email import imap
-from bot.channels.email.adapter import delivery_lease
+from bot.channels.email.adapter import build_preparer, delivery_lease
 from bot.channels.email.mailservers import DOMAIN, MailServers
 from bot.channels.email.models import EmailInbound
 from bot.channels.email.sender import EmailSender
@@ -76,7 +76,10 @@ class EmailHarness:
         )
         self.sessions = session_factory(self.settings.database_url)
         self.sender = EmailSender(self.settings)
-        self.delivery = DeliveryService(self.sessions, {"email": self.sender}, lease=delivery_lease(self.settings))
+        self.delivery = DeliveryService(
+            self.sessions, {"email": self.sender}, preparers={"email": build_preparer(self.settings)},
+            lease=delivery_lease(self.settings),
+        )
         self.rasa = RasaClient(self.settings.rasa_url, self.settings.rasa_timeout_seconds)
         self.runner = asyncio.Runner()
         self.worker = EmailWorker(

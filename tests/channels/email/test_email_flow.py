@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.store.models import Message, Ticket
+from bot.tickets.replies import reply_to_ticket
 from tests.channels.email.mailkit import EmailHarness, citizen, make_mail
 
 pytestmark = pytest.mark.e2e
@@ -98,6 +99,33 @@ def test_reply_to_our_reply_joins_the_ticket_only_for_its_citizen(email_harness:
     assert email_harness.inbound(follow_up["Message-ID"]).outcome == "no_reply:ticket_already_acknowledged"
     _reply, other_ticket = _ticket_reply(email_harness, mallory, intruder)
     assert other_ticket != ticket_id
+
+
+def test_agent_reply_is_threaded_under_the_citizens_mail(email_harness: EmailHarness) -> None:
+    dora = citizen()
+    first = make_mail(dora, email_harness.city, "Rude staff", COMPLAINT)
+    email_harness.deliver(first)
+    email_harness.poll()
+    acknowledgement, ticket_id = _ticket_reply(email_harness, dora, first)
+
+    with email_harness.sessions.begin() as session:
+        ticket = session.scalars(select(Ticket).where(Ticket.public_id == ticket_id)).one()
+        reply = reply_to_ticket(session, ticket, "We have spoken to the team; sorry.", author="agent:alice")
+        reply_id = reply.id
+    assert email_harness.runner.run(email_harness.delivery.deliver(reply_id)) == "sent"
+
+    mails = [m for m in email_harness.received_by(dora) if m["Message-ID"] != acknowledgement["Message-ID"]]
+    assert len(mails) == 1
+    staff = mails[0]
+    # A person wrote it: no Auto-Submitted, and the citizen's client files it under their mail.
+    assert staff["Auto-Submitted"] is None
+    assert staff["In-Reply-To"] == first["Message-ID"]
+    assert first["Message-ID"] in staff["References"]
+    assert staff["Subject"] == f"Re: Rude staff [Ticket {ticket_id}]"
+    with email_harness.sessions() as session:
+        stored = session.get(Message, reply_id)
+        # What was chosen is kept, so a retry would send the very same headers.
+        assert stored.meta["email"]["in_reply_to"] == first["Message-ID"]
 
 
 @pytest.mark.parametrize(
