@@ -326,6 +326,28 @@ def test_failed_status_fails_the_delivery_with_metas_reason(wa, db_url) -> None:
     assert reply.meta["whatsapp"]["statuses"]["failed"]
 
 
+def test_statuses_of_a_long_replys_later_part_are_kept_and_its_failure_counts(wa, db_url) -> None:
+    wa.post(webhook([message(WA_ID)]))
+    reply = _messages(db_url, "out")[0]
+    # As the Graph sender records a reply it had to send in two parts (tests/channels/whatsapp/test_graph.py).
+    second = "wamid.part_2%"  # LIKE's wildcards in an id must not match other messages
+    with session_factory(db_url).begin() as session:
+        stored = session.get(Message, reply.id)
+        stored.meta = {**(stored.meta or {}), "whatsapp_parts": [reply.external_id, second]}
+    wa.post(webhook(statuses=[status(reply.external_id, "delivered"), status(second, "delivered")]))
+    reply = _messages(db_url, "out")[0]
+    assert set(reply.meta["whatsapp"]["statuses"]) == {"delivered"}
+    assert set(reply.meta["whatsapp"]["part_statuses"][second]) == {"delivered"}
+    assert reply.delivery_status == SENT
+
+    wa.post(webhook(statuses=[status(second, "failed", errors=[{"code": 131049, "title": "Not delivered"}])]))
+    reply = _messages(db_url, "out")[0]
+    assert reply.delivery_status == FAILED and "131049" in reply.delivery_error
+    # A wamid that only looks like a part (a prefix of one) matches nothing.
+    assert wa.post(webhook(statuses=[status("wamid.part_", "read")])).status_code == 200
+    assert "read" not in reply.meta["whatsapp"]["part_statuses"][second]
+
+
 def test_status_for_a_message_we_did_not_send_is_ignored(wa, db_url) -> None:
     assert wa.post(webhook(statuses=[status("wamid.unknown", "delivered")])).status_code == 200
     assert _messages(db_url) == [] and _inbox_size(db_url) == 0
