@@ -24,6 +24,27 @@ load_models()  # every feature's tables on Base.metadata
 # The whole running assistant (Rasa, actions, API), started once per test session when a test asks.
 from tests.stack_fixture import RunningAssistant, assistant, sender  # noqa: E402,F401
 
+@pytest.fixture(scope="session", autouse=True)
+def _api_key_without_env_file() -> Iterator[None]:
+    """Service functions fall back to the global settings, which insist on an API key.
+
+    ``make setup`` writes one to .env; a checkout where pytest runs without it
+    (a new worktree, an IDE) gets a throwaway key instead of failing on settings.
+    """
+    from bot.settings import PROJECT_ROOT, get_settings
+
+    if "CRM_API_KEYS" in os.environ or (PROJECT_ROOT / ".env").exists():
+        yield
+        return
+    os.environ["CRM_API_KEYS"] = f"test-{uuid.uuid4().hex}"
+    get_settings.cache_clear()
+    try:
+        yield
+    finally:
+        os.environ.pop("CRM_API_KEYS", None)
+        get_settings.cache_clear()
+
+
 _PG_CANDIDATES = (
     "postgresql+psycopg://postgres@127.0.0.1:5432/test",
     "postgresql+psycopg://root@127.0.0.1:5432/test",
