@@ -20,6 +20,9 @@ from pathlib import Path
 import httpx
 
 from bot.evaluation import load_cases, machine_description
+
+# Turns each path takes per concurrency level (see measure_interleaved).
+ROUNDS = 6
 from bot.settings import PROJECT_ROOT
 
 
@@ -29,12 +32,12 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[index]
 
 
-def measure(send, texts: list[str], *, requests: int, concurrency: int) -> dict:
-    """``send(client, sender, text)`` posts one message; returns latency stats and throughput."""
+def _run(send, texts: list[str], *, requests: int, concurrency: int, first: int = 0) -> tuple[list[float], int, float]:
+    """``send(client, sender, text)`` posts one message; returns (latencies, errors, wall seconds)."""
     latencies: list[float] = []
     errors = 0
     lock = threading.Lock()
-    counter = iter(range(requests))
+    counter = iter(range(first, first + requests))
     run = uuid.uuid4().hex[:6]
 
     def worker(worker_id: int) -> None:
@@ -58,7 +61,10 @@ def measure(send, texts: list[str], *, requests: int, concurrency: int) -> dict:
         thread.start()
     for thread in threads:
         thread.join()
-    wall = time.perf_counter() - started
+    return latencies, errors, time.perf_counter() - started
+
+
+def _stats(latencies: list[float], errors: int, wall: float, concurrency: int) -> dict:
     return {
         "requests": len(latencies),
         "errors": errors,
@@ -68,6 +74,30 @@ def measure(send, texts: list[str], *, requests: int, concurrency: int) -> dict:
         "mean_ms": round(statistics.fmean(latencies) * 1000, 1),
         "throughput_msg_s": round(len(latencies) / wall, 1),
     }
+
+
+def measure(send, texts: list[str], *, requests: int, concurrency: int) -> dict:
+    return _stats(*_run(send, texts, requests=requests, concurrency=concurrency), concurrency)
+
+
+def measure_interleaved(paths: dict, texts: list[str], *, requests: int, concurrency: int) -> dict[str, dict]:
+    """Every path measured in ROUNDS slices that take turns (order alternating per round).
+
+    This machine's speed drifts over minutes (shared cores): measuring one path
+    after the other put that drift into the ratio (0.85 to 1.24 for the same code
+    in two runs). Taking turns exposes both paths to the same conditions.
+    """
+    collected = {name: ([], 0, 0.0) for name in paths}
+    per_round = max(1, requests // ROUNDS)
+    for round_ in range(ROUNDS):
+        order = list(paths) if round_ % 2 == 0 else list(reversed(paths))
+        for name in order:
+            latencies, errors, wall = _run(
+                paths[name], texts, requests=per_round, concurrency=concurrency, first=round_ * per_round
+            )
+            total = collected[name]
+            collected[name] = (total[0] + latencies, total[1] + errors, total[2] + wall)
+    return {name: _stats(*collected[name], concurrency) for name in paths}
 
 
 def main(*, requests: int, out_dir: Path) -> int:
@@ -102,10 +132,11 @@ def main(*, requests: int, out_dir: Path) -> int:
             for send in (bare, full):  # warm-up: first calls load lazily initialised parts
                 measure(send, texts, requests=20, concurrency=2)
             for concurrency in (1, 16):
-                for name, send in (("rasa_webhook", bare), ("full_path", full)):
-                    results[f"{name}_c{concurrency}"] = stats = measure(
-                        send, texts, requests=requests, concurrency=concurrency
-                    )
+                measured = measure_interleaved(
+                    {"rasa_webhook": bare, "full_path": full}, texts, requests=requests, concurrency=concurrency
+                )
+                for name, stats in measured.items():
+                    results[f"{name}_c{concurrency}"] = stats
                     print(f"{name:13s} c={concurrency:<2d} {stats}", flush=True)
 
     ratio = results["full_path_c1"]["p50_ms"] / results["rasa_webhook_c1"]["p50_ms"]
@@ -119,6 +150,8 @@ def main(*, requests: int, out_dir: Path) -> int:
         f"Machine: {machine_description()}. Model: `{model.name}`. Loopback, SQLite store.",
         "Messages: the development set's texts, cycled. Full path = generic API + Rasa + action server + store;",
         "Rasa webhook = Rasa's bare REST webhook on the same model (its actions still run).",
+        f"The two paths take turns in {ROUNDS} rounds per concurrency level, so drift in the machine's speed",
+        "affects both alike.",
         "",
         "| path | senders | requests | p50 ms | p99 ms | throughput msg/s | errors |",
         "|---|---|---|---|---|---|---|",
