@@ -116,7 +116,16 @@ def create_app(settings: Settings, *, rasa: RasaClient | None = None) -> FastAPI
 
     @app.get("/health", include_in_schema=False)
     async def health() -> dict[str, str]:
+        """Liveness: the process answers. Messages are accepted (and kept) from this moment on."""
         return {"status": "ok"}
+
+    @app.get("/ready", include_in_schema=False)
+    async def ready() -> JSONResponse:
+        """Readiness: Rasa has loaded its model. Before that a message is stored and escalated
+        ("can't process your message right now"), so a load balancer should wait for this."""
+        if await run_in_threadpool(rasa_client.ready):
+            return JSONResponse({"status": "ready"})
+        return _error(503, "not_ready", "the assistant (Rasa) is not answering yet; messages are escalated until it is")
 
     @app.post(
         "/api/v1/messages",

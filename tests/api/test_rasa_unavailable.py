@@ -51,3 +51,12 @@ def test_settings_refuse_placeholder_api_keys():
     for bad in ["", "changeme", "short-key"]:
         with pytest.raises(ValidationError):
             Settings(api_keys=bad)
+
+
+def test_ready_says_503_until_rasa_answers_while_health_says_the_process_is_up(tmp_path):
+    client, _url = make_client(tmp_path)
+    with client:
+        assert client.get("/health").status_code == 200
+        response = client.get("/ready")
+    assert response.status_code == 503
+    assert response.json()["error"] == "not_ready"

@@ -159,3 +159,8 @@ def test_openapi_description_is_served(assistant):
     operation = spec["paths"]["/api/v1/messages"]["post"]
     assert "requestBody" in operation
     assert {"400", "401", "413", "422"} <= set(operation["responses"])
+
+
+def test_ready_once_rasa_has_its_model(assistant):
+    response = httpx.get(f"{assistant.config.api_url}/ready", timeout=10)
+    assert response.status_code == 200 and response.json() == {"status": "ready"}
