@@ -83,9 +83,10 @@ def measure(send, texts: list[str], *, requests: int, concurrency: int) -> dict:
 def measure_interleaved(paths: dict, texts: list[str], *, requests: int, concurrency: int) -> dict[str, dict]:
     """Every path measured in ROUNDS slices that take turns (order alternating per round).
 
-    This machine's speed drifts over minutes (shared cores): measuring one path
-    after the other put that drift into the ratio (0.85 to 1.24 for the same code
-    in two runs). Taking turns exposes both paths to the same conditions.
+    This machine's speed drifts over minutes (shared cores; Rasa's own p50 moved
+    between 84 and 224 ms in runs of one afternoon): measuring one path after the
+    other put that drift into the ratio. Taking turns exposes both paths to the
+    same conditions.
     """
     collected = {name: ([], 0, 0.0) for name in paths}
     per_round = max(1, requests // ROUNDS)
