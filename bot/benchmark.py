@@ -20,10 +20,10 @@ from pathlib import Path
 import httpx
 
 from bot.evaluation import load_cases, machine_description
+from bot.settings import PROJECT_ROOT
 
 # Turns each path takes per concurrency level (see measure_interleaved).
 ROUNDS = 6
-from bot.settings import PROJECT_ROOT
 
 
 def _percentile(values: list[float], q: float) -> float:

@@ -24,6 +24,7 @@ load_models()  # every feature's tables on Base.metadata
 # The whole running assistant (Rasa, actions, API), started once per test session when a test asks.
 from tests.stack_fixture import RunningAssistant, assistant, sender  # noqa: E402,F401
 
+
 @pytest.fixture(scope="session", autouse=True)
 def _api_key_without_env_file() -> Iterator[None]:
     """Service functions fall back to the global settings, which insist on an API key.

@@ -15,6 +15,8 @@ if the citizen has written again in between.
 
 from __future__ import annotations
 
+import dataclasses
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -37,15 +39,7 @@ def thread_staff_reply(session: Session, message: Message, outbound: OutboundMes
             inbound_id=mail.id,
         )
     message.meta = {**(message.meta or {}), "email": email_meta}
-    return OutboundMessage(
-        message_id=outbound.message_id,
-        channel=outbound.channel,
-        address=outbound.address,
-        text=outbound.text,
-        meta={**(outbound.meta or {}), "email": email_meta},
-        ticket_public_id=outbound.ticket_public_id,
-        attempt=outbound.attempt,
-    )
+    return dataclasses.replace(outbound, meta={**(outbound.meta or {}), "email": email_meta})
 
 
 def _latest_mail(session: Session, address: str, ticket_id: int | None) -> EmailInbound | None:

@@ -233,9 +233,9 @@ def report(rows: list[tuple[int, float, dict]], *, command: str, machine: str, m
             "  (p90). Part of it is the price of not losing updates: the polling worker confirms a batch of",
             "  updates to Telegram only after every update in it is handled, and fetches the next batch then,",
             "  so a message that arrives while a batch is being answered waits for the batch's slowest answer.",
-            "  Webhook mode has no batches:",
-            "  each update is its own request. Confirming once stored, with a sweeper answering stored but",
-            "  unanswered messages after a crash, would remove the wait; it is not built yet.",
+            "  Webhook mode has no batches: each update is its own request. Confirming once stored, with a",
+            "  sweeper answering stored but unanswered messages after a crash, would remove the wait; it is",
+            "  not built yet.",
         ]
     for level, poll_interval, f in rows:
         if poll_interval != default_interval:

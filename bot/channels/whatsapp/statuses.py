@@ -11,7 +11,6 @@ a later part's statuses are kept per part, and its failure fails the message.
 from __future__ import annotations
 
 import logging
-
 from datetime import timedelta
 
 from sqlalchemy import String, cast, select

@@ -54,13 +54,17 @@ def _ticket_reply(harness: EmailHarness, sender: str, mail) -> tuple[object, str
     return replies[0], found[-1]
 
 
-def test_complaint_gets_the_ticket_id_and_commitment(email_harness: EmailHarness) -> None:
-    ben = citizen()
-    mail = make_mail(ben, email_harness.city, "Complaint about the front desk", COMPLAINT)
-    email_harness.deliver(mail)
-    email_harness.poll()
+def _complaint_acknowledged(harness: EmailHarness, sender: str, subject: str) -> tuple[object, object, str]:
+    """A complaint mailed by ``sender`` and handled: (the mail, our acknowledgement, the ticket ID)."""
+    mail = make_mail(sender, harness.city, subject, COMPLAINT)
+    harness.deliver(mail)
+    harness.poll()
+    reply, ticket_id = _ticket_reply(harness, sender, mail)
+    return mail, reply, ticket_id
 
-    reply, ticket_id = _ticket_reply(email_harness, ben, mail)
+
+def test_complaint_gets_the_ticket_id_and_commitment(email_harness: EmailHarness) -> None:
+    mail, reply, ticket_id = _complaint_acknowledged(email_harness, citizen(), "Complaint about the front desk")
     body = _body(reply)
     assert ticket_id in body and "24 hours" in body
     with email_harness.sessions() as session:
@@ -71,10 +75,7 @@ def test_complaint_gets_the_ticket_id_and_commitment(email_harness: EmailHarness
 
 def test_reply_to_our_reply_joins_the_ticket_only_for_its_citizen(email_harness: EmailHarness) -> None:
     carla, mallory = citizen(), citizen()
-    first = make_mail(carla, email_harness.city, "Rude staff", COMPLAINT)
-    email_harness.deliver(first)
-    email_harness.poll()
-    reply, ticket_id = _ticket_reply(email_harness, carla, first)
+    first, reply, ticket_id = _complaint_acknowledged(email_harness, carla, "Rude staff")
 
     follow_up = make_mail(
         carla, email_harness.city, f"Re: {reply['Subject']}",
@@ -103,10 +104,7 @@ def test_reply_to_our_reply_joins_the_ticket_only_for_its_citizen(email_harness:
 
 def test_agent_reply_is_threaded_under_the_citizens_mail(email_harness: EmailHarness) -> None:
     dora = citizen()
-    first = make_mail(dora, email_harness.city, "Rude staff", COMPLAINT)
-    email_harness.deliver(first)
-    email_harness.poll()
-    acknowledgement, ticket_id = _ticket_reply(email_harness, dora, first)
+    first, acknowledgement, ticket_id = _complaint_acknowledged(email_harness, dora, "Rude staff")
 
     with email_harness.sessions.begin() as session:
         ticket = session.scalars(select(Ticket).where(Ticket.public_id == ticket_id)).one()

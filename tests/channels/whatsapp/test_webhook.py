@@ -345,6 +345,8 @@ def test_statuses_of_a_long_replys_later_part_are_kept_and_its_failure_counts(wa
     assert reply.delivery_status == FAILED and "131049" in reply.delivery_error
     # A wamid that only looks like a part (a prefix of one) matches nothing.
     assert wa.post(webhook(statuses=[status("wamid.part_", "read")])).status_code == 200
+    reply = _messages(db_url, "out")[0]
+    assert set(reply.meta["whatsapp"]["part_statuses"]) == {second}
     assert "read" not in reply.meta["whatsapp"]["part_statuses"][second]
 
 
