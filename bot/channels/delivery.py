@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.channels.outbound import ChannelSender, DeliveryError, OutboundMessage, SendResult
 from bot.store.messages import _storable
-from bot.store.models import ChannelIdentity, Message, Ticket
+from bot.store.models import ChannelIdentity, Message, MessagePart, Ticket
 from bot.store.types import utcnow
 
 logger = logging.getLogger(__name__)
@@ -153,6 +153,11 @@ def record_success(message: Message, result: SendResult, *, now: datetime | None
         message.external_id = result.external_id
     if result.meta:
         message.meta = {**(message.meta or {}), **result.meta}
+    if result.part_ids:
+        known = {part.external_id for part in message.parts} | {message.external_id}
+        for part_id in dict.fromkeys(result.part_ids):
+            if part_id not in known:
+                message.parts.append(MessagePart(channel=message.channel, external_id=part_id))
 
 
 def record_failure(

@@ -33,6 +33,9 @@ class SendResult:
     external_id: str | None = None
     # Anything worth keeping about how it went out (e.g. "sent as template").
     meta: dict[str, Any] = field(default_factory=dict)
+    # The provider's ids of the later parts, when it took the message in several (a long
+    # WhatsApp reply); receipts come per part.
+    part_ids: list[str] = field(default_factory=list)
 
 
 class DeliveryError(Exception):

@@ -122,6 +122,27 @@ class Message(Base):
     delivery_error: Mapped[str | None] = mapped_column(Text)
 
     identity: Mapped[ChannelIdentity] = relationship()
+    parts: Mapped[list[MessagePart]] = relationship(
+        back_populates="message", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class MessagePart(Base):
+    """A later part of an outbound message the provider took as several (a long WhatsApp reply).
+
+    Receipts name the part's own id; this table finds the message by index, where a
+    search of the messages' metadata would scan every recent reply for each receipt.
+    """
+
+    __tablename__ = "message_parts"
+    __table_args__ = (UniqueConstraint("channel", "external_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), index=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    external_id: Mapped[str] = mapped_column(String(255))
+
+    message: Mapped[Message] = relationship(back_populates="parts")
 
 
 class Ticket(Base):

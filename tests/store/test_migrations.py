@@ -65,3 +65,45 @@ def test_database_accepts_every_priority_the_code_knows(session, priority: str) 
 def test_database_refuses_unknown_vocabulary(session, field: str) -> None:
     with pytest.raises(IntegrityError):
         _insert_ticket(session, **{field: "bogus"})
+
+
+def test_migration_0005_copies_recorded_part_ids(backend: str, new_database: Callable[[str], str]) -> None:
+    """Replies sent before the parts table keep their later parts' receipts."""
+    from alembic import command
+    from alembic.config import Config
+
+    from bot.store import db
+
+    url = new_database(backend)
+    config = Config()
+    config.set_main_option("script_location", str(db._MIGRATIONS_DIR))
+    config.set_main_option("sqlalchemy.url", db._resolve_url(url).render_as_string(hide_password=False).replace("%", "%%"))
+    command.upgrade(config, "0004")
+    engine = make_engine(url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(sa.text("INSERT INTO citizens (id, public_id, created_at) VALUES (1, 'c', CURRENT_TIMESTAMP)"))
+            connection.execute(sa.text(
+                "INSERT INTO channel_identities (id, citizen_id, channel, address, public_id, created_at)"
+                " VALUES (1, 1, 'whatsapp', '15550001', 'i', CURRENT_TIMESTAMP)"
+            ))
+            for message_id, external_id, meta in [
+                (1, "wamid.a", '{"whatsapp_parts": ["wamid.a", "wamid.b", "wamid.c"]}'),
+                (2, "wamid.d", '{"whatsapp": {"statuses": {}}}'),
+            ]:
+                connection.execute(
+                    sa.text(
+                        "INSERT INTO messages (id, citizen_id, identity_id, channel, direction, text, created_at,"
+                        " external_id, meta, delivery_attempts) VALUES (:id, 1, 1, 'whatsapp', 'out', 't',"
+                        " CURRENT_TIMESTAMP, :external_id, :meta, 1)"
+                    ),
+                    {"id": message_id, "external_id": external_id, "meta": meta},
+                )
+        upgrade_database(url)
+        with engine.connect() as connection:
+            rows = connection.execute(
+                sa.text("SELECT message_id, channel, external_id FROM message_parts ORDER BY external_id")
+            ).all()
+        assert [tuple(r) for r in rows] == [(1, "whatsapp", "wamid.b"), (1, "whatsapp", "wamid.c")]
+    finally:
+        engine.dispose()

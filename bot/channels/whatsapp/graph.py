@@ -130,7 +130,7 @@ class GraphSender:
         meta: dict[str, Any] = {}
         if len(wamids) > 1:
             meta["whatsapp_parts"] = wamids
-        return SendResult(external_id=wamids[0], meta=meta)
+        return SendResult(external_id=wamids[0], meta=meta, part_ids=[w for w in wamids[1:] if w])
 
     async def _post(self, client: httpx.AsyncClient, payload: dict[str, Any]) -> str | None:
         try:

@@ -11,20 +11,15 @@ a later part's statuses are kept per part, and its failure fails the message.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
-
-from sqlalchemy import String, cast, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.channels.delivery import FAILED
 from bot.channels.whatsapp.payload import CHANNEL, StatusUpdate, describe_errors
-from bot.store.models import Message
+from bot.store.models import Message, MessagePart
 from bot.store.types import utcnow
 
 logger = logging.getLogger(__name__)
-
-PART_SEARCH_WINDOW = timedelta(days=30)
-
 
 def apply_status(session: Session, update: StatusUpdate) -> bool:
     """Record one status on the outbound message it is about; False if we do not know the message."""
@@ -69,19 +64,9 @@ def apply_status(session: Session, update: StatusUpdate) -> bool:
 
 
 def _message_with_part(session: Session, wamid: str) -> Message | None:
-    """The message a long reply's later part belongs to (its wamids are in ``meta["whatsapp_parts"]``).
-
-    Statuses come within days of the send, so only recent messages are searched.
-    """
-    candidates = session.scalars(
-        select(Message).where(
-            Message.channel == CHANNEL,
-            Message.direction == "out",
-            Message.created_at >= utcnow() - PART_SEARCH_WINDOW,
-            cast(Message.meta, String).contains(wamid, autoescape=True),
-        )
-    )
-    for message in candidates:
-        if wamid in ((message.meta or {}).get("whatsapp_parts") or []):
-            return message
-    return None
+    """The message a long reply's later part belongs to (recorded by the delivery worker)."""
+    return session.scalars(
+        select(Message)
+        .join(MessagePart, MessagePart.message_id == Message.id)
+        .where(MessagePart.channel == CHANNEL, MessagePart.external_id == wamid, Message.direction == "out")
+    ).one_or_none()

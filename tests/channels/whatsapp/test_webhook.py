@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from bot.channels.delivery import FAILED, SENT
+from bot.channels.delivery import FAILED, SENT, record_success
+from bot.channels.outbound import SendResult
 from bot.channels.whatsapp.models import WhatsAppWebhook
 from bot.store.db import session_factory
 from bot.store.models import Message, Ticket
@@ -329,11 +330,12 @@ def test_failed_status_fails_the_delivery_with_metas_reason(wa, db_url) -> None:
 def test_statuses_of_a_long_replys_later_part_are_kept_and_its_failure_counts(wa, db_url) -> None:
     wa.post(webhook([message(WA_ID)]))
     reply = _messages(db_url, "out")[0]
-    # As the Graph sender records a reply it had to send in two parts (tests/channels/whatsapp/test_graph.py).
-    second = "wamid.part_2%"  # LIKE's wildcards in an id must not match other messages
+    # As the delivery worker records a reply the Graph sender had to send in two parts
+    # (tests/channels/whatsapp/test_graph.py).
+    second = "wamid.part_2%"
     with session_factory(db_url).begin() as session:
         stored = session.get(Message, reply.id)
-        stored.meta = {**(stored.meta or {}), "whatsapp_parts": [reply.external_id, second]}
+        record_success(stored, SendResult(external_id=reply.external_id, part_ids=[second]))
     wa.post(webhook(statuses=[status(reply.external_id, "delivered"), status(second, "delivered")]))
     reply = _messages(db_url, "out")[0]
     assert set(reply.meta["whatsapp"]["statuses"]) == {"delivered"}
