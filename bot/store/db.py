@@ -133,8 +133,8 @@ def session_scope(url: str | None = None) -> Iterator[Session]:
         session.close()
 
 
-def upgrade_database(url: str) -> None:
-    """Bring the schema at ``url`` to the newest migration."""
+def upgrade_database(url: str, revision: str = "heads") -> None:
+    """Bring the schema at ``url`` to the newest migration (or to ``revision``, for migration tests)."""
     from alembic import command
     from alembic.config import Config
 
@@ -147,4 +147,4 @@ def upgrade_database(url: str) -> None:
     # ConfigParser interpolation would eat a '%' in a URL-encoded password.
     config.set_main_option("sqlalchemy.url", parsed.render_as_string(hide_password=False).replace("%", "%%"))
     # "heads": work written in parallel may add migration branches until a merge revision joins them.
-    command.upgrade(config, "heads")
+    command.upgrade(config, revision)

@@ -69,16 +69,8 @@ def test_database_refuses_unknown_vocabulary(session, field: str) -> None:
 
 def test_migration_0005_copies_recorded_part_ids(backend: str, new_database: Callable[[str], str]) -> None:
     """Replies sent before the parts table keep their later parts' receipts."""
-    from alembic import command
-    from alembic.config import Config
-
-    from bot.store import db
-
     url = new_database(backend)
-    config = Config()
-    config.set_main_option("script_location", str(db._MIGRATIONS_DIR))
-    config.set_main_option("sqlalchemy.url", db._resolve_url(url).render_as_string(hide_password=False).replace("%", "%%"))
-    command.upgrade(config, "0004")
+    upgrade_database(url, "0004")
     engine = make_engine(url)
     try:
         with engine.begin() as connection:

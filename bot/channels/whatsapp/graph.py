@@ -127,10 +127,7 @@ class GraphSender:
         async with httpx.AsyncClient(timeout=self._timeout, transport=self._transport) as client:
             for payload in payloads:
                 wamids.append(await self._post(client, payload))
-        meta: dict[str, Any] = {}
-        if len(wamids) > 1:
-            meta["whatsapp_parts"] = wamids
-        return SendResult(external_id=wamids[0], meta=meta, part_ids=[w for w in wamids[1:] if w])
+        return SendResult(external_id=wamids[0], part_ids=[w for w in wamids[1:] if w])
 
     async def _post(self, client: httpx.AsyncClient, payload: dict[str, Any]) -> str | None:
         try:

@@ -11,6 +11,7 @@ a later part's statuses are kept per part, and its failure fails the message.
 from __future__ import annotations
 
 import logging
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -20,6 +21,7 @@ from bot.store.models import Message, MessagePart
 from bot.store.types import utcnow
 
 logger = logging.getLogger(__name__)
+
 
 def apply_status(session: Session, update: StatusUpdate) -> bool:
     """Record one status on the outbound message it is about; False if we do not know the message."""

@@ -5,7 +5,8 @@ Revises: 0004
 Create Date: 2026-12-04
 
 Until now the ids were only in ``messages.meta["whatsapp_parts"]`` and a receipt for a
-later part searched the metadata of every recent reply; they are copied here.
+later part searched the metadata of every recent reply; they are copied here, and the
+sender no longer writes that metadata key.
 """
 
 from __future__ import annotations
