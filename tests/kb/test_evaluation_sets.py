@@ -2,8 +2,8 @@
 
 A KB phrasing written after the sets can land on a held-out message almost word for
 word; the held-out figures would then measure recall of training text, not
-understanding. `evaluation/validate_sets.py` catches that (and malformed rows), so
-every KB edit runs it.
+understanding. `evaluation/validate_sets.py` catches that (and malformed rows); run
+here, it checks every KB edit.
 """
 
 from __future__ import annotations
