@@ -182,8 +182,9 @@ def _join(session: Session, ticket: Ticket, inbound: Message, priority: str, now
 def _insert_with_fresh_id(session: Session, **fields: object) -> Ticket:
     """Insert a ticket under a new random public ID.
 
-    Two random 40-bit IDs colliding is astronomically unlikely, but the unique
-    constraint is the only real guarantee, so a collision is retried in a
+    Random 40-bit IDs do repeat now and then (by the birthday bound, about once
+    in 220 stores of 100,000 tickets, and more often as the store grows), and the
+    unique constraint is the only real guarantee, so a repeat is retried in a
     SAVEPOINT rather than surfacing as an error to a citizen.
     """
     for _ in range(_ID_ATTEMPTS):
