@@ -176,15 +176,20 @@ def run_cases(api_url: str, api_key: str, cases: list[Case], *, concurrency: int
             return list(pool.map(send, enumerate(cases)))
 
 
+def kb_match(client: httpx.Client, rasa_url: str, text: str) -> dict:
+    """The matcher's raw scores for one message, from Rasa's side-effect-free ``/model/parse``."""
+    response = client.post(f"{rasa_url}/model/parse", json={"text": text_for_understanding(text)})
+    response.raise_for_status()
+    return response.json().get("kb_match") or {}
+
+
 def add_rankings(rasa_url: str, outcomes: list[Outcome]) -> list[Outcome]:
-    """The matcher's ranking of every in-KB message, from Rasa's side-effect-free ``/model/parse``."""
+    """The matcher's ranking of every in-KB message, whatever the assistant then did with it."""
     ranked_outcomes = []
     with httpx.Client(timeout=60.0) as client:
         for outcome in outcomes:
             if outcome.case.expected != ESCALATE:
-                response = client.post(f"{rasa_url}/model/parse", json={"text": text_for_understanding(outcome.case.text)})
-                response.raise_for_status()
-                ranking = (response.json().get("kb_match") or {}).get("ranking") or []
+                ranking = kb_match(client, rasa_url, outcome.case.text).get("ranking") or []
                 outcome = replace(outcome, ranked=tuple(r["entry"] for r in ranking))
             ranked_outcomes.append(outcome)
     return ranked_outcomes

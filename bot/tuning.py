@@ -20,8 +20,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from bot.core.conversation import text_for_understanding
-from bot.evaluation import ESCALATE, Case, load_cases
+from bot.evaluation import ESCALATE, Case, kb_match, load_cases
 from bot.nlu.decision import FAQ_INTENT, Thresholds, decide
 from bot.settings import PROJECT_ROOT
 
@@ -42,8 +41,7 @@ def record_scores(rasa_url: str, cases: list[Case]) -> list[dict]:
     scores = []
     with httpx.Client(timeout=60.0) as client:
         for case in cases:
-            parsed = client.post(f"{rasa_url}/model/parse", json={"text": text_for_understanding(case.text)}).json()
-            match = parsed.get("kb_match") or {}
+            match = kb_match(client, rasa_url, case.text)
             scores.append(
                 {
                     "diet_intent": match.get("diet_intent"),
