@@ -94,6 +94,10 @@ class Settings(BaseSettings):
     # Polling mode: pause between two getUpdates calls. 0 asks again at once; Telegram holds
     # each call open until an update arrives, so 0 costs nothing and answers fastest.
     telegram_poll_interval_seconds: float = Field(default=0.0, ge=0.0)
+    # Polling mode: how long an update whose message cannot be stored (the database is
+    # down) is fetched again before it is given up as lost. Telegram keeps updates 24 hours;
+    # later updates are handled meanwhile, up to 100 behind the held one.
+    telegram_retry_unstored_seconds: float = Field(default=900.0, ge=0.0)
 
     # --- WhatsApp Cloud API (off unless an access token is set) -------------------------
     whatsapp_access_token: SecretStr | None = None

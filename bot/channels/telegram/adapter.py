@@ -91,7 +91,8 @@ async def _poll_until_signalled(settings: Settings) -> int:
         delivery = delivery_service(settings, sessions, {"telegram": TelegramSender(application.bot)})
         TelegramHandlers(Conversation(settings, sessions, rasa), delivery, sessions,
                          settle_seconds=2 * settings.network_timeout_seconds).install(application)
-        await poll(application, stop, poll_interval=settings.telegram_poll_interval_seconds)
+        await poll(application, stop, poll_interval=settings.telegram_poll_interval_seconds,
+                   retry_unstored_seconds=settings.telegram_retry_unstored_seconds)
     except InvalidToken:
         logger.error("Telegram rejected the bot token: check CRM_TELEGRAM_BOT_TOKEN")
         return 2

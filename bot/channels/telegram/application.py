@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from telegram import Bot
 from telegram.error import InvalidToken, RetryAfter, TelegramError
 from telegram.ext import Application, ApplicationBuilder
 from telegram.request import HTTPXRequest
 
-from bot.channels.telegram.handlers import ALLOWED_UPDATES
+from bot.channels.telegram.handlers import ALLOWED_UPDATES, unstored_updates
 from bot.channels.telegram.ordering import ChatOrderedUpdateProcessor
 from bot.settings import Settings
 
@@ -120,7 +121,8 @@ async def initialize(application: Application, stop: asyncio.Event, *, max_pause
     return False
 
 
-async def poll(application: Application, stop: asyncio.Event, *, poll_interval: float = 0.0) -> None:
+async def poll(application: Application, stop: asyncio.Event, *, poll_interval: float = 0.0,
+               retry_unstored_seconds: float = 900.0) -> None:
     """Long polling until ``stop`` is set, confirming updates only once they are handled.
 
     python-telegram-bot's Updater confirms a batch to Telegram (the next getUpdates
@@ -129,6 +131,13 @@ async def poll(application: Application, stop: asyncio.Event, *, poll_interval: 
     application's update processor, so one chat stays in order and chats run side by
     side) and confirmed after. A crash makes Telegram send the batch again, and the
     store's idempotency on ``chat:message`` ids keeps it from being answered twice.
+
+    An update whose message could not be stored (the database is down) is not confirmed
+    either: the next getUpdates starts at it, after a pause that grows to 30 s, and
+    Telegram sends it again with everything after it (those are already stored and are
+    not answered again). Only after ``retry_unstored_seconds`` of failures is it given up
+    and logged as lost, so that one message that can never be stored does not hold back
+    the others for the 24 hours Telegram keeps updates.
     """
     if not await initialize(application, stop):
         return
@@ -139,6 +148,8 @@ async def poll(application: Application, stop: asyncio.Event, *, poll_interval: 
         logger.info("Telegram bot @%s is polling for updates", bot.username)
         offset: int | None = None
         pause = 1.0
+        failing_since: dict[int, float] = {}  # update id -> first failure
+        retry_pause = 1.0
         while not stop.is_set():
             try:
                 updates = await _unless_stopped(
@@ -163,6 +174,16 @@ async def poll(application: Application, stop: asyncio.Event, *, poll_interval: 
                     *(processor.process_update(update, application.process_update(update)) for update in updates)
                 )
                 offset = updates[-1].update_id + 1
+                held = _hold_unstored(unstored_updates(application, [u.update_id for u in updates]),
+                                      failing_since, retry_unstored_seconds)
+                if held is not None:
+                    offset = held
+                    logger.warning("Telegram update %s could not be stored; fetching it again in %.0f s",
+                                   held, retry_pause)
+                    await _sleep(stop, retry_pause)
+                    retry_pause = min(30.0, retry_pause * 2)
+                    continue
+                retry_pause = 1.0
             if poll_interval:
                 await _sleep(stop, poll_interval)
         if offset is not None:
@@ -175,6 +196,21 @@ async def poll(application: Application, stop: asyncio.Event, *, poll_interval: 
         if application.running:
             await application.stop()
         await application.shutdown()
+
+
+def _hold_unstored(failed: list[int], failing_since: dict[int, float], give_up_after: float) -> int | None:
+    """The update to fetch again first, or None when every update may be confirmed."""
+    now = time.monotonic()
+    for update_id in failed:
+        since = failing_since.setdefault(update_id, now)
+        if now - since < give_up_after:
+            for older in [u for u in failing_since if u < update_id]:
+                del failing_since[older]
+            return update_id
+        logger.error("Telegram update %s could not be stored for %.0f s; it is confirmed to Telegram "
+                     "and its message is lost", update_id, now - since)
+    failing_since.clear()
+    return None
 
 
 async def _unless_stopped(stop: asyncio.Event, call):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
+from typing import Any, Iterable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -27,10 +27,23 @@ logger = logging.getLogger(__name__)
 # The update types we ask Telegram for (getUpdates / setWebhook ``allowed_updates``).
 ALLOWED_UPDATES = ["message", "edited_message"]
 
-# Attempts at storing and answering a message before giving up on it (the database
-# restarting, a deadlock): the message id makes a retry safe, and after polling has
-# fetched an update Telegram will not send it again.
+# Attempts at storing and answering a message within one delivery of its update (the
+# database restarting, a deadlock): the message id makes a retry safe. After the last
+# one the update is reported unstored, and Telegram is not told to forget it.
 HANDLE_ATTEMPTS = 3
+
+_UNSTORED = "unstored_update_ids"
+
+
+def unstored_updates(application: Application, update_ids: Iterable[int]) -> list[int]:
+    """Which of these updates could not be handled, in order; each is reported once.
+
+    The polling loop and the webhook ask after handling a batch or an update: an update
+    listed here must not be confirmed to Telegram, which would then forget it."""
+    failed: set[int] = application.bot_data.setdefault(_UNSTORED, set())
+    found = sorted(failed.intersection(update_ids))
+    failed.difference_update(found)
+    return found
 
 
 class ForUs(filters.MessageFilter):
@@ -119,6 +132,10 @@ class TelegramHandlers:
     async def error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         update_id = update.update_id if isinstance(update, Update) else None
         logger.error("handling Telegram update %s failed", update_id, exc_info=context.error)
+        if update_id is not None:
+            # Handling again is safe (the store keeps one copy, answers once): Telegram is
+            # asked for the update again rather than told to forget it.
+            context.application.bot_data.setdefault(_UNSTORED, set()).add(update_id)
 
     # --- the one path every message takes -----------------------------------------------
     async def _handle(self, inbound: InboundMessage) -> None:

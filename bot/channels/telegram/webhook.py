@@ -21,7 +21,7 @@ from telegram.error import InvalidToken, TelegramError
 from telegram.ext import Application
 
 from bot.channels.telegram.application import initialize
-from bot.channels.telegram.handlers import ALLOWED_UPDATES
+from bot.channels.telegram.handlers import ALLOWED_UPDATES, unstored_updates
 from bot.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -124,6 +124,10 @@ def webhook_router(settings: Settings, application: Application) -> APIRouter:
         # 200 makes Telegram resend it; the store's idempotency prevents a second answer.
         processor = application.update_processor
         await processor.process_update(update, application.process_update(update))
+        if unstored_updates(application, [update.update_id]):
+            # Not stored (the database is down): Telegram retries a failed delivery later.
+            return JSONResponse({"error": "unavailable", "detail": "the update could not be stored"},
+                                status_code=503, headers={"Retry-After": "30"})
         return JSONResponse({"ok": True})
 
     return router

@@ -8,6 +8,8 @@ import threading
 import time
 from typing import Any
 
+from sqlalchemy.exc import OperationalError
+
 from bot.channels.telegram.adapter import delivery_service
 from bot.channels.telegram.application import build_application, poll
 from bot.channels.telegram.handlers import TelegramHandlers
@@ -89,7 +91,8 @@ class PollingBot:
             delivery = delivery_service(self.settings, sessions, {"telegram": TelegramSender(application.bot)})
             self.conversation = Conversation(self.settings, sessions, self.rasa)
             TelegramHandlers(self.conversation, delivery, sessions, retry_pause=0.05).install(application)
-            await poll(application, self._stop, poll_interval=self.settings.telegram_poll_interval_seconds)
+            await poll(application, self._stop, poll_interval=self.settings.telegram_poll_interval_seconds,
+                       retry_unstored_seconds=self.settings.telegram_retry_unstored_seconds)
 
         try:
             asyncio.run(main())
@@ -119,3 +122,19 @@ class PollingBot:
 
     def __exit__(self, *_exc: object) -> None:
         self.stop()
+
+
+def store_fails(monkeypatch: Any, *, times: int | None = None, text: str | None = None) -> dict[str, int]:
+    """Make storing a message fail as it does while the database is down: the first ``times``
+    attempts, or every attempt at a message with this ``text``. Returns the attempt count."""
+    real = Conversation.handle_inbound
+    attempts = {"n": 0}
+
+    def handle_inbound(self: Conversation, inbound: Any, **options: Any) -> Any:
+        attempts["n"] += 1
+        if (times is not None and attempts["n"] <= times) or (text is not None and inbound.text == text):
+            raise OperationalError("INSERT INTO messages ...", {}, ConnectionError("the database is down"))
+        return real(self, inbound, **options)
+
+    monkeypatch.setattr(Conversation, "handle_inbound", handle_inbound)
+    return attempts

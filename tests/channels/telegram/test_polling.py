@@ -11,7 +11,8 @@ from sqlalchemy import select
 
 from bot.store.db import session_factory
 from bot.store.models import Message
-from tests.channels.telegram.support import TOKEN, FakeRasa, PollingBot, telegram_settings
+from bot.channels.telegram.handlers import HANDLE_ATTEMPTS
+from tests.channels.telegram.support import TOKEN, FakeRasa, PollingBot, store_fails, telegram_settings
 
 
 def _stored(db_url: str, direction: str = "in") -> list[Message]:
@@ -288,3 +289,43 @@ def test_an_update_fetched_again_after_a_stop_is_not_answered_twice(db_url, stan
         standin.wait_until_fetched(update["update_id"])
     assert len(standin.sent_to(4251)) == 1
     assert [m.text for m in _stored(db_url)] == ["hello"]
+
+
+def test_an_update_that_cannot_be_stored_is_fetched_again_not_lost(db_url, standin, monkeypatch):
+    """The database is down for longer than one delivery's attempts: the update is not
+    confirmed, Telegram sends it again, and it is stored and answered once."""
+    attempts = store_fails(monkeypatch, times=HANDLE_ATTEMPTS + 1)
+    rasa = FakeRasa(db_url)
+    update = standin.updates.text(4260, "is anyone there?")
+    with PollingBot(telegram_settings(db_url, standin), rasa, standin):
+        standin.push(update)
+        standin.wait_for_sent(4260)
+        standin.wait_until_fetched(update["update_id"])
+    assert attempts["n"] == HANDLE_ATTEMPTS + 2  # one whole delivery failed, the next one stored it
+    assert [m.text for m in standin.sent_to(4260)] == ["echo: is anyone there?"]
+    assert [m.text for m in _stored(db_url)] == ["is anyone there?"]
+
+
+def test_an_update_that_never_stores_is_given_up_after_the_window_and_the_rest_go_on(
+    db_url, standin, monkeypatch, caplog
+):
+    """One message that can never be stored must not hold the bot back for the 24 hours
+    Telegram keeps it: later messages are answered meanwhile, and after
+    ``telegram_retry_unstored_seconds`` it is confirmed and logged as lost."""
+    attempts = store_fails(monkeypatch, text="cannot be stored")
+    rasa = FakeRasa(db_url)
+    stuck = standin.updates.text(4261, "cannot be stored")
+    later = standin.updates.text(4262, "hello")
+    settings = telegram_settings(db_url, standin, telegram_retry_unstored_seconds=1.5)
+    with caplog.at_level(logging.WARNING, logger="bot.channels.telegram"):
+        with PollingBot(settings, rasa, standin):
+            standin.push(stuck, later)
+            standin.wait_for_sent(4262)
+            standin.wait_until_fetched(stuck["update_id"])
+            standin.wait_until_fetched(later["update_id"])
+    assert attempts["n"] >= 2 * HANDLE_ATTEMPTS + 1  # fetched again at least once before giving up
+    assert [m.text for m in standin.sent_to(4262)] == ["echo: hello"]
+    assert standin.sent_to(4261) == []
+    assert [m.text for m in _stored(db_url)] == ["hello"]
+    assert any(f"update {stuck['update_id']} could not be stored for" in r.getMessage() and "lost" in r.getMessage()
+               for r in caplog.records)

@@ -17,7 +17,7 @@ from bot.channels.telegram.webhook import WEBHOOK_PATH
 from bot.stack import free_port
 from bot.store.db import session_factory
 from bot.store.models import Message
-from tests.channels.telegram.support import FakeRasa, telegram_settings
+from tests.channels.telegram.support import FakeRasa, store_fails, telegram_settings
 
 SECRET = "webhook-secret-" + "k" * 20
 
@@ -137,3 +137,22 @@ def test_polling_mode_has_no_webhook_route(db_url, standin):
     settings = telegram_settings(db_url, standin)
     assert routers(settings, conversation=None, delivery=None) == []
     assert worker_channels(settings) == ["telegram"]
+
+
+def test_an_update_that_cannot_be_stored_gets_a_5xx_so_telegram_sends_it_again(db_url, standin, monkeypatch):
+    """A 200 tells Telegram to forget the update: while the store fails it gets 503, and the
+    redelivery is stored and answered once."""
+    from bot.channels.telegram.handlers import HANDLE_ATTEMPTS
+
+    store_fails(monkeypatch, times=HANDLE_ATTEMPTS)
+    rasa = FakeRasa(db_url)
+    with ServedApi(_webhook_settings(db_url, standin), rasa):
+        _wait_registered(standin)
+        update = standin.updates.text(5260, "is anyone there?")
+        first = standin.post_to_webhook(update)
+        assert first.status_code == 503 and first.headers.get("retry-after")
+        assert _inbound_count(db_url) == 0
+        again = standin.post_to_webhook(update)
+        assert again.status_code == 200
+        assert [m.text for m in standin.wait_for_sent(5260)] == ["echo: is anyone there?"]
+    assert _inbound_count(db_url) == 1
