@@ -94,9 +94,9 @@ class Settings(BaseSettings):
     # Polling mode: pause between two getUpdates calls. 0 asks again at once; Telegram holds
     # each call open until an update arrives, so 0 costs nothing and answers fastest.
     telegram_poll_interval_seconds: float = Field(default=0.0, ge=0.0)
-    # Polling mode: how long an update whose message cannot be stored (the database is
-    # down) is fetched again before it is given up as lost. Telegram keeps updates 24 hours;
-    # later updates are handled meanwhile, up to 100 behind the held one.
+    # How long Telegram is asked again for an update whose message cannot be stored (the
+    # database is down) before it is given up as lost: one message that can never be stored
+    # must not hold back the others for the 24 hours Telegram keeps updates.
     telegram_retry_unstored_seconds: float = Field(default=900.0, ge=0.0)
 
     # --- WhatsApp Cloud API (off unless an access token is set) -------------------------

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 
 from telegram import Bot
 from telegram.error import InvalidToken, RetryAfter, TelegramError
 from telegram.ext import Application, ApplicationBuilder
 from telegram.request import HTTPXRequest
 
-from bot.channels.telegram.handlers import ALLOWED_UPDATES, unstored_updates
+from bot.channels.telegram.handlers import ALLOWED_UPDATES
+from bot.channels.telegram.unstored import RetryWindow, unstored_updates
 from bot.channels.telegram.ordering import ChatOrderedUpdateProcessor
 from bot.settings import Settings
 
@@ -148,7 +148,7 @@ async def poll(application: Application, stop: asyncio.Event, *, poll_interval: 
         logger.info("Telegram bot @%s is polling for updates", bot.username)
         offset: int | None = None
         pause = 1.0
-        failing_since: dict[int, float] = {}  # update id -> first failure
+        window = RetryWindow(retry_unstored_seconds)
         retry_pause = 1.0
         while not stop.is_set():
             try:
@@ -174,8 +174,9 @@ async def poll(application: Application, stop: asyncio.Event, *, poll_interval: 
                     *(processor.process_update(update, application.process_update(update)) for update in updates)
                 )
                 offset = updates[-1].update_id + 1
-                held = _hold_unstored(unstored_updates(application, [u.update_id for u in updates]),
-                                      failing_since, retry_unstored_seconds)
+                batch = [u.update_id for u in updates]
+                held = next((u for u in unstored_updates(application, batch) if window.keep(u)), None)
+                window.done(u for u in batch if held is None or u < held)
                 if held is not None:
                     offset = held
                     logger.warning("Telegram update %s could not be stored; fetching it again in %.0f s",
@@ -196,21 +197,6 @@ async def poll(application: Application, stop: asyncio.Event, *, poll_interval: 
         if application.running:
             await application.stop()
         await application.shutdown()
-
-
-def _hold_unstored(failed: list[int], failing_since: dict[int, float], give_up_after: float) -> int | None:
-    """The update to fetch again first, or None when every update may be confirmed."""
-    now = time.monotonic()
-    for update_id in failed:
-        since = failing_since.setdefault(update_id, now)
-        if now - since < give_up_after:
-            for older in [u for u in failing_since if u < update_id]:
-                del failing_since[older]
-            return update_id
-        logger.error("Telegram update %s could not be stored for %.0f s; it is confirmed to Telegram "
-                     "and its message is lost", update_id, now - since)
-    failing_since.clear()
-    return None
 
 
 async def _unless_stopped(stop: asyncio.Event, call):

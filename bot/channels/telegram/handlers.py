@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any, Iterable
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -16,6 +16,7 @@ from telegram.ext import Application, CommandHandler, ContextTypes, MessageHandl
 
 from bot.channels.delivery import SENDING, DeliveryService
 from bot.channels.telegram import texts
+from bot.channels.telegram.unstored import mark_unstored
 from bot.channels.telegram.updates import command_and_argument, for_us, to_inbound
 from bot.core.conversation import Conversation, HandledMessage
 from bot.core.inbound import InboundMessage
@@ -29,21 +30,8 @@ ALLOWED_UPDATES = ["message", "edited_message"]
 
 # Attempts at storing and answering a message within one delivery of its update (the
 # database restarting, a deadlock): the message id makes a retry safe. After the last
-# one the update is reported unstored, and Telegram is not told to forget it.
+# one the update is reported unstored (bot.channels.telegram.unstored).
 HANDLE_ATTEMPTS = 3
-
-_UNSTORED = "unstored_update_ids"
-
-
-def unstored_updates(application: Application, update_ids: Iterable[int]) -> list[int]:
-    """Which of these updates could not be handled, in order; each is reported once.
-
-    The polling loop and the webhook ask after handling a batch or an update: an update
-    listed here must not be confirmed to Telegram, which would then forget it."""
-    failed: set[int] = application.bot_data.setdefault(_UNSTORED, set())
-    found = sorted(failed.intersection(update_ids))
-    failed.difference_update(found)
-    return found
 
 
 class ForUs(filters.MessageFilter):
@@ -135,7 +123,7 @@ class TelegramHandlers:
         if update_id is not None:
             # Handling again is safe (the store keeps one copy, answers once): Telegram is
             # asked for the update again rather than told to forget it.
-            context.application.bot_data.setdefault(_UNSTORED, set()).add(update_id)
+            mark_unstored(context.application, update_id)
 
     # --- the one path every message takes -----------------------------------------------
     async def _handle(self, inbound: InboundMessage) -> None:

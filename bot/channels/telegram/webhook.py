@@ -21,7 +21,8 @@ from telegram.error import InvalidToken, TelegramError
 from telegram.ext import Application
 
 from bot.channels.telegram.application import initialize
-from bot.channels.telegram.handlers import ALLOWED_UPDATES, unstored_updates
+from bot.channels.telegram.handlers import ALLOWED_UPDATES
+from bot.channels.telegram.unstored import RetryWindow, unstored_updates
 from bot.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -69,6 +70,7 @@ async def register_webhook(application: Application, settings: Settings, stop: a
 
 def webhook_router(settings: Settings, application: Application) -> APIRouter:
     state = _State(application=application)
+    window = RetryWindow(settings.telegram_retry_unstored_seconds)
     expected = settings.telegram_webhook_secret.get_secret_value()
 
     @asynccontextmanager
@@ -124,10 +126,11 @@ def webhook_router(settings: Settings, application: Application) -> APIRouter:
         # 200 makes Telegram resend it; the store's idempotency prevents a second answer.
         processor = application.update_processor
         await processor.process_update(update, application.process_update(update))
-        if unstored_updates(application, [update.update_id]):
+        if unstored_updates(application, [update.update_id]) and window.keep(update.update_id):
             # Not stored (the database is down): Telegram retries a failed delivery later.
             return JSONResponse({"error": "unavailable", "detail": "the update could not be stored"},
                                 status_code=503, headers={"Retry-After": "30"})
+        window.done([update.update_id])
         return JSONResponse({"ok": True})
 
     return router

@@ -156,3 +156,23 @@ def test_an_update_that_cannot_be_stored_gets_a_5xx_so_telegram_sends_it_again(d
         assert again.status_code == 200
         assert [m.text for m in standin.wait_for_sent(5260)] == ["echo: is anyone there?"]
     assert _inbound_count(db_url) == 1
+
+
+def test_an_update_that_never_stores_is_given_up_after_the_window(db_url, standin, monkeypatch, caplog):
+    """Telegram would keep retrying it (and hold back what follows) for a day: after
+    ``telegram_retry_unstored_seconds`` it gets its 200 and is logged as lost."""
+    import logging
+
+    store_fails(monkeypatch, text="cannot be stored")
+    rasa = FakeRasa(db_url)
+    settings = _webhook_settings(db_url, standin, telegram_retry_unstored_seconds=1.0)
+    with caplog.at_level(logging.ERROR, logger="bot.channels.telegram"), ServedApi(settings, rasa):
+        _wait_registered(standin)
+        update = standin.updates.text(5261, "cannot be stored")
+        assert standin.post_to_webhook(update).status_code == 503
+        time.sleep(1.1)
+        assert standin.post_to_webhook(update).status_code == 200
+        assert standin.post_to_webhook(standin.updates.text(5262, "hello")).status_code == 200
+        assert [m.text for m in standin.wait_for_sent(5262)] == ["echo: hello"]
+    assert _inbound_count(db_url) == 1
+    assert any(f"update {update['update_id']} could not be stored for" in r.getMessage() for r in caplog.records)
