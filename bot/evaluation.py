@@ -26,6 +26,7 @@ from pathlib import Path
 import httpx
 
 from bot.core.conversation import text_for_understanding
+from bot.core.turns import KB_SUGGESTIONS
 from bot.settings import PROJECT_ROOT
 
 ESCALATE = "ESCALATE"
@@ -80,6 +81,10 @@ class Figures:
     wrong_answers: int
     ranked_first: float
     ranked_top5: float
+    # Answerable messages that were escalated, and how many of those had the right entry
+    # among the ones the console offers the agent (bot.core.turns.remember_kb_suggestions).
+    escalated_in_kb: int = 0
+    suggested_to_agent: int = 0
 
     def as_dict(self) -> dict:
         return {
@@ -91,6 +96,8 @@ class Figures:
             "wrong_answers": self.wrong_answers,
             "right_entry_ranked_first": round(self.ranked_first, 4),
             "right_entry_in_top5": round(self.ranked_top5, 4),
+            "escalated_in_kb_messages": self.escalated_in_kb,
+            "right_entry_suggested_to_agent": self.suggested_to_agent,
         }
 
 
@@ -98,6 +105,7 @@ def figures(outcomes: list[Outcome]) -> Figures:
     in_kb = [o for o in outcomes if o.case.expected != ESCALATE]
     must = [o for o in outcomes if o.case.expected == ESCALATE]
     wrong = sum(o.wrong_answer for o in outcomes)
+    escalated_in_kb = [o for o in in_kb if o.escalated]
     return Figures(
         in_kb=len(in_kb),
         must_escalate=len(must),
@@ -107,6 +115,8 @@ def figures(outcomes: list[Outcome]) -> Figures:
         wrong_answers=wrong,
         ranked_first=sum(o.ranked[:1] == (o.case.expected,) for o in in_kb) / max(1, len(in_kb)),
         ranked_top5=sum(o.case.expected in o.ranked[:5] for o in in_kb) / max(1, len(in_kb)),
+        escalated_in_kb=len(escalated_in_kb),
+        suggested_to_agent=sum(o.case.expected in o.ranked[:KB_SUGGESTIONS] for o in escalated_in_kb),
     )
 
 
@@ -246,6 +256,8 @@ def report(name: str, outcomes: list[Outcome]) -> dict:
     print(f"wrong-answer rate  : {fig.wrong_answer_rate:6.1%}  ({fig.wrong_answers} wrong answers)")
     print(f"right entry ranked first by the matcher: {fig.ranked_first:6.1%} of in-KB messages"
           f" (in its top 5: {fig.ranked_top5:.1%})")
+    print(f"escalated in-KB messages with the right entry among the agent's {KB_SUGGESTIONS} suggestions:"
+          f" {fig.suggested_to_agent} of {fig.escalated_in_kb}")
     for category, counter in sorted(by_category.items()):
         print(f"  {category:15s} {counter['correct']:4d}/{counter['total']:<4d} correct, {counter['wrong_answer']} wrong answers")
     return {
@@ -286,6 +298,14 @@ def write_results(results: dict, out_dir: Path) -> None:
         "the in-KB messages, whatever it then decided. The gap between it and the accuracy is the share of",
         "answerable questions the assistant escalated because it was not confident enough, or because DIET",
         "took the question for a complaint, a problem report or a personal case.",
+        "",
+        f"When an answerable question is escalated, the agent's console offers the {KB_SUGGESTIONS} KB entries the",
+        "assistant found closest. Escalated in-KB messages with the right entry among them:",
+    ]
+    for name, data in results["sets"].items():
+        lines.append(f"- {name}: {data['right_entry_suggested_to_agent']} of {data['escalated_in_kb_messages']}")
+    lines += [
+        "",
         "Per-category counts and every misclassified message are in `understanding.json`.",
         "",
     ]

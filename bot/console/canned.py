@@ -37,6 +37,12 @@ def canned_for(kb: KnowledgeBase, department: str) -> list[Canned]:
     return [_canned(kb, entry) for entry in kb.entries_for(department)]
 
 
+def canned_by_id(kb: KnowledgeBase, entry_ids: list[str]) -> list[Canned]:
+    """These entries in this order; ids no longer in the KB (edited since) are left out."""
+    entries = {entry.id: entry for entry in kb.entries}
+    return [_canned(kb, entries[i]) for i in dict.fromkeys(entry_ids) if isinstance(i, str) and i in entries]
+
+
 def search(kb: KnowledgeBase, query: str, *, department: str | None = None, limit: int = 20) -> list[Canned]:
     """Entries containing every word of ``query``, best (most mentions in questions) first;
     the ticket's own department breaks ties."""

@@ -11,12 +11,13 @@ from sqlalchemy import select
 from bot.console import ticket_actions
 from bot.console.access import ticket_for
 from bot.console.auth import CurrentStaff, require_staff
-from bot.console.canned import canned_for, search
+from bot.console.canned import canned_by_id, canned_for, search
 from bot.console.context import ConsoleContext, get_context
 from bot.console.history import citizen_history
 from bot.console.models import StaffUser
 from bot.console.ticket_actions import ActionRefused
 from bot.console.web import redirect, render, time_left
+from bot.core.turns import KB_SUGGESTIONS_KEY
 from bot.store.models import Message
 from bot.store.types import utcnow
 from bot.tickets.priority import PRIORITIES
@@ -64,6 +65,7 @@ def _ticket_page(
             .limit(1)
         )
         done = request.query_params.get("done", "")
+        suggested = canned_by_id(kb, _kb_suggestions(session, ticket.id))
         return render(
             request,
             "ticket.html",
@@ -75,6 +77,7 @@ def _ticket_page(
                 "transitions": [s for s in STATUSES if s in ALLOWED_TRANSITIONS.get(ticket.status, ())],
                 "priorities": PRIORITIES,
                 "canned": canned_for(kb, ticket.department),
+                "suggested": suggested,
                 "department_name": kb.departments[ticket.department].name
                 if ticket.department in kb.departments else ticket.department,
                 "time_left": time_left(ticket.due_at, now),
@@ -89,6 +92,21 @@ def _ticket_page(
             staff=staff,
             status_code=status_code,
         )
+
+
+def _kb_suggestions(session, ticket_id: int) -> list[str]:  # noqa: ANN001
+    """The assistant's closest KB entries for the ticket's latest escalated message."""
+    recent = session.scalars(
+        select(Message.meta)
+        .where(Message.ticket_id == ticket_id, Message.direction == "in")
+        .order_by(Message.created_at.desc(), Message.id.desc())
+        .limit(20)
+    )
+    for meta in recent:
+        entries = (meta or {}).get(KB_SUGGESTIONS_KEY)
+        if isinstance(entries, list) and entries:
+            return entries
+    return []
 
 
 @router.get("/console/tickets/{public_id}", include_in_schema=False)

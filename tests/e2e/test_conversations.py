@@ -67,6 +67,10 @@ def test_request_for_a_person_is_escalated(assistant, sender):
 def test_question_the_kb_does_not_cover_is_escalated(assistant, sender):
     result = assistant.say(sender, "Can I keep chickens in my back garden in Eastbrook?")
     assert result["handling"]["kind"] == "escalated"
+    with assistant.sessions()() as session:
+        message = session.get(Message, result["message_id"])
+    # For the agent: the entries the assistant found closest (bot.core.turns.remember_kb_suggestions).
+    assert len(message.meta["kb_suggestions"]) == 3
 
 
 def test_follow_up_message_joins_the_open_ticket(assistant, sender):

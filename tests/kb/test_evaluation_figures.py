@@ -34,6 +34,8 @@ def test_figures_count_wrong_answers_over_all_messages_and_rankings_over_in_kb_o
     assert fig.wrong_answers == 2 and fig.wrong_answer_rate == pytest.approx(2 / 8)
     assert fig.ranked_first == pytest.approx(2 / 4)
     assert fig.ranked_top5 == pytest.approx(3 / 4)
+    # c and d were escalated; only c's right entry is among the three the agent is offered.
+    assert (fig.escalated_in_kb, fig.suggested_to_agent) == (2, 1)
 
 
 def test_results_files_carry_the_ranking_diagnostic_and_each_miss(tmp_path, capsys):
@@ -42,6 +44,7 @@ def test_results_files_carry_the_ranking_diagnostic_and_each_miss(tmp_path, caps
     write_results({"command": "test", "date": "today", "machine": "here", "model": "m", "sets": {"toy": data}}, tmp_path)
     table_row = next(line for line in (tmp_path / "understanding.md").read_text().splitlines() if line.startswith("| toy"))
     assert table_row.endswith("| 25.0% | 50.0% | 25.0% | 50.0% |")
+    assert "- toy: 1 of 2" in (tmp_path / "understanding.md").read_text()
     errors = json.loads((tmp_path / "understanding.json").read_text())["sets"]["toy"]["errors"]
     refused = next(e for e in errors if e["expected"] == "c")
     assert refused["ranked_first"] == "c" and refused["got"] == "escalated"
