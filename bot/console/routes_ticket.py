@@ -7,6 +7,7 @@ import logging
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from bot.console import ticket_actions
 from bot.console.access import ticket_for
@@ -94,7 +95,7 @@ def _ticket_page(
         )
 
 
-def _kb_suggestions(session, ticket_id: int) -> list[str]:  # noqa: ANN001
+def _kb_suggestions(session: Session, ticket_id: int) -> list[str]:
     """The assistant's closest KB entries for the ticket's latest escalated message."""
     recent = session.scalars(
         select(Message.meta)
