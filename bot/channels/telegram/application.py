@@ -15,8 +15,8 @@ from telegram.ext import Application, ApplicationBuilder
 from telegram.request import HTTPXRequest
 
 from bot.channels.telegram.handlers import ALLOWED_UPDATES
-from bot.channels.telegram.unstored import RetryWindow, unstored_updates
 from bot.channels.telegram.ordering import ChatOrderedUpdateProcessor
+from bot.channels.telegram.unstored import RetryWindow, unstored_updates
 from bot.settings import Settings
 
 logger = logging.getLogger(__name__)

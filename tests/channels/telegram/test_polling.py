@@ -9,9 +9,9 @@ import time
 
 from sqlalchemy import select
 
+from bot.channels.telegram.handlers import HANDLE_ATTEMPTS
 from bot.store.db import session_factory
 from bot.store.models import Message
-from bot.channels.telegram.handlers import HANDLE_ATTEMPTS
 from tests.channels.telegram.support import TOKEN, FakeRasa, PollingBot, store_fails, telegram_settings
 
 

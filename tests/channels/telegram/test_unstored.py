@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from types import SimpleNamespace
 
 from bot.channels.telegram import unstored
 from bot.channels.telegram.unstored import RetryWindow
@@ -37,10 +38,7 @@ def test_an_update_stored_in_the_end_starts_afresh_if_it_fails_again(monkeypatch
 
 
 def test_failures_are_reported_once_and_only_for_the_updates_asked_about():
-    class App:
-        bot_data: dict = {}
-
-    app = App()
+    app = SimpleNamespace(bot_data={})
     unstored.mark_unstored(app, 3)
     unstored.mark_unstored(app, 5)
     assert unstored.unstored_updates(app, [5, 4]) == [5]
