@@ -96,7 +96,7 @@ def escalate_turn(turn: Turn) -> list[Reply]:
 
 
 def ticket_status(turn: Turn) -> list[Reply]:
-    candidates = extract_ticket_ids(turn.text)
+    candidates = extract_ticket_ids(turn.text, expecting_id=True)
     with session_scope() as session:
         message = resolve_turn(session, sender_id=turn.sender_id, text=turn.text, metadata=turn.metadata)
         record_handling(message, intent=turn.intent, confidence=turn.confidence, handling="status")

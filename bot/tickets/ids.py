@@ -122,20 +122,25 @@ def _candidates(text: str) -> list[tuple[int, int]]:
     return spans
 
 
-def _is_reportable(raw: str, valid: bool) -> bool:
+def _is_reportable(raw: str, valid: bool, expecting_id: bool) -> bool:
     """Whether a candidate is worth mentioning to the citizen.
 
     Anything with a digit is (a mistyped ID there deserves "looks mistyped").
     Letters only is usually prose ("the big dog"), so it counts only when its
-    check symbol is right and it was not typed all lowercase.
+    check symbol is right and it was not typed all lowercase, unless the
+    message is known to be about a ticket: about 5% of IDs are letters only,
+    and "status kmxtrwzqa" must find them.
     """
     if any(c.isdigit() for c in raw):
         return True
-    return valid and not raw.islower()
+    return valid and (expecting_id or not raw.islower())
 
 
-def extract_ticket_ids(text: str) -> list[ExtractedId]:
+def extract_ticket_ids(text: str, *, expecting_id: bool = False) -> list[ExtractedId]:
     """Ticket-ID-looking tokens in free text, in order of appearance, valid or not.
+
+    ``expecting_id``: the message asks about a ticket (a status query), so a
+    lowercase letters-only token with a right check symbol is taken as an ID.
 
     When groupings overlap (``the big K7M 39Q XD2``), valid readings win, then
     the one with more digits, then fewer lowercase letters, then the earliest.
@@ -145,7 +150,7 @@ def extract_ticket_ids(text: str) -> list[ExtractedId]:
         raw = text[start:end]
         compact = _compact(raw)
         valid = is_valid(compact)
-        if not _is_reportable(raw, valid):
+        if not _is_reportable(raw, valid, expecting_id):
             continue
         rank = (not valid, -sum(c.isdigit() for c in raw), sum(c.islower() for c in raw), start)
         scored.append((rank, ExtractedId(raw, _display(compact), valid, start, end)))

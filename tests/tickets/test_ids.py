@@ -107,8 +107,13 @@ def test_normalize_refuses_non_ids(raw: str) -> None:
     assert not is_valid(raw)
 
 
+def _id_with_a_digit() -> str:
+    """A random ID that is not letters only (those are prose when lowercase, see below)."""
+    return next(i for i in iter(new_ticket_id, None) if any(c.isdigit() for c in i))
+
+
 def test_extract_finds_ids_in_free_text() -> None:
-    first, second = new_ticket_id(), new_ticket_id()
+    first, second = _id_with_a_digit(), new_ticket_id()
     text = f"Hi, about ticket {first.lower()} and also ({second.replace('-', '')}), thanks!"
     found = extract_ticket_ids(text)
     assert [f.canonical for f in found] == [first, second]
@@ -160,6 +165,17 @@ def test_extract_letters_only_id_needs_valid_check_and_not_lowercase() -> None:
     display = f"{candidate[:3]}-{candidate[3:6]}-{candidate[6:]}"
     assert [f.canonical for f in extract_ticket_ids(f"ticket {display}")] == [display]
     assert extract_ticket_ids(f"ticket {display.lower()}") == []
+    # A status query is about a ticket: there the lowercase ID is one, however typed.
+    for typed in (display.lower(), candidate.lower(), display.lower().replace("-", " ")):
+        found = extract_ticket_ids(f"status {typed}", expecting_id=True)
+        assert [(f.canonical, f.valid) for f in found] == [(display, True)], typed
+    # ...but still only with a right check symbol.
+    wrong = next(c for c in CHECK_SYMBOLS if c.isalpha() and c != candidate[-1])
+    assert extract_ticket_ids(f"status {candidate[:-1].lower()}{wrong.lower()}", expecting_id=True) == []
+
+
+def test_extract_expecting_an_id_still_ignores_prose() -> None:
+    assert extract_ticket_ids("what is the status of my application?", expecting_id=True) == []
 
 
 def test_extract_handles_check_only_symbols_at_the_end() -> None:

@@ -85,7 +85,7 @@ class TelegramHandlers:
 
     async def status(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         _command, argument = command_and_argument(update.effective_message.text or "")
-        if not extract_ticket_ids(argument):
+        if not extract_ticket_ids(argument, expecting_id=True):
             await self._answer_directly(to_inbound(update, context.bot), texts.ASK_TICKET_ID)
             return
         wording = texts.STATUS_FOR_ASSISTANT.format(argument=argument)
