@@ -30,6 +30,8 @@ def _bench_email(args: argparse.Namespace) -> int:
     from bot.channels.email.bench import main
 
     return main(emails=args.emails, crash_emails=args.crash_emails, kills=args.kills, out_dir=Path(args.out))
+
+
 def _bench_telegram(args: argparse.Namespace) -> int:
     from bot.channels.telegram.benchmark import main
 
