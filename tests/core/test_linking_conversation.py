@@ -22,6 +22,7 @@ from bot.store.db import session_factory
 from bot.store.messages import citizen_history
 from bot.store.models import ChannelIdentity, Message
 from bot.store.types import utcnow
+from bot.tickets import ids
 
 API_KEY = "test-key-0123456789abcdef"
 EMAIL_ON = dict(
@@ -149,3 +150,20 @@ def test_usage_and_web_channel(conversation, db_url: str) -> None:
         replies_in_response=True,
     )
     assert "now linked" in linked.replies[0]
+
+
+def _letters_only_id() -> str:
+    """A valid ID with no digit at all (about one in twenty are), which prose rules could mistake for a word."""
+    data = "KMXTRWZQ"
+    check = ids._check_symbol(data)
+    assert check.isalpha() or not check.isalnum()
+    return f"{data[:3]}-{data[3:6]}-{data[6:]}{check}"
+
+
+def test_status_query_finds_a_letters_only_id_typed_in_lowercase(conversation, monkeypatch) -> None:
+    conv, _ = conversation
+    ticket_id = _letters_only_id()
+    monkeypatch.setattr(ids, "new_ticket_id", lambda: ticket_id)
+    assert _say(conv, "telegram", "4343", "The streetlight on Elm Street is out").ticket.id == ticket_id
+    status = _say(conv, "telegram", "4343", f"status {ticket_id.replace('-', '').lower()}")
+    assert status.replies == [f"utter_ticket_status {ticket_id}"]
