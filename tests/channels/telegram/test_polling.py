@@ -62,10 +62,13 @@ def test_start_greets_and_says_what_is_stored_without_asking_the_assistant(db_ur
 def test_status_and_human_reach_the_assistant_in_its_words_and_are_stored_as_typed(db_url, standin):
     rasa = FakeRasa(db_url)
     with PollingBot(telegram_settings(db_url, standin), rasa, standin):
-        standin.push(standin.updates.text(12, "/status k7m39qxd2"), standin.updates.text(12, "/human"))
-        standin.wait_for_sent(12, 2)
-    assert rasa.texts() == ["what is the status of k7m39qxd2?", "I want to talk to a real person"]
-    assert [m.text for m in _stored(db_url)] == ["/status k7m39qxd2", "/human"]
+        # kmxtrwzqz: one ID in twenty has no digit; typed in lowercase it is still an ID here.
+        standin.push(*(standin.updates.text(12, text) for text in ("/status k7m39qxd2", "/human", "/status kmxtrwzqz")))
+        standin.wait_for_sent(12, 3)
+    assert rasa.texts() == [
+        "what is the status of k7m39qxd2?", "I want to talk to a real person", "what is the status of kmxtrwzqz?",
+    ]
+    assert [m.text for m in _stored(db_url)] == ["/status k7m39qxd2", "/human", "/status kmxtrwzqz"]
 
 
 def test_status_without_an_id_asks_for_it_and_unknown_commands_get_help(db_url, standin):
