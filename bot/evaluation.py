@@ -26,7 +26,7 @@ from pathlib import Path
 import httpx
 
 from bot.core.conversation import text_for_understanding
-from bot.core.turns import KB_SUGGESTIONS
+from bot.core.escalation import KB_SUGGESTIONS
 from bot.settings import PROJECT_ROOT
 
 ESCALATE = "ESCALATE"
@@ -82,7 +82,7 @@ class Figures:
     ranked_first: float
     ranked_top5: float
     # Answerable messages that were escalated, and how many of those had the right entry
-    # among the ones the console offers the agent (bot.core.turns.remember_kb_suggestions).
+    # among the ones the console offers the agent (bot.core.escalation.remember_kb_suggestions).
     escalated_in_kb: int = 0
     suggested_to_agent: int = 0
 

@@ -18,7 +18,7 @@ from bot.console.history import citizen_history
 from bot.console.models import StaffUser
 from bot.console.ticket_actions import ActionRefused
 from bot.console.web import redirect, render, time_left
-from bot.core.turns import KB_SUGGESTIONS_KEY
+from bot.core.escalation import KB_SUGGESTIONS_KEY
 from bot.store.models import Message
 from bot.store.types import utcnow
 from bot.tickets.priority import PRIORITIES

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -16,6 +17,10 @@ from bot.core.routing import route_department
 from bot.settings import Settings
 from bot.store.models import Message, Ticket
 from bot.tickets.service import department_commitment, detect_priority, open_or_join_ticket
+
+# Key in an escalated message's ``meta``: the KB entries closest to it, best first.
+KB_SUGGESTIONS_KEY = "kb_suggestions"
+KB_SUGGESTIONS = 3
 
 # Why a message escalated, from the final NLU intent.
 REASON_BY_INTENT = {
@@ -56,5 +61,17 @@ def escalate(
     ticket, created = open_or_join_ticket(
         session, inbound=inbound, reason=reason, department=department, priority=priority, settings=settings
     )
+    remember_kb_suggestions(inbound, kb_ranking)
     hours = department_commitment(session, ticket.department, ticket.priority, settings).total_seconds() / 3600
     return Escalation(ticket=ticket, created=created, commitment=commitment_text(hours))
+
+
+def remember_kb_suggestions(message: Message, ranking: Sequence[Any]) -> None:
+    """Keep the matcher's closest KB entries on an escalated message, for the agent.
+
+    The assistant escalates many answerable questions because it is not sure enough to
+    answer them, yet it has usually ranked the right entry first: shown to the agent, the
+    answer is one click away. The entries are what the assistant saw, not a judgement."""
+    entries = [r["entry"] for r in ranking if isinstance(r, dict) and isinstance(r.get("entry"), str)]
+    if entries:
+        message.meta = {**(message.meta or {}), KB_SUGGESTIONS_KEY: entries[:KB_SUGGESTIONS]}

@@ -13,7 +13,7 @@ from typing import Any
 
 from bot.core.escalation import REASON_BY_INTENT, escalate
 from bot.core.routing import department_names
-from bot.core.turns import record_handling, remember_kb_suggestions, resolve_turn
+from bot.core.turns import record_handling, resolve_turn
 from bot.settings import get_settings
 from bot.store.db import session_scope
 from bot.tickets.ids import extract_ticket_ids
@@ -77,9 +77,9 @@ def escalate_turn(turn: Turn) -> list[Reply]:
     reason = REASON_BY_INTENT.get(turn.intent or "", "low_confidence")
     with session_scope() as session:
         message = resolve_turn(session, sender_id=turn.sender_id, text=turn.text, metadata=turn.metadata)
-        ranking = turn.kb_match.get("ranking") or []
-        outcome = escalate(session, message, reason=reason, kb_ranking=ranking, settings=settings)
-        remember_kb_suggestions(message, ranking)
+        outcome = escalate(
+            session, message, reason=reason, kb_ranking=turn.kb_match.get("ranking") or [], settings=settings
+        )
         record_handling(
             message,
             intent=turn.intent,

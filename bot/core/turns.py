@@ -8,7 +8,7 @@ even then nothing goes unrecorded.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -18,9 +18,6 @@ from bot.store.models import Message, Ticket
 
 DIRECT_RASA_CHANNEL = "rasa"
 METADATA_KEY = "inbound_message_id"
-# Key in an escalated message's ``meta``: the KB entries closest to it, best first.
-KB_SUGGESTIONS_KEY = "kb_suggestions"
-KB_SUGGESTIONS = 3
 
 
 def resolve_turn(session: Session, *, sender_id: str, text: str, metadata: dict[str, Any] | None) -> Message:
@@ -49,14 +46,3 @@ def record_handling(
     message.kb_entry_id = kb_entry_id
     if ticket is not None:
         message.ticket_id = ticket.id
-
-
-def remember_kb_suggestions(message: Message, ranking: Sequence[Any]) -> None:
-    """Keep the matcher's closest KB entries on an escalated message, for the agent.
-
-    The assistant escalates many answerable questions because it is not sure enough to
-    answer them, yet it has usually ranked the right entry first: shown to the agent, the
-    answer is one click away. The entries are what the assistant saw, not a judgement."""
-    entries = [r["entry"] for r in ranking if isinstance(r, dict) and isinstance(r.get("entry"), str)]
-    if entries:
-        message.meta = {**(message.meta or {}), KB_SUGGESTIONS_KEY: entries[:KB_SUGGESTIONS]}

@@ -228,7 +228,7 @@ def test_canned_replies_come_from_the_departments_kb_and_search(client, agent, m
 def test_the_assistants_closest_kb_answers_are_offered_first(client, agent, make_ticket, db_url) -> None:
     """An escalated answerable question: the entries the assistant ranked highest come first,
     in its order; an entry deleted from the KB since is left out."""
-    from bot.core.turns import remember_kb_suggestions
+    from bot.core.escalation import remember_kb_suggestions
 
     public_id = make_ticket("can I throw a broken toaster in the grey bin?")
     with session_scope(db_url) as session:

@@ -69,7 +69,7 @@ def test_question_the_kb_does_not_cover_is_escalated(assistant, sender):
     assert result["handling"]["kind"] == "escalated"
     with assistant.sessions()() as session:
         message = session.get(Message, result["message_id"])
-    # For the agent: the entries the assistant found closest (bot.core.turns.remember_kb_suggestions).
+    # For the agent: the entries the assistant found closest (bot.core.escalation.remember_kb_suggestions).
     assert len(message.meta["kb_suggestions"]) == 3
 
 
