@@ -17,7 +17,11 @@ def _eval(args: argparse.Namespace) -> int:
 def _tune(args: argparse.Namespace) -> int:
     from bot.tuning import main
 
-    return main(dev_set=Path(args.dev), write=not args.dry_run, scores_out=Path(args.scores) if args.scores else None)
+    return main(
+        dev_set=Path(args.dev), write=not args.dry_run,
+        scores_out=Path(args.scores) if args.scores else None,
+        scores_in=Path(args.from_scores) if args.from_scores else None,
+    )
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -56,6 +60,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     t.add_argument("--dev", default=str(PROJECT_ROOT / "evaluation" / "dev.tsv"))
     t.add_argument("--dry-run", action="store_true", help="print, do not write config.yml")
     t.add_argument("--scores", help="also write the recorded NLU scores to this JSON file")
+    t.add_argument("--from-scores", help="replay scores written by --scores instead of training and recording")
     t.set_defaults(func=_tune)
 
     b = subparsers.add_parser("bench", help="latency and throughput of the full path vs Rasa's bare webhook")

@@ -16,6 +16,7 @@ import re
 import tempfile
 import uuid
 from pathlib import Path
+from typing import Iterator
 
 import httpx
 import numpy as np
@@ -55,8 +56,10 @@ def record_scores(rasa_url: str, cases: list[Case]) -> list[dict]:
     return scores
 
 
-def cost(cases: list[Case], scores: list[dict], thresholds: Thresholds) -> tuple[float, dict]:
-    wrong = missed_escalation = unanswered = 0
+def outcomes(cases: list[Case], scores: list[dict], thresholds: Thresholds) -> dict[str, int]:
+    """How the rule with these thresholds handles each recorded message, counted by kind."""
+    counts = {"right": 0, "wrong_entry": 0, "unanswered_faq": 0, "answered_must_escalate": 0,
+              "escalated": 0, "missed_escalations": 0}
     for case, score in zip(cases, scores):
         d = decide(
             score["diet_intent"], score["diet_confidence"], score["ranking"], thresholds,
@@ -65,22 +68,63 @@ def cost(cases: list[Case], scores: list[dict], thresholds: Thresholds) -> tuple
         answered = d.intent == FAQ_INTENT and d.kb_entry is not None
         if case.expected == ESCALATE:
             if answered:
-                wrong += 1
-            elif d.intent not in ESCALATING_INTENTS:
-                missed_escalation += 1
+                counts["answered_must_escalate"] += 1
+            elif d.intent in ESCALATING_INTENTS:
+                counts["escalated"] += 1
+            else:
+                counts["missed_escalations"] += 1
         elif not answered:
-            unanswered += 1
+            counts["unanswered_faq"] += 1
         elif d.kb_entry != case.expected:
-            wrong += 1
-    total = WRONG_ANSWER_COST * wrong + missed_escalation + unanswered
-    return total, {"wrong_answers": wrong, "missed_escalations": missed_escalation, "unanswered_faq": unanswered}
+            counts["wrong_entry"] += 1
+        else:
+            counts["right"] += 1
+    return counts
+
+
+def cost(cases: list[Case], scores: list[dict], thresholds: Thresholds) -> tuple[float, dict]:
+    c = outcomes(cases, scores, thresholds)
+    wrong = c["wrong_entry"] + c["answered_must_escalate"]
+    total = WRONG_ANSWER_COST * wrong + c["missed_escalations"] + c["unanswered_faq"]
+    return total, {"wrong_answers": wrong, "missed_escalations": c["missed_escalations"],
+                   "unanswered_faq": c["unanswered_faq"]}
+
+
+def _grid() -> Iterator[Thresholds]:
+    names = list(GRID)
+    for values in itertools.product(*(GRID[n] for n in names)):
+        yield Thresholds(**dict(zip(names, values)))
+
+
+def frontier(cases: list[Case], scores: list[dict], min_recall: float = 0.95) -> list[tuple[int, int, Thresholds]]:
+    """The best the decision rule can do at each wrong-answer budget on these scores.
+
+    For every number of wrong answers k: the most in-KB messages answered right by any
+    threshold combination of the grid with at most k wrong answers and an escalation
+    recall of at least ``min_recall``. Run on the held-out set it is a ceiling, not a
+    choice: thresholds picked on the test set itself. It tells whether a target can be
+    met by tuning at all, or needs better scores.
+    """
+    must_escalate = sum(case.expected == ESCALATE for case in cases)
+    best: dict[int, tuple[int, Thresholds]] = {}
+    for thresholds in _grid():
+        c = outcomes(cases, scores, thresholds)
+        if must_escalate and c["escalated"] / must_escalate < min_recall:
+            continue
+        wrong = c["wrong_entry"] + c["answered_must_escalate"]
+        if wrong not in best or c["right"] > best[wrong][0]:
+            best[wrong] = (c["right"], thresholds)
+    curve, leader = [], None
+    for wrong in sorted(best):
+        if leader is None or best[wrong][0] > leader[0]:
+            leader = best[wrong]
+        curve.append((wrong, *leader))
+    return curve
 
 
 def search(cases: list[Case], scores: list[dict]) -> tuple[Thresholds, dict]:
     best: tuple[float, Thresholds, dict] | None = None
-    names = list(GRID)
-    for values in itertools.product(*(GRID[n] for n in names)):
-        thresholds = Thresholds(**dict(zip(names, values)))
+    for thresholds in _grid():
         total, detail = cost(cases, scores, thresholds)
         # Ties go to the stricter setting (higher thresholds): fewer answers, fewer wrong ones on new data.
         key = (total, -thresholds.kb_threshold, -thresholds.meta_threshold, -thresholds.kb_override,
@@ -100,12 +144,39 @@ def write_thresholds(config_path: Path, thresholds: Thresholds) -> None:
     config_path.write_text(text, encoding="utf-8")
 
 
-def main(*, dev_set: Path, write: bool, scores_out: Path | None = None) -> int:
+def main(*, dev_set: Path, write: bool, scores_out: Path | None = None, scores_in: Path | None = None) -> int:
+    if scores_in is not None:
+        recorded = json.loads(scores_in.read_text(encoding="utf-8"))
+        cases = [Case(**row.pop("case")) for row in recorded]
+        scores = recorded
+    else:
+        cases = load_cases(dev_set)
+        scores = _record(cases)
+    if scores_out is not None:
+        scores_out.parent.mkdir(parents=True, exist_ok=True)
+        scores_out.write_text(json.dumps([{"case": vars(c), **s} for c, s in zip(cases, scores)], indent=1))
+    thresholds, detail = search(cases, scores)
+    source = scores_in or dev_set
+    print(f"{source} ({len(cases)} messages): best thresholds {thresholds}")
+    print(f"  on these messages: {detail}")
+    in_kb = sum(case.expected != ESCALATE for case in cases)
+    print("  the rule's best at each wrong-answer budget, any thresholds of the grid, escalation recall >= 95%:")
+    for wrong, right, _ in frontier(cases, scores):
+        if wrong > 0.05 * len(cases):
+            break
+        print(f"    <= {wrong} wrong answers ({wrong / len(cases):.1%}): "
+              f"{right} of {in_kb} in-KB messages answered right ({right / max(in_kb, 1):.1%})")
+    if write:
+        write_thresholds(PROJECT_ROOT / "config.yml", thresholds)
+        print("written to config.yml; run `python -m bot train` (or make run/test) to train with them")
+    return 0
+
+
+def _record(cases: list[Case]) -> list[dict]:
     from bot.stack import Stack, StackConfig, free_port
     from bot.store.db import upgrade_database
     from bot.training import train
 
-    cases = load_cases(dev_set)
     model = train()
     with tempfile.TemporaryDirectory(prefix="crm-tune-") as tmp:
         work = Path(tmp)
@@ -117,14 +188,4 @@ def main(*, dev_set: Path, write: bool, scores_out: Path | None = None) -> int:
             action_port=free_port(), rasa_http_api=True, log_dir=work / "log",
         )
         with Stack(config):
-            scores = record_scores(config.rasa_url, cases)
-    if scores_out is not None:
-        scores_out.parent.mkdir(parents=True, exist_ok=True)
-        scores_out.write_text(json.dumps([{"case": vars(c), **s} for c, s in zip(cases, scores)], indent=1))
-    thresholds, detail = search(cases, scores)
-    print(f"dev set {dev_set} ({len(cases)} messages): best thresholds {thresholds}")
-    print(f"  on the dev set: {detail}")
-    if write:
-        write_thresholds(PROJECT_ROOT / "config.yml", thresholds)
-        print("written to config.yml; run `python -m bot train` (or make run/test) to train with them")
-    return 0
+            return record_scores(config.rasa_url, cases)
