@@ -51,6 +51,8 @@ class Outcome:
     # The matcher's best entries, best first, whatever it then decided: tells a ranking
     # miss (the right entry was not first) from a refusal (first, but not confident enough).
     ranked: tuple[str, ...] = ()
+    # KB entries whose questions the reply offered the citizen to pick (low-confidence escalations).
+    offered: tuple[str, ...] = ()
 
     @property
     def answered(self) -> bool:
@@ -85,6 +87,8 @@ class Figures:
     # among the ones the console offers the agent (bot.core.escalation.remember_kb_suggestions).
     escalated_in_kb: int = 0
     suggested_to_agent: int = 0
+    # ... and how many of those offered the citizen the right entry's question to pick.
+    offered_to_citizen: int = 0
 
     def as_dict(self) -> dict:
         return {
@@ -98,6 +102,7 @@ class Figures:
             "right_entry_in_top5": round(self.ranked_top5, 4),
             "escalated_in_kb_messages": self.escalated_in_kb,
             "right_entry_suggested_to_agent": self.suggested_to_agent,
+            "right_entry_offered_to_citizen": self.offered_to_citizen,
         }
 
 
@@ -117,6 +122,7 @@ def figures(outcomes: list[Outcome]) -> Figures:
         ranked_top5=sum(o.case.expected in o.ranked[:5] for o in in_kb) / max(1, len(in_kb)),
         escalated_in_kb=len(escalated_in_kb),
         suggested_to_agent=sum(o.case.expected in o.ranked[:KB_SUGGESTIONS] for o in escalated_in_kb),
+        offered_to_citizen=sum(o.case.expected in o.offered for o in escalated_in_kb),
     )
 
 
@@ -180,7 +186,8 @@ def run_cases(api_url: str, api_key: str, cases: list[Case], *, concurrency: int
             )
             response.raise_for_status()
             handling = response.json()["handling"]
-            return Outcome(case, handling["kind"], handling["kb_entry_id"], handling["intent"])
+            return Outcome(case, handling["kind"], handling["kb_entry_id"], handling["intent"],
+                           offered=tuple(handling.get("suggested_kb_entries") or ()))
 
         with ThreadPoolExecutor(max_workers=concurrency) as pool:
             return list(pool.map(send, enumerate(cases)))
@@ -257,7 +264,8 @@ def report(name: str, outcomes: list[Outcome]) -> dict:
     print(f"right entry ranked first by the matcher: {fig.ranked_first:6.1%} of in-KB messages"
           f" (in its top 5: {fig.ranked_top5:.1%})")
     print(f"escalated in-KB messages with the right entry among the agent's {KB_SUGGESTIONS} suggestions:"
-          f" {fig.suggested_to_agent} of {fig.escalated_in_kb}")
+          f" {fig.suggested_to_agent} of {fig.escalated_in_kb}; offered to the citizen to pick:"
+          f" {fig.offered_to_citizen} of {fig.escalated_in_kb}")
     for category, counter in sorted(by_category.items()):
         print(f"  {category:15s} {counter['correct']:4d}/{counter['total']:<4d} correct, {counter['wrong_answer']} wrong answers")
     return {
@@ -304,6 +312,15 @@ def write_results(results: dict, out_dir: Path) -> None:
     ]
     for name, data in results["sets"].items():
         lines.append(f"- {name}: {data['right_entry_suggested_to_agent']} of {data['escalated_in_kb_messages']}")
+    lines += [
+        "",
+        "The citizen is offered up to 3 of them too, as questions to pick, when the message was escalated only",
+        "because the assistant was unsure (not for complaints, reports, personal cases or requests for a person),",
+        "each at least as similar as `citizen_suggestion_similarity`. Escalated in-KB messages whose reply offered",
+        "the right entry's question:",
+    ]
+    for name, data in results["sets"].items():
+        lines.append(f"- {name}: {data.get('right_entry_offered_to_citizen', 0)} of {data['escalated_in_kb_messages']}")
     lines += [
         "",
         "Per-category counts and every misclassified message are in `understanding.json`.",

@@ -192,5 +192,6 @@ def _to_out(handled: HandledMessage) -> MessageOut:
             confidence=handled.confidence,
             kb_entry_id=handled.kb_entry_id,
             ticket=ticket,
+            suggested_kb_entries=handled.offered_entries,
         ),
     )

@@ -74,6 +74,11 @@ class HandlingOut(BaseModel):
     confidence: float | None
     kb_entry_id: str | None = Field(description="The knowledge-base entry that answered, if any.")
     ticket: TicketOut | None
+    suggested_kb_entries: list[str] = Field(
+        default_factory=list,
+        description="KB entries whose questions the citizen was offered to pick, when a question was escalated "
+        "only because the assistant was unsure (the last reply lists them). A web chat can show them as buttons.",
+    )
 
 
 class MessageOut(BaseModel):

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.channels.delivery import PENDING, SENT
-from bot.core.escalation import escalate
+from bot.core.escalation import CITIZEN_OFFER_KEY, escalate
 from bot.core.inbound import InboundMessage
 from bot.core.rasa_client import RasaClient, RasaUnavailable
 from bot.core.turns import METADATA_KEY, record_handling
@@ -66,6 +66,8 @@ class HandledMessage:
     # Stored outbound rows for ``replies``, in order; channels that push replies
     # (Telegram, WhatsApp, e-mail) deliver these through bot.channels.delivery.
     reply_ids: list[int] = field(default_factory=list)
+    # KB entries whose questions the citizen was offered to pick (bot.core.escalation.citizen_suggestions).
+    offered_entries: list[str] = field(default_factory=list)
 
 
 def text_for_understanding(text: str) -> str:
@@ -311,4 +313,5 @@ class Conversation:
                 ticket=info,
                 duplicate=duplicate,
                 reply_ids=list(reply_ids or []),
+                offered_entries=[e for e in (message.meta or {}).get(CITIZEN_OFFER_KEY) or [] if isinstance(e, str)],
             )

@@ -34,15 +34,26 @@ DEPARTMENT_KEYWORDS: dict[str, tuple[str, ...]] = {
 
 
 @lru_cache(maxsize=8)
-def _kb_maps(kb_dir: str) -> tuple[dict[str, str], dict[str, str]]:
-    """(entry id -> department id, department id -> name), read once per process and KB."""
+def _kb_maps(kb_dir: str) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
+    """(entry id -> department id, department id -> name, entry id -> its first question in
+    the KB's default language), read once per process and KB."""
     from bot.kb.loader import load_kb
 
     kb, _problems = load_kb(Path(kb_dir))
+    titles = {}
+    for entry in kb.entries:
+        questions = entry.questions.get(kb.default_language) or next(iter(entry.questions.values()), [])
+        if questions:
+            titles[entry.id] = questions[0]
     return (
         {entry.id: entry.department for entry in kb.entries},
         {department.id: department.name for department in kb.departments.values()},
+        titles,
     )
+
+
+def entry_questions(kb_dir: str | Path) -> dict[str, str]:
+    return _kb_maps(str(kb_dir))[2]
 
 
 def department_names(kb_dir: str | Path) -> dict[str, str]:

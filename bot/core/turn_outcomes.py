@@ -11,13 +11,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.core.escalation import REASON_BY_INTENT, escalate
+from bot.core.escalation import CITIZEN_OFFER_KEY, REASON_BY_INTENT, citizen_suggestions, escalate
 from bot.core.routing import department_names
 from bot.core.turns import record_handling, resolve_turn
 from bot.settings import get_settings
 from bot.store.db import session_scope
 from bot.tickets.ids import extract_ticket_ids
 from bot.tickets.service import lookup_status_for_identity
+
+# An e-mail sent back in the ticket's thread joins the ticket rather than being answered,
+# so "send one of these questions" would not work there.
+CHANNELS_WITHOUT_OFFER = frozenset({"email"})
 
 SMALL_TALK_RESPONSES = {"greet": "utter_greet", "goodbye": "utter_goodbye", "thanks": "utter_thanks"}
 
@@ -87,12 +91,20 @@ def escalate_turn(turn: Turn) -> list[Reply]:
             handling="escalated" if outcome.created else "ticket_joined",
             ticket=outcome.ticket,
         )
+        offered = []
+        if message.identity.channel not in CHANNELS_WITHOUT_OFFER:
+            offered = citizen_suggestions(reason, turn.kb_match.get("ranking") or [], settings)
+        if offered:
+            message.meta = {**(message.meta or {}), CITIZEN_OFFER_KEY: [entry for entry, _ in offered]}
         variables = {
             "ticket_id": outcome.ticket.public_id,
             "department": department_name(outcome.ticket.department),
             "commitment": outcome.commitment,
         }
-    return [Reply("utter_ticket_created" if outcome.created else "utter_ticket_joined", variables)]
+    replies = [Reply("utter_ticket_created" if outcome.created else "utter_ticket_joined", variables)]
+    if offered:
+        replies.append(Reply("utter_kb_suggestions", {"suggestions": "\n".join(f"- {q}" for _, q in offered)}))
+    return replies
 
 
 def ticket_status(turn: Turn) -> list[Reply]:

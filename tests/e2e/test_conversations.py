@@ -73,6 +73,37 @@ def test_question_the_kb_does_not_cover_is_escalated(assistant, sender):
     assert len(message.meta["kb_suggestions"]) == 3
 
 
+def test_unsure_question_gets_a_ticket_and_kb_questions_to_pick_and_a_picked_one_is_answered(assistant, sender):
+    result = assistant.say(sender, "visitor permits?")
+    assert result["handling"]["kind"] == "escalated"
+    ticket_reply, offer = [r["text"] for r in result["replies"]]
+    assert result["handling"]["ticket"]["id"] in ticket_reply
+    offered = [line[2:] for line in offer.splitlines() if line.startswith("- ")]
+    assert 1 <= len(offered) <= 3
+    assert len(result["handling"]["suggested_kb_entries"]) == len(offered)
+    assert result["handling"]["suggested_kb_entries"][0] == "parking-visitor-permit"
+    picked = assistant.say(sender, offered[0])
+    assert picked["handling"]["kb_entry_id"] == "parking-visitor-permit"
+    assert picked["handling"]["kind"] == "kb_answer"
+    # The ticket stays open for the agent, who sees the answer given in its transcript.
+    assert picked["handling"]["ticket"] is None
+
+
+def test_every_question_the_assistant_may_offer_is_answered_with_its_own_entry(assistant, sender):
+    from bot.core.routing import entry_questions
+    from bot.settings import get_settings
+
+    for entry, question in entry_questions(get_settings().kb_dir).items():
+        handling = assistant.say(sender, question)["handling"]
+        assert (handling["kind"], handling["kb_entry_id"]) == ("kb_answer", entry), question
+
+
+def test_complaint_gets_no_list_of_faqs(assistant, sender):
+    result = assistant.say(sender, "Your bin collection service is a disgrace, third week running nobody came.")
+    assert result["handling"]["kind"] == "escalated"
+    assert len(result["replies"]) == 1 and result["handling"]["suggested_kb_entries"] == []
+
+
 def test_follow_up_message_joins_the_open_ticket(assistant, sender):
     first = assistant.say(sender, "My housing benefit application from March still has no decision, what is going on?")
     ticket_id = first["handling"]["ticket"]["id"]
