@@ -16,7 +16,6 @@ import re
 import tempfile
 import uuid
 from pathlib import Path
-from typing import Iterator
 
 import httpx
 import numpy as np
@@ -82,21 +81,27 @@ def outcomes(cases: list[Case], scores: list[dict], thresholds: Thresholds) -> d
     return counts
 
 
-def cost(cases: list[Case], scores: list[dict], thresholds: Thresholds) -> tuple[float, dict]:
-    c = outcomes(cases, scores, thresholds)
-    wrong = c["wrong_entry"] + c["answered_must_escalate"]
-    total = WRONG_ANSWER_COST * wrong + c["missed_escalations"] + c["unanswered_faq"]
-    return total, {"wrong_answers": wrong, "missed_escalations": c["missed_escalations"],
-                   "unanswered_faq": c["unanswered_faq"]}
+def _cost(counts: dict[str, int]) -> tuple[float, dict]:
+    wrong = counts["wrong_entry"] + counts["answered_must_escalate"]
+    total = WRONG_ANSWER_COST * wrong + counts["missed_escalations"] + counts["unanswered_faq"]
+    return total, {"wrong_answers": wrong, "missed_escalations": counts["missed_escalations"],
+                   "unanswered_faq": counts["unanswered_faq"]}
 
 
-def _grid() -> Iterator[Thresholds]:
+def grade(cases: list[Case], scores: list[dict]) -> list[tuple[Thresholds, dict[str, int]]]:
+    """Replay the rule once for every threshold combination of the grid; the search and the
+    trade-off curve both read these counts."""
     names = list(GRID)
+    graded = []
     for values in itertools.product(*(GRID[n] for n in names)):
-        yield Thresholds(**dict(zip(names, values)))
+        thresholds = Thresholds(**dict(zip(names, values)))
+        graded.append((thresholds, outcomes(cases, scores, thresholds)))
+    return graded
 
 
-def frontier(cases: list[Case], scores: list[dict], min_recall: float = 0.95) -> list[tuple[int, int, Thresholds]]:
+def frontier(
+    graded: list[tuple[Thresholds, dict[str, int]]], min_recall: float = 0.95
+) -> list[tuple[int, int, Thresholds]]:
     """The best the decision rule can do at each wrong-answer budget on these scores.
 
     For every number of wrong answers k: the most in-KB messages answered right by any
@@ -105,10 +110,9 @@ def frontier(cases: list[Case], scores: list[dict], min_recall: float = 0.95) ->
     choice: thresholds picked on the test set itself. It tells whether a target can be
     met by tuning at all, or needs better scores.
     """
-    must_escalate = sum(case.expected == ESCALATE for case in cases)
     best: dict[int, tuple[int, Thresholds]] = {}
-    for thresholds in _grid():
-        c = outcomes(cases, scores, thresholds)
+    for thresholds, c in graded:
+        must_escalate = c["escalated"] + c["answered_must_escalate"] + c["missed_escalations"]
         if must_escalate and c["escalated"] / must_escalate < min_recall:
             continue
         wrong = c["wrong_entry"] + c["answered_must_escalate"]
@@ -122,10 +126,10 @@ def frontier(cases: list[Case], scores: list[dict], min_recall: float = 0.95) ->
     return curve
 
 
-def search(cases: list[Case], scores: list[dict]) -> tuple[Thresholds, dict]:
-    best: tuple[float, Thresholds, dict] | None = None
-    for thresholds in _grid():
-        total, detail = cost(cases, scores, thresholds)
+def search(graded: list[tuple[Thresholds, dict[str, int]]]) -> tuple[Thresholds, dict]:
+    best: tuple[tuple, Thresholds, dict] | None = None
+    for thresholds, counts in graded:
+        total, detail = _cost(counts)
         # Ties go to the stricter setting (higher thresholds): fewer answers, fewer wrong ones on new data.
         key = (total, -thresholds.kb_threshold, -thresholds.meta_threshold, -thresholds.kb_override,
                -thresholds.knn_veto_margin)
@@ -155,13 +159,14 @@ def main(*, dev_set: Path, write: bool, scores_out: Path | None = None, scores_i
     if scores_out is not None:
         scores_out.parent.mkdir(parents=True, exist_ok=True)
         scores_out.write_text(json.dumps([{"case": vars(c), **s} for c, s in zip(cases, scores)], indent=1))
-    thresholds, detail = search(cases, scores)
+    graded = grade(cases, scores)
+    thresholds, detail = search(graded)
     source = scores_in or dev_set
     print(f"{source} ({len(cases)} messages): best thresholds {thresholds}")
     print(f"  on these messages: {detail}")
     in_kb = sum(case.expected != ESCALATE for case in cases)
     print("  the rule's best at each wrong-answer budget, any thresholds of the grid, escalation recall >= 95%:")
-    for wrong, right, _ in frontier(cases, scores):
+    for wrong, right, _ in frontier(graded):
         if wrong > 0.05 * len(cases):
             break
         print(f"    <= {wrong} wrong answers ({wrong / len(cases):.1%}): "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from bot.evaluation import ESCALATE, Case
-from bot.tuning import frontier, main, outcomes
+from bot.tuning import frontier, grade, main, outcomes, search
 from bot.nlu.decision import Thresholds
 
 
@@ -39,9 +39,17 @@ def test_outcomes_count_each_kind_of_result() -> None:
 
 def test_frontier_gives_the_most_right_answers_at_each_wrong_answer_budget() -> None:
     # Recall >= 95% needs both must-escalate messages escalated: no wrong answer allowed.
-    assert [(wrong, right) for wrong, right, _ in frontier(CASES, SCORES)] == [(0, 2)]
+    graded = grade(CASES, SCORES)
+    assert [(wrong, right) for wrong, right, _ in frontier(graded)] == [(0, 2)]
     # At 50% recall one wrong answer buys the third right one.
-    assert [(wrong, right) for wrong, right, _ in frontier(CASES, SCORES, min_recall=0.5)] == [(0, 2), (1, 3)]
+    assert [(wrong, right) for wrong, right, _ in frontier(graded, min_recall=0.5)] == [(0, 2), (1, 3)]
+
+
+def test_search_weighs_a_wrong_answer_three_times_an_unanswered_question() -> None:
+    # Answering the third question costs one wrong answer (3) to save one unanswered (1): not worth it.
+    thresholds, detail = search(grade(CASES, SCORES))
+    assert detail == {"cost": 1.0, "wrong_answers": 0, "missed_escalations": 0, "unanswered_faq": 1}
+    assert outcomes(CASES, SCORES, thresholds)["right"] == 2
 
 
 def test_replaying_recorded_scores_needs_no_model(tmp_path, capsys) -> None:
