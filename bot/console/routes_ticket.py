@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Callable
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.concurrency import run_in_threadpool
@@ -19,7 +20,7 @@ from bot.console.models import StaffUser
 from bot.console.ticket_actions import ActionRefused
 from bot.console.web import redirect, render, time_left
 from bot.core.escalation import KB_SUGGESTIONS_KEY
-from bot.store.models import Message
+from bot.store.models import Message, Ticket
 from bot.store.types import utcnow
 from bot.tickets.priority import PRIORITIES
 from bot.tickets.status import ALLOWED_TRANSITIONS, STATUSES
@@ -153,6 +154,28 @@ async def post_reply(
     return redirect(_url(public_id, done="reply") + f"#message-{message_id}")
 
 
+def _act(
+    request: Request,
+    staff: CurrentStaff,
+    ctx: ConsoleContext,
+    public_id: str,
+    action: Callable[[Session, Ticket], None],
+    *,
+    done: str,
+    status_code: int,
+    drafts: dict[str, str] | None = None,
+):
+    """One console action on the locked ticket in its own unit of work. A refusal rolls it back
+    and shows the page again with the reason and what the agent typed; success redirects, so a
+    reload does not post twice."""
+    try:
+        with ctx.sessions.begin() as session:
+            action(session, ticket_for(session, staff, public_id, lock=True))
+    except ActionRefused as exc:
+        return _ticket_page(request, staff, ctx, public_id, error=str(exc), drafts=drafts, status_code=status_code)
+    return redirect(_url(public_id, done=done))
+
+
 @router.post("/console/tickets/{public_id}/note", include_in_schema=False)
 def post_note(
     request: Request,
@@ -161,15 +184,10 @@ def post_note(
     staff: CurrentStaff = Depends(require_staff()),
     ctx: ConsoleContext = Depends(get_context),
 ):
-    error = None
-    try:
-        with ctx.sessions.begin() as session:
-            ticket_actions.note(session, staff, ticket_for(session, staff, public_id, lock=True), text)
-    except ActionRefused as exc:
-        error = str(exc)
-    if error is not None:
-        return _ticket_page(request, staff, ctx, public_id, error=error, drafts={"note": text}, status_code=400)
-    return redirect(_url(public_id, done="note"))
+    return _act(
+        request, staff, ctx, public_id, lambda session, ticket: ticket_actions.note(session, staff, ticket, text),
+        done="note", status_code=400, drafts={"note": text},
+    )
 
 
 @router.post("/console/tickets/{public_id}/status", include_in_schema=False)
@@ -210,24 +228,18 @@ def post_assign(
     staff: CurrentStaff = Depends(require_staff()),
     ctx: ConsoleContext = Depends(get_context),
 ):
-    error = None
-    try:
-        with ctx.sessions.begin() as session:
-            ticket = ticket_for(session, staff, public_id, lock=True)
-            if assignee == "me":
-                target: int | None = staff.user_id
-            elif assignee in ("", "none"):
-                target = None
-            elif assignee.isdigit():
-                target = int(assignee)
-            else:
-                raise ActionRefused("Choose whom to assign the ticket to.")
-            ticket_actions.assign(session, staff, ticket, target)
-    except ActionRefused as exc:
-        error = str(exc)
-    if error is not None:
-        return _ticket_page(request, staff, ctx, public_id, error=error, status_code=409)
-    return redirect(_url(public_id, done="assign"))
+    def assign(session: Session, ticket: Ticket) -> None:
+        if assignee == "me":
+            target: int | None = staff.user_id
+        elif assignee in ("", "none"):
+            target = None
+        elif assignee.isdigit():
+            target = int(assignee)
+        else:
+            raise ActionRefused("Choose whom to assign the ticket to.")
+        ticket_actions.assign(session, staff, ticket, target)
+
+    return _act(request, staff, ctx, public_id, assign, done="assign", status_code=409)
 
 
 @router.post("/console/tickets/{public_id}/priority", include_in_schema=False)
@@ -238,16 +250,11 @@ def post_priority(
     staff: CurrentStaff = Depends(require_staff()),
     ctx: ConsoleContext = Depends(get_context),
 ):
-    error = None
-    try:
-        with ctx.sessions.begin() as session:
-            ticket = ticket_for(session, staff, public_id, lock=True)
-            ticket_actions.set_priority(session, staff, ticket, priority, ctx.settings)
-    except ActionRefused as exc:
-        error = str(exc)
-    if error is not None:
-        return _ticket_page(request, staff, ctx, public_id, error=error, status_code=400)
-    return redirect(_url(public_id, done="priority"))
+    return _act(
+        request, staff, ctx, public_id,
+        lambda session, ticket: ticket_actions.set_priority(session, staff, ticket, priority, ctx.settings),
+        done="priority", status_code=400,
+    )
 
 
 @router.get("/console/api/tickets/{public_id}/deliveries", include_in_schema=False)
