@@ -645,36 +645,30 @@ def parse_email(raw: bytes) -> ParsedEmail:
         msg = BytesParser(policy=policy.default).parsebytes(to_parse)
         del repaired, to_parse
     except Exception:  # noqa: BLE001 - the parser itself failed: keep the bytes as text
-        text, charset, _ = _decode_bytes(raw, None)
-        return ParsedEmail(
-            message_id=synthetic_id,
-            message_id_synthetic=True,
-            from_address=None,
-            from_name=None,
-            subject="",
-            text=_clean(text, problems)[:MAX_TEXT_CHARS],
-            text_source="plain",
-            charset=charset,
-            problems=["unparseable_message", "missing_message_id", "missing_from", *problems],
-            size=len(raw),
-        )
+        problems = ["unparseable_message", "missing_message_id", "missing_from", *problems]
+        return _as_plain_text(raw, synthetic_id, problems)
     try:
         return _parse_message(msg, raw, elided, synthetic_id, problems)
     except Exception as error:  # noqa: BLE001 - last resort: nothing is lost, the raw mail is stored
         problems.append(f"parse_error:{type(error).__name__}")
-        text, charset, _ = _decode_bytes(raw, None)
-        return ParsedEmail(
-            message_id=synthetic_id,
-            message_id_synthetic=True,
-            from_address=None,
-            from_name=None,
-            subject="",
-            text=_clean(text, problems)[:MAX_TEXT_CHARS],
-            text_source="plain",
-            charset=charset,
-            problems=problems,
-            size=len(raw),
-        )
+        return _as_plain_text(raw, synthetic_id, problems)
+
+
+def _as_plain_text(raw: bytes, synthetic_id: str, problems: list[str]) -> ParsedEmail:
+    """The last resort when the parser fails: the bytes as text, so nothing the citizen sent is lost."""
+    text, charset, _ = _decode_bytes(raw, None)
+    return ParsedEmail(
+        message_id=synthetic_id,
+        message_id_synthetic=True,
+        from_address=None,
+        from_name=None,
+        subject="",
+        text=_clean(text, problems)[:MAX_TEXT_CHARS],
+        text_source="plain",
+        charset=charset,
+        problems=problems,
+        size=len(raw),
+    )
 
 
 def _parse_message(msg: Message, raw: bytes, elided: _Elided, synthetic_id: str, problems: list[str]) -> ParsedEmail:
