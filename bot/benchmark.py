@@ -102,22 +102,15 @@ def measure_interleaved(paths: dict, texts: list[str], *, requests: int, concurr
 
 
 def main(*, requests: int, out_dir: Path) -> int:
-    from bot.stack import Stack, StackConfig, free_port
-    from bot.store.db import upgrade_database
+    from bot.stack import Stack, StackConfig
     from bot.training import train
 
     texts = [case.text for case in load_cases(PROJECT_ROOT / "evaluation" / "dev.tsv")]
     model = train()
     with tempfile.TemporaryDirectory(prefix="crm-bench-") as tmp:
         work = Path(tmp)
-        database_url = f"sqlite:///{work / 'bench.db'}"
-        upgrade_database(database_url)
-        api_key = uuid.uuid4().hex * 2
-        config = StackConfig(
-            model=model, database_url=database_url, api_key=api_key, tracker_db=work / "tracker.db",
-            api_port=free_port(), rasa_port=free_port(), action_port=free_port(), log_dir=work / "log",
-        )
-        headers = {"X-API-Key": api_key}
+        config = StackConfig.throwaway(model, work)
+        headers = {"X-API-Key": config.api_key}
 
         def full(client: httpx.Client, sender: str, text: str) -> bool:
             r = client.post(f"{config.api_url}/api/v1/messages", headers=headers,

@@ -213,26 +213,11 @@ def add_rankings(rasa_url: str, outcomes: list[Outcome]) -> list[Outcome]:
 
 
 def evaluate_with_stack(model: Path, kb_dir: Path, cases: list[Case], work: Path) -> list[Outcome]:
-    from bot.stack import Stack, StackConfig, free_port
-    from bot.store.db import upgrade_database
+    from bot.stack import Stack, StackConfig
 
-    database_url = f"sqlite:///{work / 'eval.db'}"
-    upgrade_database(database_url)
-    api_key = uuid.uuid4().hex + uuid.uuid4().hex
-    config = StackConfig(
-        model=model,
-        database_url=database_url,
-        api_key=api_key,
-        kb_dir=kb_dir,
-        tracker_db=work / "tracker.db",
-        api_port=free_port(),
-        rasa_port=free_port(),
-        action_port=free_port(),
-        log_dir=work / "log",
-        rasa_http_api=True,
-    )
+    config = StackConfig.throwaway(model, work, kb_dir=kb_dir, rasa_http_api=True)
     with Stack(config):
-        return add_rankings(config.rasa_url, run_cases(config.api_url, api_key, cases))
+        return add_rankings(config.rasa_url, run_cases(config.api_url, config.api_key, cases))
 
 
 def machine_description() -> str:

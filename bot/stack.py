@@ -14,8 +14,10 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -50,6 +52,21 @@ class StackConfig:
     # Run `python -m bot deliveries` (needed as soon as any channel can send).
     deliveries: bool = False
     extra_env: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def throwaway(cls, model: Path, work: Path, **overrides: Any) -> "StackConfig":
+        """A stack for a test or a measurement: a migrated SQLite store, Rasa's tracker and the logs
+        in ``work``, free loopback ports and a random API key, so it never touches the city's data
+        or collides with a running assistant."""
+        from bot.store.db import upgrade_database
+
+        database_url = f"sqlite:///{work / 'crm.db'}"
+        upgrade_database(database_url)
+        fields: dict[str, Any] = dict(
+            model=model, database_url=database_url, api_key=uuid.uuid4().hex * 2, tracker_db=work / "tracker.db",
+            api_port=free_port(), rasa_port=free_port(), action_port=free_port(), log_dir=work / "log",
+        )
+        return cls(**{**fields, **overrides})
 
     @property
     def api_url(self) -> str:

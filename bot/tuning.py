@@ -14,7 +14,6 @@ import itertools
 import json
 import re
 import tempfile
-import uuid
 from pathlib import Path
 
 import httpx
@@ -178,19 +177,11 @@ def main(*, dev_set: Path, write: bool, scores_out: Path | None = None, scores_i
 
 
 def _record(cases: list[Case]) -> list[dict]:
-    from bot.stack import Stack, StackConfig, free_port
-    from bot.store.db import upgrade_database
+    from bot.stack import Stack, StackConfig
     from bot.training import train
 
     model = train()
     with tempfile.TemporaryDirectory(prefix="crm-tune-") as tmp:
-        work = Path(tmp)
-        database_url = f"sqlite:///{work / 'tune.db'}"
-        upgrade_database(database_url)
-        config = StackConfig(
-            model=model, database_url=database_url, api_key=uuid.uuid4().hex * 2,
-            tracker_db=work / "tracker.db", api_port=free_port(), rasa_port=free_port(),
-            action_port=free_port(), rasa_http_api=True, log_dir=work / "log",
-        )
+        config = StackConfig.throwaway(model, Path(tmp), rasa_http_api=True)
         with Stack(config):
             return record_scores(config.rasa_url, cases)

@@ -16,8 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.stack import Stack, StackConfig, free_port
-from bot.store.db import session_factory, upgrade_database
+from bot.stack import Stack, StackConfig
+from bot.store.db import session_factory
 from bot.training import train
 
 
@@ -54,18 +54,7 @@ class RunningAssistant:
 @pytest.fixture(scope="session")
 def assistant(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningAssistant]:
     work: Path = tmp_path_factory.mktemp("stack")
-    database_url = f"sqlite:///{work / 'crm.db'}"
-    upgrade_database(database_url)
-    config = StackConfig(
-        model=train(quiet=True),
-        database_url=database_url,
-        api_key="e2e-" + uuid.uuid4().hex,
-        tracker_db=work / "tracker.db",
-        api_port=free_port(),
-        rasa_port=free_port(),
-        action_port=free_port(),
-        log_dir=work / "log",
-    )
+    config = StackConfig.throwaway(train(quiet=True), work)
     with Stack(config), httpx.Client(timeout=60.0) as client:
         yield RunningAssistant(config, client)
 

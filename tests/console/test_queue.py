@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from bot.store.db import session_scope
 from bot.store.models import Ticket

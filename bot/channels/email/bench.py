@@ -271,20 +271,14 @@ def main(*, emails: int, crash_emails: int, kills: int, out_dir: Path) -> int:
 
     from bot.channels.email.mailservers import start_mail_servers
     from bot.evaluation import machine_description
-    from bot.stack import Stack, StackConfig, free_port
-    from bot.store.db import upgrade_database
+    from bot.stack import Stack, StackConfig
     from bot.training import train
 
     model = train()
     with tempfile.TemporaryDirectory(prefix="crm-bench-email-") as tmp, start_mail_servers() as servers:
         work = Path(tmp)
-        database_url = f"sqlite:///{work / 'bench.db'}"
-        upgrade_database(database_url)
-        config = StackConfig(
-            model=model, database_url=database_url, api_key=uuid.uuid4().hex * 2, tracker_db=work / "tracker.db",
-            api_port=free_port(), rasa_port=free_port(), action_port=free_port(), log_dir=work / "log",
-        )
-        target = Target(database_url, config.rasa_url, config.kb_dir)
+        config = StackConfig.throwaway(model, work)
+        target = Target(config.database_url, config.rasa_url, config.kb_dir)
         with Stack(config):
             throughput_run(servers, target, 20, work)  # warm-up: Rasa's first calls load lazily
             throughput = throughput_run(servers, target, emails, work)

@@ -21,7 +21,6 @@ the worker files them in the Sent folder.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import threading

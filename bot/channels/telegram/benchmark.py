@@ -26,7 +26,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -141,8 +140,7 @@ class TelegramWorker:
 def main(*, messages: int, concurrency: list[int], poll_intervals: list[float], poll_messages: int,
          out_dir: Path) -> int:
     from bot.evaluation import load_cases, machine_description
-    from bot.stack import Stack, StackConfig, free_port
-    from bot.store.db import upgrade_database
+    from bot.stack import Stack, StackConfig
     from bot.training import train
 
     dev_texts = [case.text for case in load_cases(PROJECT_ROOT / "evaluation" / "dev.tsv")]
@@ -152,15 +150,10 @@ def main(*, messages: int, concurrency: list[int], poll_intervals: list[float], 
     rows: list[tuple[int, float, dict]] = []
     with tempfile.TemporaryDirectory(prefix="crm-bench-telegram-") as tmp, BotApiStandIn(TOKEN) as standin:
         work = Path(tmp)
-        database_url = f"sqlite:///{work / 'bench.db'}"
-        upgrade_database(database_url)
-        api_key = uuid.uuid4().hex * 2
-        config = StackConfig(
-            model=model, database_url=database_url, api_key=api_key, tracker_db=work / "tracker.db",
-            api_port=free_port(), rasa_port=free_port(), action_port=free_port(), log_dir=work / "log",
-        )
+        config = StackConfig.throwaway(model, work)
+        api_key = config.api_key
         env = {
-            **os.environ, "PYTHONPATH": str(PROJECT_ROOT), "CRM_DATABASE_URL": database_url,
+            **os.environ, "PYTHONPATH": str(PROJECT_ROOT), "CRM_DATABASE_URL": config.database_url,
             "CRM_API_KEYS": api_key, "CRM_KB_DIR": str(config.kb_dir), "CRM_RASA_URL": config.rasa_url,
             "CRM_TELEGRAM_BOT_TOKEN": TOKEN, "CRM_TELEGRAM_BASE_URL": standin.base_url,
         }

@@ -16,8 +16,8 @@ import pytest
 from sqlalchemy import select
 
 from bot.channels.whatsapp.signature import sign
-from bot.stack import Stack, StackConfig, free_port
-from bot.store.db import session_factory, upgrade_database
+from bot.stack import Stack, StackConfig
+from bot.store.db import session_factory
 from bot.store.models import ChannelIdentity, Message, Ticket
 from bot.training import train
 from tests.channels.whatsapp.conftest import APP_SECRET, VERIFY_TOKEN, message, status, webhook, whatsapp_env
@@ -48,18 +48,10 @@ class WhatsAppStack:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WhatsAppStack]:
     work: Path = tmp_path_factory.mktemp("whatsapp-stack")
-    database_url = f"sqlite:///{work / 'crm.db'}"
-    upgrade_database(database_url)
     with GraphStandIn() as graph:
-        config = StackConfig(
-            model=train(quiet=True),
-            database_url=database_url,
-            api_key="e2e-" + uuid.uuid4().hex,
-            tracker_db=work / "tracker.db",
-            api_port=free_port(),
-            rasa_port=free_port(),
-            action_port=free_port(),
-            log_dir=work / "log",
+        config = StackConfig.throwaway(
+            train(quiet=True),
+            work,
             deliveries=True,  # as `bot run` does once a channel can send
             # The machine running the tests may be busy; a slow Rasa must not turn answers into escalations.
             extra_env={**whatsapp_env(graph.url), "CRM_RASA_TIMEOUT_SECONDS": "120"},
