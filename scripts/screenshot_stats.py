@@ -14,8 +14,6 @@ import argparse
 import random
 import sys
 import tempfile
-import threading
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -103,14 +101,14 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots" / "stats.png")
     args = parser.parse_args()
 
-    import uvicorn
     from fastapi import FastAPI
     from playwright.sync_api import sync_playwright
 
     from bot.console.app import register
+    from bot.console.screenshots import CHROMIUM, CHROMIUM_ARGS
     from bot.console.staff import create_staff
+    from bot.local_server import serve_in_thread
     from bot.settings import Settings
-    from bot.stack import free_port
     from bot.store.db import session_scope, upgrade_database
 
     with tempfile.TemporaryDirectory(prefix="crm-screenshot-") as tmp:
@@ -125,34 +123,19 @@ def main() -> int:
                          role="supervisor")
         app = FastAPI()
         register(app, settings)
-        port = free_port()
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        while not server.started:
-            time.sleep(0.05)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(
-                    executable_path="/usr/bin/chromium", headless=True,
-                    args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                          "--disable-component-update", "--disable-sync", "--no-first-run"],
-                )
-                page = browser.new_page(viewport={"width": 1400, "height": 1000})
-                page.goto(f"{base}/console/login")
-                page.fill("#username", "maria")
-                page.fill("#password", PASSWORD)
-                page.click("button[type=submit]")
-                page.wait_for_url(lambda url: "/login" not in url)
-                start = END - timedelta(days=DAYS - 1)
-                page.goto(f"{base}/console/stats?start={start.isoformat()}&end={END.isoformat()}")
-                args.out.parent.mkdir(parents=True, exist_ok=True)
-                page.screenshot(path=str(args.out), full_page=True)
-                browser.close()
-        finally:
-            server.should_exit = True
-            thread.join(timeout=15)
+        with serve_in_thread(app, name="stats-screenshot") as base, sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(f"{base}/console/login")
+            page.fill("#username", "maria")
+            page.fill("#password", PASSWORD)
+            page.click("button[type=submit]")
+            page.wait_for_url(lambda url: "/login" not in url)
+            start = END - timedelta(days=DAYS - 1)
+            page.goto(f"{base}/console/stats?start={start.isoformat()}&end={END.isoformat()}")
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(args.out), full_page=True)
+            browser.close()
     print(f"wrote {args.out}")
     return 0
 

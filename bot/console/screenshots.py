@@ -11,8 +11,6 @@ database.
 from __future__ import annotations
 
 import tempfile
-import threading
-import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -129,12 +127,11 @@ def seed_demo(db_url: str, settings: Settings) -> str:
 
 
 def take_screenshots(out_dir: str | Path) -> list[Path]:
-    import uvicorn
     from fastapi import FastAPI
     from playwright.sync_api import sync_playwright
 
     from bot.console.app import register
-    from bot.stack import free_port
+    from bot.local_server import serve_in_thread
     from bot.store.db import dispose_engines, upgrade_database
 
     out = Path(out_dir)
@@ -149,18 +146,9 @@ def take_screenshots(out_dir: str | Path) -> list[Path]:
         ticket_id = seed_demo(db_url, settings)
         app = FastAPI()
         register(app, settings)
-        port = free_port()
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        while not server.started:
-            if not thread.is_alive():
-                raise RuntimeError("the demo console did not start")
-            time.sleep(0.05)
-        base = f"http://127.0.0.1:{port}"
         written = []
         try:
-            with sync_playwright() as playwright:
+            with serve_in_thread(app, name="demo-console") as base, sync_playwright() as playwright:
                 browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
                 page = browser.new_page(viewport={"width": 1440, "height": 860}, device_scale_factor=1)
                 page.goto(f"{base}/console/login")
@@ -179,8 +167,6 @@ def take_screenshots(out_dir: str | Path) -> list[Path]:
                 page.screenshot(path=str(written[-1]), full_page=False)
                 browser.close()
         finally:
-            server.should_exit = True
-            thread.join(timeout=15)
             dispose_engines()
     for path in written:
         print(f"wrote {path.relative_to(PROJECT_ROOT) if path.is_relative_to(PROJECT_ROOT) else path}")

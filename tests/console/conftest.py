@@ -10,11 +10,9 @@ installs it). A missing browser fails the tests: a skipped XSS test is no test.
 from __future__ import annotations
 
 import re
-import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +21,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from bot.console.app import register
+from bot.local_server import serve_in_thread
 from bot.settings import PROJECT_ROOT, Settings
-from bot.stack import free_port
 from bot.store.citizens import get_or_create_identity
 from bot.store.db import session_scope, upgrade_database
 from bot.store.messages import record_inbound
@@ -178,39 +176,21 @@ class LiveConsole:
     settings: Settings
     make_staff: Callable[..., Any]
     make_ticket: Callable[..., str]
-    _server: Any = field(repr=False, default=None)
 
 
 @pytest.fixture(scope="session")
 def live_console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveConsole]:
-    import uvicorn
-
     db_url = f"sqlite:///{tmp_path_factory.mktemp('live-console') / 'console.db'}"
     upgrade_database(db_url)
     settings = make_settings(db_url)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(build_app(settings), host="127.0.0.1", port=port, log_level="warning", access_log=False)
-    )
-    thread = threading.Thread(target=server.run, name="live-console", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("the console's test server did not start", pytrace=False)
-        time.sleep(0.05)
-    try:
+    with serve_in_thread(build_app(settings), name="live-console") as url:
         yield LiveConsole(
-            url=f"http://127.0.0.1:{port}",
+            url=url,
             db_url=db_url,
             settings=settings,
             make_staff=staff_factory(db_url),
             make_ticket=ticket_factory(db_url, settings),
-            _server=server,
         )
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,6 @@ import csv
 import io
 import re
 import shutil
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,8 +23,8 @@ from sqlalchemy import select
 from bot.core.conversation import Conversation
 from bot.core.inbound import InboundMessage
 from bot.kb.loader import load_kb
+from bot.local_server import serve_in_thread
 from bot.settings import PROJECT_ROOT, Settings
-from bot.stack import free_port
 from bot.store.citizens import get_or_create_identity
 from bot.store.db import session_factory, session_scope, upgrade_database
 from bot.store.models import Message, Ticket
@@ -48,8 +47,6 @@ class LiveInsights:
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveInsights]:
-    import uvicorn
-
     work = tmp_path_factory.mktemp("live-insights")
     db_url = f"sqlite:///{work / 'console.db'}"
     upgrade_database(db_url)
@@ -59,15 +56,6 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveInsights]:
     rasa = FakeRasa(db_url, settings)
     app = build_app(settings)
     app.state.conversation = Conversation(settings, session_factory(db_url), rasa)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
-    thread = threading.Thread(target=server.run, name="live-insights", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("the insights test server did not start", pytrace=False)
-        time.sleep(0.05)
     with session_scope(db_url) as session:
         seed_known(session)
         # A KB entry id no KB would hold, to prove the stats page escapes what the store says.
@@ -76,11 +64,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveInsights]:
     staff = staff_factory(db_url)
     staff("sam", role="supervisor", departments=())
     staff("ana", role="agent", departments=("waste",))
-    try:
-        yield LiveInsights(f"http://127.0.0.1:{port}", db_url, kb_dir, settings, rasa, staff)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
+    with serve_in_thread(app, name="live-insights") as url:
+        yield LiveInsights(url, db_url, kb_dir, settings, rasa, staff)
 
 
 def _no_script_ran(page: Any) -> None:
