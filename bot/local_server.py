@@ -16,12 +16,17 @@ from bot.stack import free_port
 
 
 @contextmanager
-def serve_in_thread(app: Any, *, name: str = "local-server", startup_timeout: float = 30.0) -> Iterator[str]:
-    """Yield the server's base URL; the server stops when the block ends."""
+def serve_in_thread(
+    app: Any, *, port: int | None = None, name: str = "local-server", startup_timeout: float = 30.0
+) -> Iterator[str]:
+    """Yield the server's base URL; the server stops when the block ends. ``port``: when the app must
+    know its own address beforehand (a webhook URL in its settings); a free one otherwise."""
     import uvicorn
 
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
+    port = port or free_port()
+    # lifespan "on": an app whose start-up fails must fail here, not serve half started.
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on")
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=name, daemon=True)
     thread.start()
     try:

@@ -8,12 +8,12 @@ import time
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import func, select
 
 from bot.api.app import create_app
 from bot.channels.registry import routers, worker_channels
 from bot.channels.telegram.webhook import WEBHOOK_PATH
+from bot.local_server import serve_in_thread
 from bot.stack import free_port
 from bot.store.db import session_factory
 from bot.store.models import Message
@@ -22,27 +22,9 @@ from tests.channels.telegram.support import FakeRasa, store_fails, telegram_sett
 SECRET = "webhook-secret-" + "k" * 20
 
 
-class ServedApi:
-    """The API app served by uvicorn in a thread, on a free loopback port."""
-
-    def __init__(self, settings, rasa) -> None:
-        self.port = settings.api_port
-        config = uvicorn.Config(create_app(settings, rasa=rasa), host="127.0.0.1", port=self.port,
-                                log_level="warning", lifespan="on")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> "ServedApi":
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            assert time.monotonic() < deadline and self.thread.is_alive(), "API did not start"
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
+def served_api(settings, rasa):
+    """The API app served by uvicorn in a thread, on the port its settings name."""
+    return serve_in_thread(create_app(settings, rasa=rasa), port=settings.api_port, name="telegram-webhook-api")
 
 
 def _webhook_settings(db_url, standin, **kw):
@@ -69,7 +51,7 @@ def _inbound_count(db_url: str) -> int:
 def served(db_url, standin):
     rasa = FakeRasa(db_url)
     settings = _webhook_settings(db_url, standin)
-    with ServedApi(settings, rasa):
+    with served_api(settings, rasa):
         _wait_registered(standin)
         yield settings, rasa
 
@@ -123,7 +105,7 @@ def test_webhook_updates_of_one_chat_are_answered_in_order(served, standin):
 def test_api_starts_while_telegram_is_down_and_serves_telegram_once_it_is_back(db_url, standin):
     standin.fail_next("getMe", 502, times=2)
     settings = _webhook_settings(db_url, standin)
-    with ServedApi(settings, FakeRasa(db_url)):
+    with served_api(settings, FakeRasa(db_url)):
         assert httpx.get(f"http://127.0.0.1:{settings.api_port}/health").status_code == 200
         early = standin.updates.text(64, "too early")
         assert httpx.post(settings.telegram_webhook_url, json=early,
@@ -146,7 +128,7 @@ def test_an_update_that_cannot_be_stored_gets_a_5xx_so_telegram_sends_it_again(d
 
     store_fails(monkeypatch, times=HANDLE_ATTEMPTS)
     rasa = FakeRasa(db_url)
-    with ServedApi(_webhook_settings(db_url, standin), rasa):
+    with served_api(_webhook_settings(db_url, standin), rasa):
         _wait_registered(standin)
         update = standin.updates.text(5260, "is anyone there?")
         first = standin.post_to_webhook(update)
@@ -166,7 +148,7 @@ def test_an_update_that_never_stores_is_given_up_after_the_window(db_url, standi
     store_fails(monkeypatch, text="cannot be stored")
     rasa = FakeRasa(db_url)
     settings = _webhook_settings(db_url, standin, telegram_retry_unstored_seconds=1.0)
-    with caplog.at_level(logging.ERROR, logger="bot.channels.telegram"), ServedApi(settings, rasa):
+    with caplog.at_level(logging.ERROR, logger="bot.channels.telegram"), served_api(settings, rasa):
         _wait_registered(standin)
         update = standin.updates.text(5261, "cannot be stored")
         assert standin.post_to_webhook(update).status_code == 503
