@@ -9,12 +9,12 @@ same code serves `make run`, the test suite, the evaluation and the benchmark
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
 import sys
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,7 +63,7 @@ class StackConfig:
         database_url = f"sqlite:///{work / 'crm.db'}"
         upgrade_database(database_url)
         fields: dict[str, Any] = dict(
-            model=model, database_url=database_url, api_key=uuid.uuid4().hex * 2, tracker_db=work / "tracker.db",
+            model=model, database_url=database_url, api_key=secrets.token_hex(32), tracker_db=work / "tracker.db",
             api_port=free_port(), rasa_port=free_port(), action_port=free_port(), log_dir=work / "log",
         )
         return cls(**{**fields, **overrides})
