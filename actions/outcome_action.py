@@ -26,5 +26,8 @@ class OutcomeAction(Action, ABC):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list:
         turn = Turn.from_latest_message(tracker.sender_id, tracker.latest_message)
         for reply in await asyncio.to_thread(type(self).outcome, turn):
-            dispatcher.utter_message(response=reply.response, **reply.variables)
+            if reply.buttons:
+                dispatcher.utter_message(response=reply.response, buttons=reply.buttons, **reply.variables)
+            else:
+                dispatcher.utter_message(response=reply.response, **reply.variables)
         return []

@@ -66,12 +66,9 @@ class Settings(BaseSettings):
     response_commitment_hours: float = 24.0
     # Faster commitment for urgent tickets (vulnerable citizens, safety hazards).
     urgent_commitment_hours: float = 4.0
-    # A question escalated only because the assistant was unsure is answered with the ticket ID
-    # and up to this many KB questions close to it, for the citizen to pick (0: none).
-    citizen_suggestions: int = Field(default=3, ge=0, le=5)
-    # ... each at least this similar to the message (the matcher's score; far below the
-    # answering threshold: a suggestion is offered, not asserted).
-    citizen_suggestion_similarity: float = Field(default=0.35, ge=0.0, le=1.0)
+    # When the assistant is unsure it asks "Do you mean ...?" (bot.core.clarification). An offer
+    # the citizen neither picks from nor declines within this time becomes a ticket.
+    clarification_timeout_minutes: float = Field(default=30.0, gt=0, le=24 * 60)
     # Messages from the same identity within this window belong to one conversation;
     # they form the transcript attached to a new ticket.
     conversation_window_minutes: int = 30

@@ -8,7 +8,9 @@ anything else happens to it.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import secrets
 from contextlib import asynccontextmanager
 from typing import Any
@@ -24,12 +26,32 @@ from bot.channels.delivery import DeliveryService
 from bot.api.errors import ApiError
 from bot.api.tickets import build_router as build_tickets_router
 from bot.console.app import register as register_console
-from bot.api.schemas import HandlingOut, MessageIn, MessageOut, ReplyOut, TicketOut
+from bot.api.schemas import HandlingOut, MessageIn, MessageOut, OptionOut, ReplyOut, TicketOut
 from bot.core.conversation import Conversation, HandledMessage
 from bot.core.inbound import InboundMessage
 from bot.core.rasa_client import RasaClient
 from bot.settings import Settings
 from bot.store.db import session_factory
+
+
+logger = logging.getLogger(__name__)
+
+# How often the API looks for "Do you mean ...?" questions that timed out (bot.core.clarification).
+OFFER_EXPIRY_POLL_SECONDS = 20.0
+
+
+async def _expire_offers_forever(conversation: Conversation, stop: asyncio.Event) -> None:
+    """Unanswered offers become tickets even when nobody writes again; several API processes may
+    run this at once (each offer is claimed once)."""
+    while not stop.is_set():
+        try:
+            await run_in_threadpool(conversation.expire_offers)
+        except Exception:  # the database went away for a moment; try again on the next pass
+            logger.exception("expiring unanswered offers failed")
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=OFFER_EXPIRY_POLL_SECONDS)
+        except asyncio.TimeoutError:
+            pass
 
 
 def _error(status: int, error: str, detail: Any, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -52,7 +74,11 @@ def create_app(settings: Settings, *, rasa: RasaClient | None = None) -> FastAPI
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
+        stop = asyncio.Event()
+        expiry = asyncio.create_task(_expire_offers_forever(conversation, stop))
         yield
+        stop.set()
+        await expiry
         rasa_client.close()
 
     app = FastAPI(
@@ -185,13 +211,21 @@ def _to_out(handled: HandledMessage) -> MessageOut:
     return MessageOut(
         message_id=handled.message_id,
         duplicate=handled.duplicate,
-        replies=[ReplyOut(text=text) for text in handled.replies],
+        replies=[ReplyOut(text=text, options=_options(handled) if i == len(handled.replies) - 1 else None)
+                 for i, text in enumerate(handled.replies)],
         handling=HandlingOut(
             kind=handled.handling,
             intent=handled.intent,
             confidence=handled.confidence,
             kb_entry_id=handled.kb_entry_id,
             ticket=ticket,
-            suggested_kb_entries=handled.offered_entries,
+            offered_kb_entries=handled.offered_entries if handled.choices else [],
         ),
     )
+
+
+def _options(handled: HandledMessage) -> list[OptionOut] | None:
+    if not handled.choices:
+        return None
+    options = [OptionOut(number=o["n"], title=o["title"], kb_entry_id=o["entry"]) for o in handled.choices["options"]]
+    return options + [OptionOut(number=0, title=handled.choices["none"]["title"], kb_entry_id=None)]

@@ -53,8 +53,19 @@ class MessageIn(BaseModel):
         return value
 
 
+class OptionOut(BaseModel):
+    number: int = Field(description="What the citizen replies to pick it (0: none of these / talk to a person).")
+    title: str = Field(description="The KB question as shown to the citizen.")
+    kb_entry_id: str | None = Field(description="The KB entry it answers; null for \"none of these\".")
+
+
 class ReplyOut(BaseModel):
     text: str
+    options: list[OptionOut] | None = Field(
+        default=None,
+        description="Only on a \"Do you mean ...?\" reply: the choices, also listed numbered in `text`. "
+        "Show them as buttons, or let the citizen reply with the number.",
+    )
 
 
 class TicketOut(BaseModel):
@@ -68,16 +79,16 @@ class TicketOut(BaseModel):
 
 class HandlingOut(BaseModel):
     kind: str | None = Field(
-        description="kb_answer, escalated, ticket_joined, small_talk, status or error."
+        description="kb_answer, asked (the assistant asked which question the citizen means; see "
+        "`replies[].options`), escalated, ticket_joined, small_talk, status or error."
     )
     intent: str | None
     confidence: float | None
     kb_entry_id: str | None = Field(description="The knowledge-base entry that answered, if any.")
     ticket: TicketOut | None
-    suggested_kb_entries: list[str] = Field(
+    offered_kb_entries: list[str] = Field(
         default_factory=list,
-        description="KB entries whose questions the citizen was offered to pick, when a question was escalated "
-        "only because the assistant was unsure (the last reply lists them). A web chat can show them as buttons.",
+        description="kind `asked`: the KB entries the citizen was asked to pick from, in the order offered.",
     )
 
 

@@ -16,16 +16,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.channels.delivery import PENDING, SENT
+from bot.core import clarification
 from bot.core.escalation import CITIZEN_OFFER_KEY, escalate
 from bot.core.inbound import InboundMessage
 from bot.core.rasa_client import RasaClient, RasaUnavailable
+from bot.core.routing import department_names
 from bot.core.turns import METADATA_KEY, record_handling
 from bot.identity.commands import might_be_link_command
 from bot.identity.linking import handle_link_message
 from bot.settings import Settings
 from bot.store.citizens import get_or_create_identity
 from bot.store.messages import record_inbound, record_outbound
-from bot.store.models import Message, Ticket
+from bot.store.models import KbOffer, Message, Ticket
 from bot.tickets.service import attach_to_ticket, open_ticket_of
 from bot.tickets.status import OPEN_STATUSES
 
@@ -66,8 +68,10 @@ class HandledMessage:
     # Stored outbound rows for ``replies``, in order; channels that push replies
     # (Telegram, WhatsApp, e-mail) deliver these through bot.channels.delivery.
     reply_ids: list[int] = field(default_factory=list)
-    # KB entries whose questions the citizen was offered to pick (bot.core.escalation.citizen_suggestions).
+    # KB entries whose questions the citizen was asked to pick from ("Do you mean ...?").
     offered_entries: list[str] = field(default_factory=list)
+    # The asking reply's choices (bot.core.clarification.CHOICES_KEY), for channels that show buttons.
+    choices: dict | None = None
 
 
 def text_for_understanding(text: str) -> str:
@@ -123,13 +127,19 @@ class Conversation:
         understood = text_for_understanding(inbound.assistant_text)
         reason = None
         replies: list[str] = []
-        if inbound.needs_person is not None:
+        lead_replies: list[tuple[str, int | None]] = []
+        pick = None
+        if inbound.needs_person is None:
+            pick, lead_replies = self._clarification_turn(message_id, inbound)
+        if pick is not None:
+            understood = pick
+        elif inbound.needs_person is not None:
             reason = inbound.needs_person
         elif len(understood) > self._settings.max_classified_chars:
             reason = "long_message"
         elif not understood:
             reason = "low_confidence"
-        else:
+        if reason is None:
             try:
                 bot_messages = self._rasa.send(
                     sender=sender_id, text=understood, metadata={METADATA_KEY: message_id}
@@ -148,12 +158,73 @@ class Conversation:
                 reason = "assistant_unavailable"
             if reason is not None:
                 replies = [self._escalate_without_rasa(session, message, reason=reason)]
+            asking = None
+            if message.handling == clarification.ASKED and replies:
+                offer = session.scalars(select(KbOffer).where(KbOffer.message_id == message.id)).first()
+                asking = clarification.choices_meta(offer, self._settings.kb_dir) if offer is not None else None
             reply_ids = []
-            for text in replies:
+            for text, ticket_id in lead_replies:
                 reply = record_outbound(session, inbound=message, text=text)
+                reply.ticket_id = ticket_id
                 self._mark_reply(reply, replies_in_response)
                 reply_ids.append(reply.id)
-        return self._result(message_id, replies=replies, reply_ids=reply_ids)
+            for position, text in enumerate(replies):
+                reply = record_outbound(session, inbound=message, text=text)
+                if asking is not None and position == len(replies) - 1:
+                    reply.meta = {**(reply.meta or {}), clarification.CHOICES_KEY: asking}
+                self._mark_reply(reply, replies_in_response)
+                reply_ids.append(reply.id)
+        return self._result(message_id, replies=[text for text, _ in lead_replies] + replies, reply_ids=reply_ids)
+
+    def _clarification_turn(self, message_id: int, inbound: InboundMessage) -> tuple[str | None, list[tuple[str, int | None]]]:
+        """Before Rasa: a pick of a "Do you mean ...?" question becomes Rasa's intent payload; any
+        other message from a citizen with an open question first hands that question to a person.
+
+        Returns (the text Rasa is sent instead, or None; replies to send first, with their ticket)."""
+        with self._sessions.begin() as session:
+            message = session.get(Message, message_id)
+            choice = inbound.choice
+            offer = clarification.pending_offer(session, message.citizen_id)
+            if choice is None and offer is not None and offer.identity_id == message.identity_id:
+                choice = clarification.pick_from_text(offer, inbound.assistant_text, self._settings.kb_dir)
+            if choice is not None:
+                message.meta = {**(message.meta or {}), "kb_choice": choice.encode()}
+                return clarification.rasa_payload(choice), []
+            if offer is None:
+                return None, []
+            escalation = clarification.supersede_pending(session, message, self._settings)
+            if escalation is None:
+                return None, []
+            department = department_names(self._settings.kb_dir).get(escalation.ticket.department,
+                                                                     escalation.ticket.department)
+            text = clarification.handed_over_text(escalation, department, lead="About your earlier question:")
+            return None, [(text, escalation.ticket.id)]
+
+    def expire_offers(self, *, now: datetime | None = None, limit: int = 50) -> list[int]:
+        """Hand "Do you mean ...?" questions left unanswered past their time to a person, and tell
+        the citizen. Returns the stored replies, pending delivery (or a pull client's fetch).
+
+        Every process may run this (the API's background loop): an offer is claimed once, so two
+        running it together never open two tickets."""
+        reply_ids = []
+        with self._sessions() as session:
+            due = clarification.due_offers(session, now=now, limit=limit)
+        for offer_id in due:
+            with self._sessions.begin() as session:
+                offer = session.get(KbOffer, offer_id)
+                escalation = clarification.expire_offer(session, offer, self._settings, now=now)
+                if escalation is None:
+                    continue
+                question = session.get(Message, offer.message_id)
+                department = department_names(self._settings.kb_dir).get(escalation.ticket.department,
+                                                                         escalation.ticket.department)
+                text = clarification.handed_over_text(escalation, department, lead="I haven't heard back from you, so")
+                reply = record_outbound(session, inbound=question, text=text)
+                reply.ticket_id = escalation.ticket.id
+                self._mark_reply(reply, replies_in_response=False)
+                session.flush()
+                reply_ids.append(reply.id)
+        return reply_ids
 
     def _handle_attachment(self, message_id: int, kind: str, replies_in_response: bool) -> HandledMessage:
         """A photo, location, voice note... without words: the assistant cannot read it.
@@ -284,14 +355,16 @@ class Conversation:
     ) -> HandledMessage:
         with self._sessions() as session:
             message = session.get(Message, message_id)
+            rows = session.execute(
+                select(Message.id, Message.text, Message.meta)
+                .where(Message.reply_to_id == message_id, Message.author == "assistant")
+                .order_by(Message.id)
+            ).all()
             if replies is None:
-                rows = session.execute(
-                    select(Message.id, Message.text)
-                    .where(Message.reply_to_id == message_id, Message.author == "assistant")
-                    .order_by(Message.id)
-                ).all()
                 reply_ids = [row.id for row in rows]
                 replies = [row.text for row in rows]
+            choices = next((row.meta[clarification.CHOICES_KEY] for row in rows
+                            if isinstance(row.meta, dict) and clarification.CHOICES_KEY in row.meta), None)
             ticket = session.get(Ticket, message.ticket_id) if message.ticket_id else None
             info = None
             if ticket is not None:
@@ -314,4 +387,5 @@ class Conversation:
                 duplicate=duplicate,
                 reply_ids=list(reply_ids or []),
                 offered_entries=[e for e in (message.meta or {}).get(CITIZEN_OFFER_KEY) or [] if isinstance(e, str)],
+                choices=choices,
             )

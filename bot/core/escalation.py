@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from bot.core.routing import entry_questions, route_department
+from bot.core.routing import route_department
 from bot.settings import Settings
 from bot.store.models import Message, Ticket
 from bot.tickets.service import department_commitment, detect_priority, open_or_join_ticket
@@ -21,7 +21,7 @@ from bot.tickets.service import department_commitment, detect_priority, open_or_
 # Key in an escalated message's ``meta``: the KB entries closest to it, best first.
 KB_SUGGESTIONS_KEY = "kb_suggestions"
 KB_SUGGESTIONS = 3
-# Key in an escalated message's ``meta``: the KB entries whose questions the citizen was offered.
+# Key in an asked message's ``meta``: the KB entries the citizen was asked to pick from.
 CITIZEN_OFFER_KEY = "kb_offered"
 
 # Why a message escalated, from the final NLU intent.
@@ -77,29 +77,3 @@ def remember_kb_suggestions(message: Message, ranking: Sequence[Any]) -> None:
     entries = [r["entry"] for r in ranking if isinstance(r, dict) and isinstance(r.get("entry"), str)]
     if entries:
         message.meta = {**(message.meta or {}), KB_SUGGESTIONS_KEY: entries[:KB_SUGGESTIONS]}
-
-
-def citizen_suggestions(reason: str, ranking: Sequence[Any], settings: Settings) -> list[tuple[str, str]]:
-    """(entry id, question) pairs to offer a citizen whose question was escalated only for low confidence.
-
-    The assistant usually ranked the right entry first even when it would not answer
-    (see docs/understanding.md): offered as questions to pick, not as an answer, the
-    citizen can help themselves at once while the ticket stays open. Complaints,
-    reports, personal cases and requests for a person get none: they need a person,
-    not a list of FAQs."""
-    if reason != "low_confidence" or settings.citizen_suggestions == 0:
-        return []
-    titles = entry_questions(settings.kb_dir)
-    offered = []
-    for r in ranking:
-        if not isinstance(r, dict) or r.get("entry") not in titles:
-            continue
-        try:
-            similarity = float(r.get("similarity", 0.0))
-        except (TypeError, ValueError):
-            continue
-        if similarity >= settings.citizen_suggestion_similarity:
-            offered.append((r["entry"], titles[r["entry"]]))
-        if len(offered) == settings.citizen_suggestions:
-            break
-    return offered

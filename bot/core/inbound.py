@@ -12,6 +12,33 @@ from typing import Any
 
 
 @dataclass(frozen=True)
+class KbChoice:
+    """A tap on a "Do you mean ...?" button: which offer (its token) and which option.
+
+    ``option`` counts from 1 in the order shown; 0 is "None of these / talk to a person".
+    Channels with native buttons encode it as ``kb:<offer>:<option>`` (``encode``/``decode``);
+    the core checks it against the stored offer, so a stale or tampered one is harmless."""
+
+    offer: str
+    option: int
+
+    PREFIX = "kb"
+
+    def encode(self) -> str:
+        return f"{self.PREFIX}:{self.offer}:{self.option}"
+
+    @classmethod
+    def decode(cls, data: str | None) -> "KbChoice | None":
+        """None for anything that is not a well-formed choice (callers answer it as stale)."""
+        parts = (data or "").split(":")
+        if len(parts) != 3 or parts[0] != cls.PREFIX or not parts[1].isalnum() or len(parts[1]) > 16:
+            return None
+        if not parts[2].isdigit() or len(parts[2]) > 2:
+            return None
+        return cls(offer=parts[1], option=int(parts[2]))
+
+
+@dataclass(frozen=True)
 class InboundMessage:
     channel: str
     # The citizen's address on that channel: chat id, phone number, email address, web session.
@@ -38,6 +65,9 @@ class InboundMessage:
     # Telegram message). The correction is stored and kept with the original; the
     # original was answered already, so it is not answered again.
     edit_of: str | None = None
+    # A native "Do you mean ...?" button was tapped (Telegram callback query, WhatsApp
+    # interactive reply, web chat button). ``text`` is what the citizen saw on the button.
+    choice: KbChoice | None = None
 
     @property
     def assistant_text(self) -> str:

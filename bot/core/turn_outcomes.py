@@ -11,16 +11,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.core.escalation import CITIZEN_OFFER_KEY, REASON_BY_INTENT, citizen_suggestions, escalate
+from bot.core import clarification
+from bot.core.escalation import REASON_BY_INTENT, escalate
 from bot.core.routing import department_names
 from bot.core.turns import record_handling, resolve_turn
 from bot.settings import get_settings
 from bot.store.db import session_scope
+from bot.core.inbound import KbChoice
 from bot.tickets.ids import extract_ticket_ids
+from bot.tickets.status import OPEN_STATUSES
 from bot.tickets.service import lookup_status_for_identity
 
-# An e-mail sent back in the ticket's thread joins the ticket rather than being answered,
-# so "send one of these questions" would not work there.
+# E-mail does not ask "Do you mean ...?": a reply in the ticket's thread joins the ticket, and
+# a round trip of mails for one question serves nobody. It answers what it is sure of, and
+# hands the rest over.
 CHANNELS_WITHOUT_OFFER = frozenset({"email"})
 
 SMALL_TALK_RESPONSES = {"greet": "utter_greet", "goodbye": "utter_goodbye", "thanks": "utter_thanks"}
@@ -38,6 +42,9 @@ STATUS_LABELS = {
 class Reply:
     response: str
     variables: dict[str, Any] = field(default_factory=dict)
+    # Rasa buttons ({"title", "payload"}) sent with the response, for Rasa's own channels;
+    # this project's channels render the stored offer instead (bot.core.clarification).
+    buttons: list[dict[str, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -81,30 +88,72 @@ def escalate_turn(turn: Turn) -> list[Reply]:
     reason = REASON_BY_INTENT.get(turn.intent or "", "low_confidence")
     with session_scope() as session:
         message = resolve_turn(session, sender_id=turn.sender_id, text=turn.text, metadata=turn.metadata)
-        outcome = escalate(
-            session, message, reason=reason, kb_ranking=turn.kb_match.get("ranking") or [], settings=settings
-        )
-        record_handling(
-            message,
-            intent=turn.intent,
-            confidence=turn.confidence,
-            handling="escalated" if outcome.created else "ticket_joined",
-            ticket=outcome.ticket,
-        )
-        offered = []
-        if message.identity.channel not in CHANNELS_WITHOUT_OFFER:
-            offered = citizen_suggestions(reason, turn.kb_match.get("ranking") or [], settings)
-        if offered:
-            message.meta = {**(message.meta or {}), CITIZEN_OFFER_KEY: [entry for entry, _ in offered]}
-        variables = {
-            "ticket_id": outcome.ticket.public_id,
-            "department": department_name(outcome.ticket.department),
-            "commitment": outcome.commitment,
-        }
-    replies = [Reply("utter_ticket_created" if outcome.created else "utter_ticket_joined", variables)]
-    if offered:
-        replies.append(Reply("utter_kb_suggestions", {"suggestions": "\n".join(f"- {q}" for _, q in offered)}))
-    return replies
+        return [_escalate(session, message, turn, reason, settings)]
+
+
+def _escalate(session, message, turn: Turn, reason: str, settings) -> Reply:
+    outcome = escalate(session, message, reason=reason, kb_ranking=turn.kb_match.get("ranking") or [], settings=settings)
+    record_handling(
+        message,
+        intent=turn.intent,
+        confidence=turn.confidence,
+        handling="escalated" if outcome.created else "ticket_joined",
+        ticket=outcome.ticket,
+    )
+    return _ticket_reply(outcome)
+
+
+def _ticket_reply(outcome) -> Reply:
+    variables = {
+        "ticket_id": outcome.ticket.public_id,
+        "department": department_name(outcome.ticket.department),
+        "commitment": outcome.commitment,
+    }
+    return Reply("utter_ticket_created" if outcome.created else "utter_ticket_joined", variables)
+
+
+def offer_kb_choices(turn: Turn) -> list[Reply]:
+    """Unsure, with plausible KB entries: ask which one the citizen means (or hand over)."""
+    settings = get_settings()
+    with session_scope() as session:
+        message = resolve_turn(session, sender_id=turn.sender_id, text=turn.text, metadata=turn.metadata)
+        options = clarification.offer_options(turn.kb_match.get("offer") or [], settings.kb_dir)
+        if not options or message.identity.channel in CHANNELS_WITHOUT_OFFER:
+            return [_escalate(session, message, turn, "low_confidence", settings)]
+        message.confidence = turn.confidence
+        offer = clarification.open_offer(session, message, options, settings)
+        buttons = [{"title": o.title, "payload": clarification.rasa_payload(KbChoice(offer.token, o.n))}
+                   for o in options]
+        buttons.append({"title": clarification.NONE_TITLE, "payload": clarification.rasa_payload(KbChoice(offer.token, 0))})
+    return [Reply("utter_ask_kb_choice", {"options": clarification.options_text(options)}, buttons)]
+
+
+def settle_kb_choice(turn: Turn) -> list[Reply]:
+    """A pick, or "none", of a "Do you mean ...?" question; checked against the stored offer."""
+    settings = get_settings()
+    value = next((e.get("value") for e in turn.entities if e.get("entity") == clarification.CHOICE_ENTITY), None)
+    choice = clarification.parse_choice_entity(value)
+    if choice is not None and turn.intent == clarification.NONE_INTENT and choice.option != 0:
+        choice = None  # "none" with an option number: a hand-made payload, not a button
+    with session_scope() as session:
+        message = resolve_turn(session, sender_id=turn.sender_id, text=turn.text, metadata=turn.metadata)
+        settled = clarification.settle_choice(session, message, choice, settings)
+        if settled.outcome == "answered":
+            record_handling(message, intent=clarification.PICK_INTENT, confidence=1.0, handling="kb_answer",
+                            kb_entry_id=settled.entry)
+            return [Reply(f"utter_faq/{settled.entry}")]
+        if settled.outcome == "declined":
+            record_handling(message, intent=clarification.NONE_INTENT, confidence=1.0,
+                            handling="escalated" if settled.escalation.created else "ticket_joined",
+                            ticket=settled.ticket)
+            return [_ticket_reply(settled.escalation)]
+        record_handling(message, intent=turn.intent, confidence=1.0, handling="choice_" + settled.outcome,
+                        ticket=settled.ticket if settled.ticket is not None and settled.ticket.status in OPEN_STATUSES else None)
+        if settled.outcome == "already_answered":
+            return [Reply("utter_kb_choice_already_answered")]
+        if settled.outcome == "closed" and settled.ticket is not None:
+            return [Reply("utter_kb_choice_handed_over", {"ticket_id": settled.ticket.public_id})]
+        return [Reply("utter_kb_choice_invalid")]
 
 
 def ticket_status(turn: Turn) -> list[Reply]:

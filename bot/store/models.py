@@ -198,6 +198,45 @@ class TicketEvent(Base):
     ticket: Mapped[Ticket] = relationship(back_populates="events")
 
 
+# What became of a "Do you mean ...?" question (bot.core.clarification).
+OFFER_STATUSES: tuple[str, ...] = ("pending", "answered", "declined", "superseded", "expired")
+
+
+class KbOffer(Base):
+    """One "Do you mean ...?" turn: the KB questions a citizen was offered, and what became of it.
+
+    The store, not Rasa's tracker, is the truth about an open question, so that a pick
+    is checked against what this citizen was really offered, and the time-out that turns
+    an unanswered offer into a ticket survives restarts."""
+
+    __tablename__ = "kb_offers"
+    __table_args__ = (
+        CheckConstraint(_in_list("status", OFFER_STATUSES), name="status"),
+        # The time-out worker's queue: pending offers by deadline.
+        Index(None, "status", "expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Random and unguessable: it travels in button payloads (Telegram callback data, WhatsApp ids).
+    token: Mapped[str] = mapped_column(String(16), unique=True)
+    citizen_id: Mapped[int] = mapped_column(ForeignKey("citizens.id"), index=True)
+    identity_id: Mapped[int] = mapped_column(ForeignKey("channel_identities.id"), index=True)
+    # The citizen's question that was not answered outright.
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), index=True)
+    # The KB entry ids offered, in the order shown (option 1 first).
+    entries: Mapped[list[str]] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The entry the citizen picked (answered), if any.
+    chosen_entry: Mapped[str | None] = mapped_column(String(128))
+    # The inbound message that settled it (a pick, "none", a new question); NULL for a time-out.
+    settled_by_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    # The ticket opened (or joined) when the citizen declined, moved on or did not answer.
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
+
+
 # Ticket.assignee_id refers to the console's staff table, which must be on the metadata
 # wherever tickets are written (the action server never imports the console otherwise).
 from bot.console import models as _console_models  # noqa: E402,F401

@@ -73,20 +73,26 @@ def test_question_the_kb_does_not_cover_is_escalated(assistant, sender):
     assert len(message.meta["kb_suggestions"]) == 3
 
 
-def test_unsure_question_gets_a_ticket_and_kb_questions_to_pick_and_a_picked_one_is_answered(assistant, sender):
+def test_unsure_question_is_asked_about_and_the_picked_number_is_answered_without_a_ticket(assistant, sender):
     result = assistant.say(sender, "visitor permits?")
-    assert result["handling"]["kind"] == "escalated"
-    ticket_reply, offer = [r["text"] for r in result["replies"]]
-    assert result["handling"]["ticket"]["id"] in ticket_reply
-    offered = [line[2:] for line in offer.splitlines() if line.startswith("- ")]
-    assert 1 <= len(offered) <= 3
-    assert len(result["handling"]["suggested_kb_entries"]) == len(offered)
-    assert result["handling"]["suggested_kb_entries"][0] == "parking-visitor-permit"
-    picked = assistant.say(sender, offered[0])
-    assert picked["handling"]["kb_entry_id"] == "parking-visitor-permit"
-    assert picked["handling"]["kind"] == "kb_answer"
-    # The ticket stays open for the agent, who sees the answer given in its transcript.
+    assert result["handling"]["kind"] == "asked" and result["handling"]["ticket"] is None
+    options = result["replies"][-1]["options"]
+    offered = result["handling"]["offered_kb_entries"]
+    assert 1 <= len(offered) <= 3 and "parking-visitor-permit" in offered
+    assert [o["kb_entry_id"] for o in options] == offered + [None] and options[-1]["number"] == 0
+    for option in options:
+        assert f"{option['number']}. {option['title']}" in result["replies"][-1]["text"]
+    number = next(o["number"] for o in options if o["kb_entry_id"] == "parking-visitor-permit")
+    picked = assistant.say(sender, str(number))
+    assert (picked["handling"]["kind"], picked["handling"]["kb_entry_id"]) == ("kb_answer", "parking-visitor-permit")
     assert picked["handling"]["ticket"] is None
+
+
+def test_unsure_question_then_none_opens_a_ticket(assistant, sender):
+    assert assistant.say(sender, "visitor permits?")["handling"]["kind"] == "asked"
+    declined = assistant.say(sender, "none of these")
+    assert declined["handling"]["kind"] == "escalated"
+    assert declined["handling"]["ticket"]["id"] in declined["replies"][0]["text"]
 
 
 def test_every_question_the_assistant_may_offer_is_answered_with_its_own_entry(assistant, sender):
@@ -98,10 +104,11 @@ def test_every_question_the_assistant_may_offer_is_answered_with_its_own_entry(a
         assert (handling["kind"], handling["kb_entry_id"]) == ("kb_answer", entry), question
 
 
-def test_complaint_gets_no_list_of_faqs(assistant, sender):
+def test_complaint_is_never_asked_about(assistant, sender):
     result = assistant.say(sender, "Your bin collection service is a disgrace, third week running nobody came.")
     assert result["handling"]["kind"] == "escalated"
-    assert len(result["replies"]) == 1 and result["handling"]["suggested_kb_entries"] == []
+    assert len(result["replies"]) == 1 and result["handling"]["offered_kb_entries"] == []
+    assert result["replies"][0]["options"] is None
 
 
 def test_follow_up_message_joins_the_open_ticket(assistant, sender):

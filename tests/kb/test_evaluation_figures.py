@@ -1,4 +1,4 @@
-"""The evaluation's arithmetic: what counts as right, wrong and escalated (bot/evaluation.py)."""
+"""The evaluation's arithmetic: answered, asked, self-served, wrong and handed over (bot/evaluation.py)."""
 
 from __future__ import annotations
 
@@ -10,45 +10,49 @@ from bot.evaluation import ESCALATE, Case, Outcome, figures, report, write_resul
 
 
 def outcome(expected: str, kind: str, entry: str | None = None, ranked: tuple[str, ...] = (),
-            offered: tuple[str, ...] = ()) -> Outcome:
+            offered: tuple[str, ...] = (), then: tuple[str | None, str | None] = (None, None)) -> Outcome:
     return Outcome(Case(f"message for {expected}", expected, "faq" if expected != ESCALATE else "complaint"),
-                   kind, entry, "faq" if entry else "complaint", ranked, offered)
+                   kind, entry, "faq" if entry else "complaint", ranked, offered, then[0], then[1])
 
 
 OUTCOMES = [
-    outcome("a", "kb_answer", "a", ("a", "b")),  # right
+    outcome("a", "kb_answer", "a", ("a", "b")),  # right on the first turn
     outcome("b", "kb_answer", "a", ("a", "b")),  # wrong entry: ranked second
-    outcome("c", "escalated", None, ("c", "a"), ("a",)),  # refused although ranked first; c too weak to offer
-    outcome("d", "escalated", None, ("x", "y", "z", "w", "v"), ("x", "d")),  # not in the top five, yet offered
+    outcome("c", "asked", None, ("c", "a"), ("c", "a"), ("kb_answer", "c")),  # asked, picked: self-served
+    outcome("d", "asked", None, ("x", "y", "z", "w", "v"), ("x", "y"), ("escalated", None)),  # d not offered: none
+    outcome("e", "escalated", None, ("e",)),  # handed over although ranked first
     outcome(ESCALATE, "escalated"),
-    outcome(ESCALATE, "ticket_joined"),
+    outcome(ESCALATE, "asked", None, (), ("a",), ("escalated", None)),  # asked, refused: a ticket, not a wrong answer
     outcome(ESCALATE, "kb_answer", "a"),  # answered a complaint: the costliest error
-    outcome(ESCALATE, "small_talk"),  # neither answered nor escalated: a miss, not a wrong answer
+    outcome(ESCALATE, "small_talk"),  # neither answered nor handed over: a miss, not a wrong answer
 ]
 
 
-def test_figures_count_wrong_answers_over_all_messages_and_rankings_over_in_kb_ones():
+def test_figures_follow_the_three_outcomes_and_the_simulated_citizen():
     fig = figures(OUTCOMES)
-    assert (fig.in_kb, fig.must_escalate) == (4, 4)
-    assert fig.accuracy == pytest.approx(1 / 4)
+    assert (fig.in_kb, fig.must_escalate) == (5, 4)
+    assert fig.first_turn_right == pytest.approx(1 / 5)
+    assert fig.self_served == pytest.approx(2 / 5)
     assert fig.escalation_recall == pytest.approx(2 / 4)
-    assert fig.wrong_answers == 2 and fig.wrong_answer_rate == pytest.approx(2 / 8)
-    assert fig.ranked_first == pytest.approx(2 / 4)
-    assert fig.ranked_top5 == pytest.approx(3 / 4)
-    # c and d were escalated; only c's right entry is among the three the agent is offered.
+    assert fig.wrong_answers == 2 and fig.wrong_answer_rate == pytest.approx(2 / 9)
+    # d (after "none"), e, and two must-escalate messages ended as tickets.
+    assert fig.tickets_per_100 == pytest.approx(100 * 4 / 9)
+    assert fig.asked_share == pytest.approx(3 / 9)
+    assert fig.ranked_first == pytest.approx(3 / 5)
+    assert fig.ranked_top5 == pytest.approx(4 / 5)
+    assert (fig.asked_in_kb, fig.right_entry_offered) == (2, 1)
+    # d and e were handed over; only e's right entry is among the three the agent is offered.
     assert (fig.escalated_in_kb, fig.suggested_to_agent) == (2, 1)
-    # The citizen's offer is what the reply held: d's question was offered, c's was not.
-    assert fig.offered_to_citizen == 1
 
 
-def test_results_files_carry_the_ranking_diagnostic_and_each_miss(tmp_path, capsys):
+def test_results_files_carry_every_figure_and_each_miss(tmp_path, capsys):
     data = report("toy", OUTCOMES)
-    assert "ranked first by the matcher:  50.0%" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "self-served (after asking) :  40.0%" in printed and "asked about                :  33.3%" in printed
     write_results({"command": "test", "date": "today", "machine": "here", "model": "m", "sets": {"toy": data}}, tmp_path)
     table_row = next(line for line in (tmp_path / "understanding.md").read_text().splitlines() if line.startswith("| toy"))
-    assert table_row.endswith("| 25.0% | 50.0% | 25.0% | 50.0% |")
-    assert (tmp_path / "understanding.md").read_text().count("- toy: 1 of 2") == 2
+    assert table_row.endswith("| 20.0% | 40.0% | 22.2% (2) | 50.0% | 44.4 | 33.3% | 60.0% |")
     errors = json.loads((tmp_path / "understanding.json").read_text())["sets"]["toy"]["errors"]
-    refused = next(e for e in errors if e["expected"] == "c")
-    assert refused["ranked_first"] == "c" and refused["got"] == "escalated"
+    refused = next(e for e in errors if e["expected"] == "d")
+    assert refused["offered"] == ["x", "y"] and refused["then"] == "escalated"
     assert all("ranked_first" not in e for e in errors if e["expected"] == ESCALATE)
