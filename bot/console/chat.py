@@ -10,6 +10,11 @@ Messages go through the same ``Conversation`` as ``POST /api/v1/messages`` on th
 generic channel ``web``. The assistant's replies come back in the response; replies an
 agent writes later are stored ``pending`` on the web channel (which has no push) and the
 page polls for them; handing them to the page marks them sent.
+
+A reply that asks "Do you mean ...?" carries its options (``ChatChoices``), in the POST
+response and in the history, so the page shows them as buttons, also after a reload. A
+button sends its title as the text and ``KbChoice(offer, n).encode()`` as the choice; the
+core checks the choice against the stored offer, so the page is trusted with nothing.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.channels.delivery import PENDING, mark_sent_in_response
+from bot.core.clarification import CHOICES_KEY, NONE_TITLE
+from bot.core.inbound import KbChoice
 from bot.store.models import ChannelIdentity, Message
 from bot.store.types import utcnow
 
@@ -115,6 +122,49 @@ class RateLimiter:
 
 
 @dataclass(frozen=True)
+class ChatOption:
+    n: int  # 0: "None of these / talk to a person"
+    title: str
+    choice: str  # what the page sends back: ``KbChoice(offer, n).encode()``
+
+
+@dataclass(frozen=True)
+class ChatChoices:
+    """The buttons of a "Do you mean ...?" reply; the "none" option comes last."""
+
+    offer: str
+    options: tuple[ChatOption, ...]
+
+    def as_json(self) -> dict:
+        return {"offer": self.offer,
+                "options": [{"n": o.n, "title": o.title, "choice": o.choice} for o in self.options]}
+
+
+def chat_choices(raw: object) -> ChatChoices | None:
+    """The buttons for a stored ``meta[CHOICES_KEY]`` (bot.core.clarification), or None.
+
+    Read defensively: a malformed or older shape shows no buttons, and the reply's text
+    still lists the numbered options, so the citizen can type the number instead."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("offer"), str):
+        return None
+    offer = raw["offer"]
+    entries = [o for o in raw.get("options") or [] if isinstance(o, dict)]
+    none = raw.get("none") if isinstance(raw.get("none"), dict) else {"n": 0, "title": NONE_TITLE}
+    options = []
+    for item in [*entries, none]:
+        n, title = item.get("n"), item.get("title")
+        if isinstance(n, bool) or not isinstance(n, int) or not isinstance(title, str) or not title.strip():
+            return None
+        encoded = KbChoice(offer, n).encode()
+        if KbChoice.decode(encoded) is None:
+            return None
+        options.append(ChatOption(n, title, encoded))
+    if len(options) < 2:
+        return None
+    return ChatChoices(offer, tuple(options))
+
+
+@dataclass(frozen=True)
 class ChatLine:
     id: int
     direction: str  # "in": the citizen, "out": the city
@@ -124,6 +174,8 @@ class ChatLine:
     author: str | None
     # The page's own id of a line it sent, so it recognises the line when a poll returns it.
     client_id: str | None = None
+    # The buttons of an assistant's "Do you mean ...?" reply.
+    choices: ChatChoices | None = None
 
 
 def _author(message: Message) -> str | None:
@@ -164,6 +216,7 @@ def fetch_lines(session: Session, address: str, *, after: int = 0, limit: int = 
         ChatLine(
             m.id, m.direction, m.text, m.created_at, _author(m),
             m.external_id[len(prefix):] if m.direction == "in" and (m.external_id or "").startswith(prefix) else None,
+            chat_choices(m.meta.get(CHOICES_KEY)) if m.direction == "out" and isinstance(m.meta, dict) else None,
         )
         for m in rows
     ]

@@ -25,7 +25,7 @@ from bot.console.insights_models import NEW_ENTRY, NEW_PHRASING, PROPOSAL_STATUS
 from bot.console.proposals import ProposalError, ProposalRefused
 from bot.console.stats_charts import report_charts
 from bot.console.web import redirect, render
-from bot.core.inbound import InboundMessage
+from bot.core.inbound import InboundMessage, KbChoice
 from bot.kb.proposals_apply import suggest_entry_id
 from bot.store.models import Message, Ticket
 from bot.store.types import utcnow
@@ -520,12 +520,19 @@ async def chat_send(request: Request, ctx: ConsoleContext = Depends(get_context)
         return _chat_error(400, "invalid_json", "The message could not be read.")
     text = data.get("text") if isinstance(data, dict) else None
     client_id = data.get("client_id") if isinstance(data, dict) else None
+    # A "Do you mean ...?" button: ``text`` is its title, what the citizen "said".
+    raw_choice = data.get("choice") if isinstance(data, dict) else None
     if not isinstance(text, str) or not text.strip():
         return _chat_error(422, "empty", "Write a message first.")
     if len(text) > chat.MAX_TEXT_CHARS:
         return _chat_error(413, "too_large", f"Messages are limited to {chat.MAX_TEXT_CHARS} characters.")
     if client_id is not None and not chat.valid_client_id(client_id):
         return _chat_error(422, "invalid_client_id", "client_id must be 8-64 letters, digits or dashes.")
+    choice = None
+    if raw_choice is not None:
+        choice = KbChoice.decode(raw_choice) if isinstance(raw_choice, str) else None
+        if choice is None:
+            return _chat_error(422, "invalid_choice", "This choice could not be read. Reload the page.")
     address = chat.sender_address(cookie)
     inbound = InboundMessage(
         channel=chat.CHANNEL,
@@ -533,13 +540,20 @@ async def chat_send(request: Request, ctx: ConsoleContext = Depends(get_context)
         text=text,
         external_id=chat.external_id(address, client_id) if client_id else None,
         metadata={"source": "web_chat"},
+        choice=choice,
     )
     conversation = _conversation(request, ctx)
     handled = await run_in_threadpool(conversation.handle_inbound, inbound)
+    replies = [{"id": rid, "text": text, "choices": None}
+               for rid, text in zip(handled.reply_ids, handled.replies, strict=False)]
+    # The core attaches the options to the last reply, the one that asks.
+    choices = chat.chat_choices(handled.choices)
+    if replies and choices is not None:
+        replies[-1]["choices"] = choices.as_json()
     return JSONResponse({
         "message_id": handled.message_id,
         "duplicate": handled.duplicate,
-        "replies": [{"id": rid, "text": text} for rid, text in zip(handled.reply_ids, handled.replies, strict=False)],
+        "replies": replies,
         "ticket": handled.ticket.id if handled.ticket is not None else None,
     })
 
@@ -555,7 +569,8 @@ def chat_poll(request: Request, after: int = 0, ctx: ConsoleContext = Depends(ge
     return JSONResponse({
         "messages": [
             {"id": line.id, "direction": line.direction, "text": line.text, "author": line.author,
-             "client_id": line.client_id, "at": line.created_at.isoformat()}
+             "client_id": line.client_id, "at": line.created_at.isoformat(),
+             "choices": line.choices.as_json() if line.choices is not None else None}
             for line in lines
         ]
     })

@@ -15,11 +15,11 @@ from bot.console.access import ticket_for
 from bot.console.auth import CurrentStaff, require_staff
 from bot.console.canned import canned_by_id, canned_for, search
 from bot.console.context import ConsoleContext, get_context
-from bot.console.history import citizen_history
+from bot.console.history import KbRef, _kb_ref, citizen_history
 from bot.console.models import StaffUser
 from bot.console.ticket_actions import ActionRefused
 from bot.console.web import redirect, render, time_left
-from bot.core.escalation import KB_SUGGESTIONS_KEY
+from bot.core.escalation import CITIZEN_OFFER_KEY, KB_SUGGESTIONS_KEY
 from bot.store.models import Message, Ticket
 from bot.store.types import utcnow
 from bot.tickets.priority import PRIORITIES
@@ -74,6 +74,7 @@ def _ticket_page(
             {
                 "ticket": ticket,
                 "history": history,
+                "offered": _offered(history, kb),
                 "assignee": assignee,
                 "assignable": ticket_actions.assignable_staff(session, ticket.department) if staff.is_supervisor else [],
                 "transitions": [s for s in STATUSES if s in ALLOWED_TRANSITIONS.get(ticket.status, ())],
@@ -94,6 +95,24 @@ def _ticket_page(
             staff=staff,
             status_code=status_code,
         )
+
+
+def _offered(history, kb) -> dict[int, list[KbRef]]:
+    """The KB questions a citizen's message was answered with "Do you mean ...?" (message id -> entries).
+
+    Kept in the message's meta when the assistant asks, whatever happened next, so the agent
+    sees what the citizen was offered before choosing "none" or writing something else."""
+    offered: dict[int, list[KbRef]] = {}
+    for item in history.items:
+        message = item.message
+        if message is None or message.direction != "in" or not isinstance(message.meta, dict):
+            continue
+        entries = message.meta.get(CITIZEN_OFFER_KEY)
+        if isinstance(entries, list):
+            refs = [_kb_ref(kb, entry) for entry in entries if isinstance(entry, str) and entry]
+            if refs:
+                offered[message.id] = refs
+    return offered
 
 
 def _kb_suggestions(session: Session, ticket_id: int) -> list[str]:

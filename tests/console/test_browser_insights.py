@@ -29,6 +29,7 @@ from bot.store.citizens import get_or_create_identity
 from bot.store.db import session_factory, session_scope, upgrade_database
 from bot.store.models import Message, Ticket
 from bot.tickets.replies import reply_to_ticket
+from tests.console.chat_asking import GARDEN, UNSURE, AskingRasa, answer_text, asking_environment
 from tests.console.conftest import build_app, login, make_settings, staff_factory
 from tests.console.insights_seed import ANSWER, FakeRasa, at, message, seed_known
 
@@ -43,6 +44,7 @@ class LiveInsights:
     settings: Settings
     rasa: FakeRasa
     make_staff: Any
+    app: Any = None
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +67,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveInsights]:
     staff("sam", role="supervisor", departments=())
     staff("ana", role="agent", departments=("waste",))
     with serve_in_thread(app, name="live-insights") as url:
-        yield LiveInsights(url, db_url, kb_dir, settings, rasa, staff)
+        yield LiveInsights(url, db_url, kb_dir, settings, rasa, staff, app)
 
 
 def _no_script_ran(page: Any) -> None:
@@ -227,3 +229,62 @@ def test_chat_on_a_phone_sends_a_message_and_shows_replies(browser, live: LiveIn
             assert statuses and set(statuses) == {"sent"}
     finally:
         context.close()
+
+
+def test_chat_shows_do_you_mean_buttons_and_a_tap_sends_the_choice(page, live: LiveInsights) -> None:
+    """The assistant asks; the options are real buttons (also after a reload), a tap or Enter on
+    one sends its choice, and the offer's buttons are then disabled or gone."""
+    usual = live.app.state.conversation
+    live.app.state.conversation = Conversation(live.settings, session_factory(live.db_url), AskingRasa())
+    try:
+        with asking_environment(live.db_url, live.kb_dir, live.settings.api_keys.get_secret_value()):
+            page.goto(f"{live.url}/chat")
+            page.fill("#chat-text", UNSURE)
+            page.locator("#chat-text").press("Enter")
+            group = page.get_by_role("group", name="Do you mean one of these? Choose one")
+            group.wait_for()
+            buttons = group.get_by_role("button")
+            assert buttons.count() == 3
+            titles = buttons.all_inner_texts()
+            assert titles[-1] == "None of these / talk to a person"
+            assert all(b.is_enabled() for b in buttons.all())
+
+            # The offer survives a reload: the buttons come back from the history.
+            page.reload()
+            group.wait_for()
+            assert buttons.all_inner_texts() == titles
+
+            # Keyboard: focus the second option and press Enter.
+            buttons.nth(1).focus()
+            with page.expect_request(lambda r: r.method == "POST" and r.url.endswith("/chat/messages")) as sent:
+                page.keyboard.press("Enter")
+            body = sent.value.post_data_json
+            assert body["text"] == titles[1] and re.fullmatch(r"kb:[a-z0-9]+:2", body["choice"])
+            assert body["client_id"]
+            page.locator(".line.out .bubble", has_text=answer_text(GARDEN)).wait_for()
+            assert page.locator(".line.in .bubble").last.inner_text() == titles[1]
+            assert [b.is_disabled() for b in buttons.all()] == [True, True, True]
+            assert buttons.nth(1).get_attribute("aria-pressed") == "true"
+            with session_scope(live.db_url) as session:
+                picked = session.scalars(select(Message).where(Message.direction == "in")
+                                         .order_by(Message.id.desc()).limit(1)).one()
+                assert picked.text == titles[1] and picked.kb_entry_id == GARDEN
+                assert picked.meta["kb_choice"].endswith(":2")
+
+            # A newer line ends an offer nobody tapped: its buttons go, the numbers stay in its text.
+            page.fill("#chat-text", UNSURE)
+            page.locator("#chat-text").press("Enter")
+            page.locator(".choices button:enabled").first.wait_for()
+            assert page.locator(".choices button:enabled").count() == 3
+            page.fill("#chat-text", "something else entirely")
+            page.locator("#chat-text").press("Enter")
+            page.locator(".line.out .bubble", has_text="ticket").last.wait_for()
+            assert page.locator(".choices button:enabled").count() == 0
+            page.reload()
+            page.locator(".line.out .bubble", has_text="ticket").last.wait_for()
+            assert page.locator(".choices button:enabled").count() == 0
+            _no_script_ran(page)
+            # No script error and nothing blocked by the CSP (the page has no favicon: a 404 may show).
+            assert not [e for e in page.console_errors if not e.startswith("Failed to load resource")], page.console_errors
+    finally:
+        live.app.state.conversation = usual

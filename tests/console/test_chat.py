@@ -10,11 +10,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from bot.console import chat
+from bot.core.clarification import CHOICES_KEY, NONE_TITLE
 from bot.core.conversation import Conversation
+from bot.core.inbound import KbChoice
 from bot.store.db import session_factory, session_scope
-from bot.store.models import ChannelIdentity, Message, Ticket
+from bot.store.models import ChannelIdentity, KbOffer, Message, Ticket
 from bot.tickets.replies import reply_to_ticket
-from tests.console.conftest import build_app, make_settings
+from tests.console.chat_asking import BULKY, GARDEN, UNSURE, AskingRasa, answer_text, asking_environment
+from tests.console.conftest import build_app, make_settings, sign_in, staff_factory
 from tests.console.insights_seed import ANSWER, FakeRasa
 
 
@@ -176,3 +179,143 @@ def test_visitor_helpers() -> None:
     assert chat.token_matches(cookie, chat.csrf_token(cookie))
     assert not chat.token_matches(cookie, chat.csrf_token(chat.new_visitor()))
     assert chat.csrf_token(cookie) not in chat.sender_address(cookie)
+
+
+# --- "Do you mean ...?" buttons -----------------------------------------------------------------
+
+
+class RecordingConversation:
+    """The real Conversation; keeps what the chat handed it."""
+
+    def __init__(self, inner: Conversation) -> None:
+        self.inner = inner
+        self.seen: list[Any] = []
+
+    def handle_inbound(self, inbound, **kwargs):
+        self.seen.append(inbound)
+        return self.inner.handle_inbound(inbound, **kwargs)
+
+
+@pytest.fixture
+def asking(db_url: str):
+    settings = make_settings(db_url)
+    rasa = AskingRasa()
+    app = build_app(settings)
+    conversation = RecordingConversation(Conversation(settings, session_factory(db_url), rasa))
+    app.state.conversation = conversation
+    with asking_environment(db_url, settings.kb_dir, settings.api_keys.get_secret_value()):
+        with TestClient(app, base_url="http://testserver") as client:
+            yield client, conversation, rasa
+
+
+def _ask(client: TestClient, token: str) -> dict:
+    response = _send(client, token, UNSURE, client_id="ask-00000001")
+    assert response.status_code == 200, response.text
+    return response.json()["replies"][-1]
+
+
+def test_an_asking_reply_carries_its_buttons_in_the_response_and_the_history(asking, db_url) -> None:
+    client, _, _ = asking
+    token = _open(client)
+    reply = _ask(client, token)
+    assert "Reply with the number." in reply["text"]
+    choices = reply["choices"]
+    offer = choices["offer"]
+    assert [o["n"] for o in choices["options"]] == [1, 2, 0]
+    assert choices["options"][-1]["title"] == NONE_TITLE
+    assert [o["choice"] for o in choices["options"]] == [f"kb:{offer}:1", f"kb:{offer}:2", f"kb:{offer}:0"]
+    # Entry ids stay in the store: the page needs titles and choices only.
+    assert set(choices["options"][0]) == {"n", "title", "choice"}
+    with session_scope(db_url) as session:
+        stored = session.get(Message, reply["id"])
+        assert [o["entry"] for o in stored.meta[CHOICES_KEY]["options"]] == [BULKY, GARDEN]
+        assert [o["title"] for o in stored.meta[CHOICES_KEY]["options"]] == [o["title"] for o in choices["options"][:2]]
+        lines = chat.fetch_lines(session, chat.sender_address(client.cookies[chat.COOKIE]))
+        assert [line.choices is not None for line in lines] == [False, True]
+        assert lines[-1].choices.as_json() == choices
+
+    history = client.get("/chat/messages", headers={"X-Chat-Token": token}).json()["messages"]
+    assert [m["choices"] for m in history] == [None, choices]
+
+
+def test_a_button_sends_the_choice_and_its_title_and_gets_the_picked_answer(asking, db_url) -> None:
+    client, conversation, rasa = asking
+    token = _open(client)
+    choices = _ask(client, token)["choices"]
+    garden = choices["options"][1]
+    response = _send(client, token, garden["title"], client_id="pick-0000001", choice=garden["choice"])
+    assert response.status_code == 200, response.text
+    data = response.json()
+    assert [r["text"] for r in data["replies"]] == [answer_text(GARDEN)]
+    assert data["replies"][0]["choices"] is None and data["ticket"] is None
+
+    inbound = conversation.seen[-1]
+    assert inbound.choice == KbChoice(choices["offer"], 2) and inbound.text == garden["title"]
+    assert inbound.external_id == chat.external_id(chat.sender_address(client.cookies[chat.COOKIE]), "pick-0000001")
+    assert rasa.calls[-1].startswith("/choose_kb_entry")
+    with session_scope(db_url) as session:
+        picked = session.get(Message, data["message_id"])
+        assert (picked.text, picked.handling, picked.kb_entry_id) == (garden["title"], "kb_answer", GARDEN)
+        assert session.scalars(select(KbOffer)).one().status == "answered"
+        assert session.scalars(select(Ticket)).all() == []
+
+    # A second tap on the same button is not answered again.
+    again = _send(client, token, garden["title"], client_id="pick-0000002", choice=garden["choice"]).json()
+    assert answer_text(GARDEN) not in [r["text"] for r in again["replies"]]
+    assert "already answered" in again["replies"][0]["text"]
+
+
+def test_a_malformed_choice_is_refused_before_the_conversation(asking, db_url) -> None:
+    client, conversation, rasa = asking
+    token = _open(client)
+    for bad in ("kb:abc", "kb:abc:x", "tg:abc:1", "kb:" + "a" * 17 + ":1", "kb:ab-c:1", "kb:abc:-1", 3, ["kb:abc:1"], ""):
+        response = _send(client, token, "How do I get rid of an old sofa?", choice=bad)
+        assert response.status_code == 422, (bad, response.text)
+        assert response.json() == {"error": "invalid_choice", "detail": response.json()["detail"]}
+    assert conversation.seen == [] and rasa.calls == []
+    with session_scope(db_url) as session:
+        assert session.scalars(select(Message)).all() == []
+    # The choice needs the button's title as its text, like any message.
+    assert _send(client, token, " ", choice="kb:abc:1").json()["error"] == "empty"
+
+
+def test_a_well_formed_choice_of_an_unknown_offer_gets_no_answer(asking, db_url) -> None:
+    client, _, _ = asking
+    token = _open(client)
+    data = _send(client, token, "How do I get rid of an old sofa?", choice="kb:zzzzzzzzzzzz:1").json()
+    assert data["replies"] and all(not r["text"].startswith("ANSWER") for r in data["replies"])
+
+
+def test_none_of_these_leaves_a_readable_trace_on_the_ticket_page(asking, db_url) -> None:
+    client, _, _ = asking
+    token = _open(client)
+    choices = _ask(client, token)["choices"]
+    none = choices["options"][-1]
+    data = _send(client, token, none["title"], client_id="none-0000001", choice=none["choice"]).json()
+    assert data["ticket"] and data["ticket"] in data["replies"][0]["text"]
+
+    staff_factory(db_url)("sam", role="supervisor", departments=())
+    with TestClient(client.app, base_url="http://testserver") as agent:
+        sign_in(agent, "sam")
+        page = agent.get(f"/console/tickets/{data['ticket']}")
+    assert page.status_code == 200, page.text
+    html = page.text
+    assert "asked: Do you mean …?" in html
+    offered = re.search(r'<ul class="small asked-offer"[^>]*>(.*?)</ul>', html, re.S).group(1)
+    assert f"({BULKY})" in offered and f"({GARDEN})" in offered
+    assert choices["options"][0]["title"].replace("'", "&#39;") in offered
+    note = re.search(r'<div class="note-body">(.*?)</div>', html, re.S).group(1)
+    assert "asked the citizen whether they meant" in note and "\n" in note and BULKY in note
+    assert "none of these" in note
+
+
+def test_chat_choices_read_only_the_documented_shape() -> None:
+    good = {"offer": "abc234", "options": [{"n": 1, "entry": BULKY, "title": "Sofa?"}],
+            "none": {"n": 0, "title": NONE_TITLE}}
+    parsed = chat.chat_choices(good)
+    assert parsed.as_json() == {"offer": "abc234", "options": [
+        {"n": 1, "title": "Sofa?", "choice": "kb:abc234:1"}, {"n": 0, "title": NONE_TITLE, "choice": "kb:abc234:0"}]}
+    for bad in (None, [], {"offer": 5}, {**good, "offer": "a:b"}, {**good, "options": [{"n": "1", "title": "x"}]},
+                {**good, "options": [{"n": True, "title": "x"}]}, {**good, "options": [{"n": 1, "title": " "}]},
+                {**good, "options": [{"n": 100, "title": "x"}]}, {**good, "options": []}):
+        assert chat.chat_choices(bad) is None, bad

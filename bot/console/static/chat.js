@@ -11,18 +11,54 @@
   var shown = {};   // message ids already on screen
   var pending = {}; // client_id -> line typed here whose message id is not known yet
   var after = 0;    // highest message id seen
+  var offer = null; // the buttons of the latest "Do you mean ...?" reply while it is the last line
 
   function setStatus(text, isError) {
     status.textContent = text || "";
     status.className = "chat-status" + (isError ? " error" : "");
   }
 
-  function add(direction, text, author, id) {
+  // A newer line ends the offer on screen: its buttons go (the text still lists the numbers),
+  // unless one was tapped, which stays visible, disabled, to show what was chosen.
+  function retireOffer() {
+    if (!offer) { return; }
+    if (!offer.picked && offer.group.parentNode) { offer.group.parentNode.removeChild(offer.group); }
+    offer = null;
+  }
+
+  function setOfferDisabled(state, disabled) {
+    state.buttons.forEach(function (b) { b.disabled = disabled; });
+    state.group.setAttribute("aria-disabled", disabled ? "true" : "false");
+  }
+
+  function showChoices(li, choices) {
+    var options = choices && choices.options;
+    if (!options || !options.length) { return; }
+    var group = document.createElement("div");
+    group.className = "choices";
+    group.setAttribute("role", "group");
+    group.setAttribute("aria-label", "Do you mean one of these? Choose one");
+    var state = {group: group, buttons: [], picked: false};
+    options.forEach(function (option) {
+      var button = document.createElement("button");
+      button.type = "button";
+      button.className = "choice" + (option.n === 0 ? " none" : "");
+      button.textContent = option.title;
+      button.addEventListener("click", function () { choose(state, button, option); });
+      state.buttons.push(button);
+      group.appendChild(button);
+    });
+    li.appendChild(group);
+    offer = state;
+  }
+
+  function add(direction, text, author, id, choices) {
     if (id !== undefined && id !== null) {
       if (shown[id]) { return; }
       shown[id] = true;
       if (id > after) { after = id; }
     }
+    retireOffer();
     var li = document.createElement("li");
     li.className = "line " + direction + (author ? " " + author : "");
     var bubble = document.createElement("div");
@@ -35,6 +71,7 @@
     }
     bubble.appendChild(document.createTextNode(text));
     li.appendChild(bubble);
+    if (direction === "out") { showChoices(li, choices); }
     log.appendChild(li);
     li.scrollIntoView({block: "end"});
     return li;
@@ -71,10 +108,49 @@
           if (m.id > after) { after = m.id; }
           return;
         }
-        add(m.direction, m.text, m.direction === "out" ? m.author : null, m.id);
+        add(m.direction, m.text, m.direction === "out" ? m.author : null, m.id, m.choices);
       });
     }).catch(function (error) {
       if (error.status === 403) { setStatus(error.message, true); }
+    });
+  }
+
+  // One message to the server: what the citizen typed, or the title of the button tapped
+  // with its choice. Resolves true when it was delivered.
+  function post(text, choice) {
+    var mine = add("in", text, null);
+    var id = clientId();
+    pending[id] = mine;
+    var body = {text: text, client_id: id};
+    if (choice) { body.choice = choice; }
+    setStatus("Sending\u2026");
+    return request("POST", "/chat/messages", body).then(function (data) {
+      shown[data.message_id] = true;
+      if (data.message_id > after) { after = data.message_id; }
+      (data.replies || []).forEach(function (r) { add("out", r.text, "assistant", r.id, r.choices); });
+      setStatus("");
+      return true;
+    }).catch(function (error) {
+      mine.classList.add("failed");
+      setStatus(error.message, true);
+      return false;
+    });
+  }
+
+  function choose(state, button, option) {
+    if (state.picked) { return; }
+    state.picked = true;
+    setOfferDisabled(state, true);
+    button.classList.add("chosen");
+    button.setAttribute("aria-pressed", "true");
+    post(option.title, option.choice).then(function (ok) {
+      if (ok) { return; }
+      // Not delivered (a lost connection, too many messages): the citizen may tap again.
+      state.picked = false;
+      button.classList.remove("chosen");
+      button.removeAttribute("aria-pressed");
+      setOfferDisabled(state, false);
+      if (!offer) { offer = state; }
     });
   }
 
@@ -83,20 +159,8 @@
     var text = input.value;
     if (!text.trim()) { return; }
     send.disabled = true;
-    setStatus("Sending\u2026");
-    var mine = add("in", text, null);
-    var id = clientId();
-    pending[id] = mine;
-    request("POST", "/chat/messages", {text: text, client_id: id}).then(function (data) {
-      shown[data.message_id] = true;
-      if (data.message_id > after) { after = data.message_id; }
-      (data.replies || []).forEach(function (r) { add("out", r.text, "assistant", r.id); });
-      input.value = "";
-      setStatus("");
-    }).catch(function (error) {
-      mine.classList.add("failed");
-      setStatus(error.message, true);
-    }).then(function () {
+    post(text, null).then(function (ok) {
+      if (ok) { input.value = ""; }
       send.disabled = false;
       input.focus();
     });
