@@ -109,6 +109,9 @@ class Conversation:
                 meta=inbound.metadata if inbound.kind == "text" else {**inbound.metadata, "kind": inbound.kind},
             )
             message_id, sender_id = message.id, identity.public_id
+            # Read here, in the unit of work that stores the message, so that a message from a
+            # citizen with no open "Do you mean ...?" question costs no second transaction.
+            asked_before = clarification.pending_offer(session, message.citizen_id) is not None
             if not created and resume_unanswered:
                 created = session.scalar(select(Message.id).where(Message.reply_to_id == message_id).limit(1)) is None
         if not created:
@@ -129,7 +132,7 @@ class Conversation:
         replies: list[str] = []
         lead_replies: list[tuple[str, int | None]] = []
         pick = None
-        if inbound.needs_person is None:
+        if inbound.needs_person is None and (asked_before or inbound.choice is not None):
             pick, lead_replies = self._clarification_turn(message_id, inbound)
         if pick is not None:
             understood = pick
