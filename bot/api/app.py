@@ -9,6 +9,7 @@ anything else happens to it.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import secrets
@@ -26,15 +27,85 @@ from bot.channels.delivery import DeliveryService
 from bot.api.errors import ApiError
 from bot.api.tickets import build_router as build_tickets_router
 from bot.console.app import register as register_console
-from bot.api.schemas import HandlingOut, MessageIn, MessageOut, OptionOut, ReplyOut, TicketOut
+from bot.api.schemas import HandlingOut, MessageIn, MessageOut, OptionOut, ReplyOut, TicketOut, printable
 from bot.core.conversation import Conversation, HandledMessage
 from bot.core.inbound import InboundMessage
 from bot.core.rasa_client import RasaClient
 from bot.settings import Settings
 from bot.store.db import session_factory
+from bot.store.messages import inbound_text
 
 
 logger = logging.getLogger(__name__)
+
+# Deepest nesting of arrays and objects a request body may have: far more than any message needs,
+# far less than what overflows the parser's (or later the JSON column serializer's) stack.
+MAX_JSON_DEPTH = 32
+# Python refuses to convert longer integer literals (sys.get_int_max_str_digits()).
+MAX_INT_DIGITS = 4300
+
+
+class _BadJson(ValueError):
+    """A body that is JSON but that the API will not take apart; the message is for the client."""
+
+
+def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """Parsers disagree on which of two equal keys wins ("text" twice): refuse rather than guess."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _value in pairs:
+            if key in seen:
+                raise _BadJson(f"duplicate key {printable(key)[:60]!r}")
+            seen.add(key)
+    return obj
+
+
+def _parse_int(digits: str) -> int:
+    if len(digits.lstrip("-")) > MAX_INT_DIGITS:
+        raise _BadJson(f"a number has more than {MAX_INT_DIGITS} digits")
+    return int(digits)
+
+
+def _depth(value: Any) -> int:
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, level)
+            if level <= MAX_JSON_DEPTH:
+                stack.extend((child, level + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
+def parse_json_body(decoded: str) -> Any:
+    """``json.loads`` with the limits the API documents, each a 400 ``invalid_json`` with its reason."""
+    try:
+        data = json.loads(decoded, object_pairs_hook=_reject_duplicate_keys, parse_int=_parse_int)
+    except json.JSONDecodeError as exc:
+        raise ApiError(400, "invalid_json", f"request body is not valid JSON: {exc.msg} at position {exc.pos}") from None
+    except _BadJson as exc:
+        raise ApiError(400, "invalid_json", f"request body is not acceptable JSON: {exc}") from None
+    except RecursionError:  # nested deeper than the interpreter's stack allows
+        pass
+    else:
+        if _depth(data) <= MAX_JSON_DEPTH:
+            return data
+    raise ApiError(400, "invalid_json", f"request body is nested more than {MAX_JSON_DEPTH} levels deep")
+
+
+def idempotency_key(key_tag: str, message_id: str) -> str:
+    """The stored form of a client's ``message_id``: namespaced by the API key that sent it, so
+    that two integrations (or a client and a provider's own ids) never share a key; scoping to
+    the sender is the store's unique constraint (identity, direction, external_id)."""
+    return f"api:{key_tag}:{message_id}"
+
+
+def _key_tag(key: bytes) -> str:
+    """Eight hex digits of a hash: tells a handful of keys apart without storing anything
+    that would help to guess one."""
+    return hashlib.sha256(b"crm-idempotency-scope:" + key).hexdigest()[:8]
+
 
 # How often the API looks for "Do you mean ...?" questions that timed out (bot.core.clarification).
 OFFER_EXPIRY_POLL_SECONDS = 20.0
@@ -55,7 +126,7 @@ async def _expire_offers_forever(conversation: Conversation, stop: asyncio.Event
 
 
 def _error(status: int, error: str, detail: Any, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": error, "detail": detail}, status_code=status, headers=headers)
+    return JSONResponse({"error": error, "detail": printable(detail)}, status_code=status, headers=headers)
 
 
 def create_app(settings: Settings, *, rasa: RasaClient | None = None) -> FastAPI:
@@ -71,6 +142,7 @@ def create_app(settings: Settings, *, rasa: RasaClient | None = None) -> FastAPI
         preparers=channel_registry.preparers(settings),
     )
     api_keys = [key.encode() for key in settings.api_key_list]
+    key_tags = {key: _key_tag(key) for key in api_keys}
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
@@ -106,6 +178,7 @@ def create_app(settings: Settings, *, rasa: RasaClient | None = None) -> FastAPI
         return _error(exc.status_code, "http_error", exc.detail)
 
     async def require_api_key(request: Request) -> None:
+        """Also notes which key it was (``request.state.key_tag``): idempotency keys are scoped to it."""
         supplied = request.headers.get("x-api-key") or ""
         auth = request.headers.get("authorization") or ""
         if not supplied and auth.lower().startswith("bearer "):
@@ -114,8 +187,10 @@ def create_app(settings: Settings, *, rasa: RasaClient | None = None) -> FastAPI
             raise ApiError(401, "unauthorized", "missing API key: send it in the X-API-Key header",
                            {"WWW-Authenticate": "Bearer"})
         candidate = supplied.encode("utf-8", "surrogateescape")
-        if not any(secrets.compare_digest(candidate, key) for key in api_keys):
+        matched = [key for key in api_keys if secrets.compare_digest(candidate, key)]
+        if not matched:
             raise ApiError(401, "unauthorized", "invalid API key", {"WWW-Authenticate": "Bearer"})
+        request.state.key_tag = key_tags[matched[0]]
 
     async def parsed_body(request: Request) -> MessageIn:
         """Parse by hand so that size, encoding and JSON errors each get a precise message."""
@@ -131,10 +206,7 @@ def create_app(settings: Settings, *, rasa: RasaClient | None = None) -> FastAPI
             decoded = bytes(body).decode("utf-8")
         except UnicodeDecodeError as exc:
             raise ApiError(400, "invalid_encoding", f"request body is not valid UTF-8 (byte {exc.start})") from None
-        try:
-            data = json.loads(decoded)
-        except json.JSONDecodeError as exc:
-            raise ApiError(400, "invalid_json", f"request body is not valid JSON: {exc.msg} at position {exc.pos}") from None
+        data = parse_json_body(decoded)
         try:
             return MessageIn.model_validate(data, context={"channels": settings.channel_list})
         except ValueError as exc:  # pydantic.ValidationError is a ValueError
@@ -166,6 +238,7 @@ def create_app(settings: Settings, *, rasa: RasaClient | None = None) -> FastAPI
         responses={
             400: {"description": "body is not UTF-8 JSON"},
             401: {"description": "missing or wrong API key"},
+            409: {"description": "this sender already sent a different text with this message_id"},
             413: {"description": "body too large"},
             422: {"description": "a field is missing or invalid"},
         },
@@ -177,11 +250,24 @@ def create_app(settings: Settings, *, rasa: RasaClient | None = None) -> FastAPI
             channel=payload.channel,
             sender=payload.sender,
             text=payload.text,
-            external_id=payload.message_id,
+            external_id=None if payload.message_id is None else idempotency_key(request.state.key_tag, payload.message_id),
             metadata=payload.metadata or {},
         )
         handled = await run_in_threadpool(conversation.handle_inbound, inbound)
+        # Checked after the fact, on the row the store kept: two racing requests with one key
+        # then still get one message and, for the one whose text differs, a 409.
+        if handled.duplicate and await run_in_threadpool(stored_text, handled.message_id) != payload.text:
+            raise ApiError(
+                409,
+                "message_id_reused",
+                f"message_id {payload.message_id!r} was already used by this sender for a different text; "
+                "send a new message_id for a new message",
+            )
         return _to_out(handled)
+
+    def stored_text(message_id: int) -> str | None:
+        with sessions() as session:
+            return inbound_text(session, message_id)
 
     # Staff replies, ticket detail, and replies fetched by pull-only clients (bot/api/tickets.py).
     app.include_router(build_tickets_router(settings, sessions, delivery), dependencies=[Depends(require_api_key)])

@@ -2,10 +2,60 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+
+# A client's idempotency key is stored namespaced by the API key that sent it
+# (bot.api.app.idempotency_key), in a column of 255 characters.
+MAX_MESSAGE_ID_CHARS = 200
+
+
+def unstorable(value: str) -> str | None:
+    """Why PostgreSQL could not hold this string (SQLite would, silently); None if it can."""
+    if "\x00" in value:
+        return "must not contain NUL characters"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "is not valid Unicode (unpaired surrogate escape)"
+    return None
+
+
+def printable(value: Any) -> Any:
+    """An error detail that can be sent as UTF-8 JSON: a lone surrogate a client sent (in a field
+    name, say) is shown as its escape instead of failing the response."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8") if unstorable(value) else value
+    if isinstance(value, dict):
+        return {printable(k): printable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [printable(v) for v in value]
+    return value
+
+
+def _json_problem(value: Any) -> str | None:
+    """First value in a JSON tree that no JSON column can hold: NaN/Infinity (not JSON at all,
+    PostgreSQL refuses them) and unstorable strings, keys included. Iterative: the parser
+    already bounds the depth, but a recursive walk should not be the next thing to overflow."""
+    stack = [("", value)]
+    while stack:
+        path, item = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            return f"{path or 'value'}: numbers must be finite (no NaN or Infinity)"
+        if isinstance(item, str) and (reason := unstorable(item)):
+            return f"{path or 'value'}: a string {reason}"
+        if isinstance(item, dict):
+            for key, child in item.items():
+                if reason := unstorable(key):
+                    return f"{path or 'value'}: a key {reason}"
+                stack.append((f"{path}.{key}" if path else key, child))
+        elif isinstance(item, list):
+            stack.extend((f"{path}[{i}]", child) for i, child in enumerate(item))
+    return None
 
 
 class MessageIn(BaseModel):
@@ -21,8 +71,11 @@ class MessageIn(BaseModel):
     text: str = Field(description="The message exactly as the citizen wrote it.", examples=["When is the bin collected?"])
     message_id: str | None = Field(
         default=None,
-        max_length=256,
-        description="Your id for this message. A repeated id is not processed again; the first result is returned.",
+        min_length=1,
+        max_length=MAX_MESSAGE_ID_CHARS,
+        description="Your idempotency key for this message, unique per sender: the same key from the same "
+        "sender (channel and sender) with the same API key and text is not processed again, and the first "
+        "result is returned; with a different text it is refused with 409. Other senders' keys never collide.",
     )
     metadata: dict[str, Any] | None = Field(default=None, description="Anything else the channel knows.")
 
@@ -34,15 +87,18 @@ class MessageIn(BaseModel):
             raise ValueError(f"unknown channel {value!r}; known channels: {', '.join(channels)}")
         return value
 
-    @field_validator("text", "sender")
+    @field_validator("text", "sender", "message_id")
     @classmethod
-    def _storable(cls, value: str) -> str:
-        if "\x00" in value:
-            raise ValueError("must not contain NUL characters")
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise ValueError("is not valid Unicode (unpaired surrogate escape)") from None
+    def _storable(cls, value: str | None) -> str | None:
+        if value is not None and (reason := unstorable(value)):
+            raise ValueError(reason)
+        return value
+
+    @field_validator("metadata")
+    @classmethod
+    def _storable_metadata(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None and (reason := _json_problem(value)):
+            raise ValueError(reason)
         return value
 
     @field_validator("text", "sender")

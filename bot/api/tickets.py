@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field, field_validator
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.api.errors import ApiError
+from bot.api.schemas import unstorable
 from bot.channels.delivery import DeliveryService
 from bot.channels.web_pull import fetch_pending, is_pull_channel
 from bot.settings import Settings
@@ -44,8 +45,8 @@ class ReplyIn(BaseModel):
     def _not_blank(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("must not be empty or only whitespace")
-        if "\x00" in value:
-            raise ValueError("must not contain NUL characters")
+        if reason := unstorable(value):
+            raise ValueError(reason)
         return value
 
     @field_validator("author")
@@ -286,6 +287,8 @@ def build_router(settings: Settings, sessions: sessionmaker[Session], delivery: 
     ) -> PulledRepliesOut:
         if channel not in channels:
             raise ApiError(422, "invalid_request", [{"field": "channel", "message": f"unknown channel {channel!r}; known channels: {', '.join(channels)}"}])
+        if reason := unstorable(sender):
+            raise ApiError(422, "invalid_request", [{"field": "sender", "message": reason}])
         if not is_pull_channel(channel):
             raise ApiError(
                 422,

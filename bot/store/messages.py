@@ -36,12 +36,17 @@ def _storable(text: str, meta: dict[str, Any] | None) -> tuple[str, dict[str, An
     return cleaned, meta
 
 
-def _find_inbound(session: Session, channel: str, external_id: str) -> Message | None:
+def _find_inbound(session: Session, identity: ChannelIdentity, external_id: str) -> Message | None:
     return session.scalars(
         select(Message).where(
-            Message.channel == channel, Message.direction == "in", Message.external_id == external_id
+            Message.identity_id == identity.id, Message.direction == "in", Message.external_id == external_id
         )
     ).one_or_none()
+
+
+def inbound_text(session: Session, message_id: int) -> str | None:
+    """The stored text of an inbound message: a client reusing an idempotency key is compared with it."""
+    return session.scalar(select(Message.text).where(Message.id == message_id, Message.direction == "in"))
 
 
 def record_inbound(
@@ -57,9 +62,11 @@ def record_inbound(
     Channels redeliver webhooks. With the provider's ``external_id`` a
     redelivery returns the message already stored (``created`` False) so the
     caller can skip answering twice; the SAVEPOINT covers two deliveries racing.
+    The id counts per identity (channel and sender): the same id from another
+    sender is another message, never that sender's stored one.
     """
     if external_id is not None:
-        existing = _find_inbound(session, identity.channel, external_id)
+        existing = _find_inbound(session, identity, external_id)
         if existing is not None:
             return existing, False
     stored_text, stored_meta = _storable(text, meta)
@@ -76,7 +83,7 @@ def record_inbound(
         with session.begin_nested():
             session.add(message)
     except IntegrityError:
-        existing = _find_inbound(session, identity.channel, external_id) if external_id is not None else None
+        existing = _find_inbound(session, identity, external_id) if external_id is not None else None
         if existing is None:
             raise
         return existing, False

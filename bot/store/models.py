@@ -86,8 +86,9 @@ class Message(Base):
     __tablename__ = "messages"
     __table_args__ = (
         CheckConstraint(_in_list("direction", DIRECTIONS), name="direction"),
-        # Channels redeliver; the provider's message id makes ingestion idempotent.
-        UniqueConstraint("channel", "direction", "external_id"),
+        # Channels redeliver; the provider's message id makes ingestion idempotent, per sender.
+        UniqueConstraint("identity_id", "direction", "external_id"),
+        Index(None, "channel", "direction", "external_id"),  # receipts name only the provider's id
         Index(None, "citizen_id", "created_at"),
         Index(None, "identity_id", "created_at"),
         CheckConstraint(_in_list("delivery_status", DELIVERY_STATUSES), name="delivery_status"),

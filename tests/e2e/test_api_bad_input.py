@@ -148,17 +148,68 @@ def test_repeated_message_id_is_answered_once(assistant, sender):
     assert second["replies"] == first["replies"]
     with assistant.sessions()() as session:
         inbound = session.scalar(
-            select(func.count()).select_from(Message).where(Message.external_id == "gw-123", Message.direction == "in")
+            select(func.count()).select_from(Message).where(Message.external_id.endswith(":gw-123"), Message.direction == "in")
         )
         replies = session.scalar(select(func.count()).select_from(Message).where(Message.reply_to_id == first["message_id"]))
     assert inbound == 1 and replies == len(first["replies"])
+
+
+def test_another_senders_message_id_is_never_their_reply(assistant, sender):
+    """Issue 24: B reusing A's key got A's reply and ticket, and B's message was lost."""
+    complaint = "The staff were rude, I want to complain"
+    first = assistant.say(channel="web", sender=f"{sender}-A", text=complaint, message_id="m1")
+    second = assistant.say(channel="web", sender=f"{sender}-B", text="hello", message_id="m1")
+    assert second["duplicate"] is False and second["message_id"] != first["message_id"]
+    assert complaint not in json.dumps(second)
+    if first["handling"]["ticket"]:
+        assert first["handling"]["ticket"]["id"] not in json.dumps(second)
+    assert stored_text(assistant, second["message_id"]) == "hello"
+
+
+def test_same_message_id_with_another_text_is_a_409(assistant, sender):
+    assistant.say(channel="web", sender=sender, text="When is my bin collected?", message_id="k1")
+    response = assistant.post({"channel": "web", "sender": sender, "text": "Something else", "message_id": "k1"})
+    assert response.status_code == 409
+    assert error_of(response)["error"] == "message_id_reused"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"[" * 1000 + b"]" * 1000,
+        b'{"channel": "web", "sender": "x", "text": "hi", "metadata": {"n": ' + b"9" * 4301 + b"}}",
+        b'{"channel": "web", "sender": "x", "text": "one", "text": "two"}',
+    ],
+    ids=["nested-1000", "int-4301-digits", "duplicate-key"],
+)
+def test_json_the_parser_refuses_is_a_400(assistant, raw):
+    response = assistant.post(raw=raw)
+    assert response.status_code == 400
+    assert error_of(response)["error"] == "invalid_json"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        rb'"message_id": "a\u0000b"',
+        b'"message_id": "' + b"x" * 256 + b'"',
+        rb'"metadata": {"k": "a\u0000b"}',
+        rb'"metadata": {"k": NaN}',
+        rb'"metadata": {"k": "\ud800"}',
+    ],
+    ids=["nul-id", "id-256", "nul-metadata", "nan-metadata", "surrogate-metadata"],
+)
+def test_unstorable_message_id_or_metadata_is_a_422(assistant, sender, raw):
+    response = assistant.post(raw=b'{"channel": "web", "sender": "%s", "text": "hi", %s}' % (sender.encode(), raw))
+    assert response.status_code == 422
+    error_of(response)
 
 
 def test_openapi_description_is_served(assistant):
     spec = httpx.get(f"{assistant.config.api_url}/openapi.json").json()
     operation = spec["paths"]["/api/v1/messages"]["post"]
     assert "requestBody" in operation
-    assert {"400", "401", "413", "422"} <= set(operation["responses"])
+    assert {"400", "401", "409", "413", "422"} <= set(operation["responses"])
 
 
 def test_ready_once_rasa_has_its_model(assistant):

@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.store.citizens import get_or_create_identity
 from bot.store.db import session_scope
-from bot.store.messages import citizen_history, recent_conversation, record_inbound, record_outbound
+from bot.store.messages import citizen_history, inbound_text, recent_conversation, record_inbound, record_outbound
 from bot.store.models import Message
 from bot.store.types import utcnow
 
@@ -85,6 +85,45 @@ def test_external_ids_are_per_channel(session) -> None:
     _, created_sms = record_inbound(session, sms, "x", external_id="42")
     _, created_web = record_inbound(session, web, "x", external_id="42")
     assert created_sms and created_web
+
+
+def test_external_ids_are_per_sender(session) -> None:
+    """Issue 24: sender B reusing A's key got A's message back (and lost its own)."""
+    a = get_or_create_identity(session, "web", "A")
+    b = get_or_create_identity(session, "web", "B")
+    first, created_a = record_inbound(session, a, "The staff were rude, I want to complain", external_id="m1")
+    second, created_b = record_inbound(session, b, "hello", external_id="m1")
+    assert created_a and created_b and second.id != first.id
+    assert (second.identity_id, second.text) == (b.id, "hello")
+    again, created_again = record_inbound(session, b, "hello", external_id="m1")
+    assert not created_again and again.id == second.id
+
+
+def test_inbound_text_is_the_stored_inbound_only(session) -> None:
+    identity = get_or_create_identity(session, "web", "A")
+    inbound, _ = record_inbound(session, identity, "exact  text ", external_id="k")
+    reply = record_outbound(session, inbound=inbound, text="answer")
+    assert inbound_text(session, inbound.id) == "exact  text "
+    assert inbound_text(session, reply.id) is None
+    assert inbound_text(session, reply.id + 1000) is None
+
+
+def test_racing_senders_with_one_key_each_keep_their_own_message(db_url: str) -> None:
+    with session_scope(db_url) as session:
+        for address in ("A", "B"):
+            get_or_create_identity(session, "web", address)
+    barrier = threading.Barrier(2)
+
+    def deliver(address: str) -> tuple[bool, str, str]:
+        barrier.wait(10)
+        with session_scope(db_url) as session:
+            identity = get_or_create_identity(session, "web", address)
+            message, created = record_inbound(session, identity, f"from {address}", external_id="same")
+            return created, message.identity.address, message.text
+
+    with ThreadPoolExecutor(2) as pool:
+        results = sorted(pool.map(deliver, ["A", "B"]))
+    assert results == [(True, "A", "from A"), (True, "B", "from B")]
 
 
 def test_external_id_unique_in_the_database(session) -> None:

@@ -1,7 +1,7 @@
 """The "Do you mean ...?" offers: what a citizen was asked to pick from, and what became of it.
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 Create Date: 2026-12-06
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 
 
 revision: str = "0007"
-down_revision: str | None = "0005"  # TEMP until 0006 lands
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
