@@ -5,17 +5,20 @@ durable outbound queue (so a failed sendMessage is retried, not lost)."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
-from telegram import Message, Update
-from telegram.ext import Application, CommandHandler, ContextTypes, MessageHandler, TypeHandler, filters
+from telegram import CallbackQuery, Message, Update
+from telegram.error import TelegramError
+from telegram.ext import (Application, CallbackQueryHandler, CommandHandler, ContextTypes, MessageHandler,
+                          TypeHandler, filters)
 
 from bot.channels.delivery import SENDING, DeliveryService
-from bot.channels.telegram import texts
+from bot.channels.telegram import choices, texts
 from bot.channels.telegram.unstored import mark_unstored
 from bot.channels.telegram.updates import command_and_argument, for_us, to_inbound
 from bot.core.conversation import Conversation, HandledMessage
@@ -26,7 +29,7 @@ from bot.tickets.ids import extract_ticket_ids
 logger = logging.getLogger(__name__)
 
 # The update types we ask Telegram for (getUpdates / setWebhook ``allowed_updates``).
-ALLOWED_UPDATES = ["message", "edited_message"]
+ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
 
 # Attempts at storing and answering a message within one delivery of its update (the
 # database restarting, a deadlock): the message id makes a retry safe. After the last
@@ -50,12 +53,14 @@ ATTACHMENTS = (
 
 class TelegramHandlers:
     def __init__(self, conversation: Conversation, delivery: DeliveryService, sessions: sessionmaker[Session], *,
-                 retry_pause: float = 0.5, settle_seconds: float = 30.0) -> None:
+                 retry_pause: float = 0.5, settle_seconds: float = 30.0, answer_timeout: float = 10.0) -> None:
         self._conversation = conversation
         self._delivery = delivery
         self._sessions = sessions
         self._retry_pause = retry_pause
         self._settle_seconds = settle_seconds
+        # answerCallbackQuery / editMessageReplyMarkup: courtesies, never worth holding the chat up for.
+        self._answer_timeout = answer_timeout
 
     def install(self, application: Application) -> None:
         new = filters.UpdateType.MESSAGE & ForUs()
@@ -72,6 +77,8 @@ class TelegramHandlers:
                 MessageHandler(new & filters.TEXT, self.text),
                 MessageHandler(new & ATTACHMENTS, self.text),
                 MessageHandler(edited, self.text),
+                # Taps on "Do you mean ...?" buttons, whatever their data (a tampered one too).
+                CallbackQueryHandler(self.choice),
                 # Anything else (service messages, group talk not meant for us, other update
                 # types): logged and left alone.
                 TypeHandler(object, self.ignore),
@@ -108,6 +115,59 @@ class TelegramHandlers:
             await self._answer_directly(inbound, texts.EMPTY_MENTION)
             return
         await self._handle(inbound)
+
+    async def choice(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A tap on a "Do you mean ...?" button: stored like a message (its id is the callback
+        query's, so a redelivered update is not handled twice) and settled by the core against
+        the stored offer. The query is always answered, and the keyboard goes once settled."""
+        query = update.callback_query
+        if query.message is None:
+            # A button of an inline-mode message: we send none, so it is not a citizen's pick.
+            logger.debug("ignored callback query of update %s without a message", update.update_id)
+            await self._answer_query(query, choices.STALE_BUTTON)
+            return
+        inbound = choices.callback_to_inbound(update, context.bot)
+        handled: HandledMessage | None = None
+        try:
+            if inbound.choice is None:
+                # Not a choice at all: nothing for the assistant, but the tap is kept and answered.
+                direct = functools.partial(self._conversation.answer_directly, handling="choice_invalid")
+                handled = await self._store_and_answer(direct, inbound, choices.MALFORMED_REPLY)
+            else:
+                handled = await self._store_and_answer(self._conversation.handle_inbound, inbound)
+        finally:
+            # Even when storing failed (the update comes again, and is answered then too):
+            # the citizen's button must stop spinning.
+            text = choices.STALE_BUTTON if inbound.choice is None else (
+                choices.answer_text(handled.handling) if handled is not None and not handled.duplicate else None)
+            await self._answer_query(query, text)
+        if (handled is not None and inbound.choice is not None and handled.handling in choices.SETTLED_HANDLINGS
+                and choices.is_own_button(query)):
+            await self._remove_keyboard(context, query)
+        await self._deliver(handled)
+
+    async def _answer_query(self, query: CallbackQuery, text: str | None) -> None:
+        try:
+            await asyncio.wait_for(query.answer(text=text), timeout=self._answer_timeout)
+        except (TelegramError, asyncio.TimeoutError) as exc:
+            # Too old (Telegram waits ~15 s), already answered by a first delivery of this update...
+            logger.info("answerCallbackQuery failed: %s", type(exc).__name__)
+
+    async def _remove_keyboard(self, context: ContextTypes.DEFAULT_TYPE, query: CallbackQuery) -> None:
+        """The question is settled: its buttons go, so they cannot be tapped again. Best effort:
+        a later tap is still refused by the core."""
+        message = query.message
+        if message is None:
+            return
+        try:
+            await asyncio.wait_for(
+                context.bot.edit_message_reply_markup(chat_id=message.chat.id, message_id=message.message_id,
+                                                      reply_markup=None),
+                timeout=self._answer_timeout,
+            )
+        except (TelegramError, asyncio.TimeoutError) as exc:
+            # "message is not modified" (a double tap removed it already), "message to edit not found"...
+            logger.info("removing the keyboard of message %s failed: %s", message.message_id, type(exc).__name__)
 
     async def ignore(self, update: object, _context: ContextTypes.DEFAULT_TYPE) -> None:
         if isinstance(update, Update):

@@ -11,6 +11,7 @@ from telegram.error import BadRequest, ChatMigrated, Forbidden, InvalidToken, Re
 from telegram.warnings import PTBDeprecationWarning
 
 from bot.channels.outbound import DeliveryError, OutboundMessage, SendResult
+from bot.channels.telegram.choices import keyboard
 
 # Telegram refuses texts over 4096 characters (counted in UTF-16 units); stay below.
 MAX_CHARS = 4000
@@ -80,16 +81,20 @@ class TelegramSender:
         chat_id = _chat_id(message.address)
         sent_ids: list[int] = []
         meta: dict[str, object] = {}
+        chunks = split_text(message.text)
+        # "Do you mean ...?" buttons go under the last part, the one that lists the options.
+        markup = keyboard(message.meta)
         try:
             await self._bot.initialize()  # no-op once done
-            for chunk in split_text(message.text):
+            for position, chunk in enumerate(chunks):
+                extra = {"reply_markup": markup} if markup is not None and position == len(chunks) - 1 else {}
                 try:
-                    sent = await self._bot.send_message(chat_id=chat_id, text=chunk)
+                    sent = await self._bot.send_message(chat_id=chat_id, text=chunk, **extra)
                 except ChatMigrated as exc:
                     # The group became a supergroup with a new id; Telegram tells us which.
                     chat_id = exc.new_chat_id
                     meta["migrated_to_chat_id"] = chat_id
-                    sent = await self._bot.send_message(chat_id=chat_id, text=chunk)
+                    sent = await self._bot.send_message(chat_id=chat_id, text=chunk, **extra)
                 sent_ids.append(sent.message_id)
         except TelegramError as exc:
             error = delivery_error(exc)

@@ -3,7 +3,9 @@
 python-telegram-bot talks to it over real HTTP (its ``base_url`` points here),
 so the library's own request building, error mapping and polling loop are
 exercised. It implements what the channel uses: ``getMe``, ``getUpdates``
-(long polling over a queue the caller fills), ``sendMessage`` (recorded),
+(long polling over a queue the caller fills), ``sendMessage`` (recorded, with its
+inline keyboard, whose limits it checks as Telegram does), taps on those buttons
+(``tap``: a callback query), ``answerCallbackQuery`` and ``editMessageReplyMarkup``,
 ``setWebhook``/``deleteWebhook``/``getWebhookInfo``, and failures injected on
 demand (429 with ``retry_after``, 500, 403 for a blocked chat, 400 for an
 unknown chat). It binds a free loopback port and never reaches the internet.
@@ -35,6 +37,43 @@ class SentMessage:
     params: dict[str, Any]
     at: float  # time.perf_counter() when the stand-in received it
 
+    @property
+    def reply_markup(self) -> dict[str, Any] | None:
+        markup = self.params.get("reply_markup")
+        return markup if isinstance(markup, dict) else None
+
+    @property
+    def buttons(self) -> list[tuple[str, str]]:
+        """(text, callback_data) of the inline keyboard it was sent with, row by row."""
+        rows = (self.reply_markup or {}).get("inline_keyboard") or []
+        return [(b.get("text"), b.get("callback_data")) for row in rows for b in row]
+
+
+# Bot API limits the stand-in enforces, with the errors Telegram gives.
+CALLBACK_DATA_BYTES = 64
+ANSWER_TEXT_CHARS = 200
+MESSAGE_TEXT_CHARS = 4096
+
+
+def keyboard_problem(markup: Any) -> str | None:
+    """Why Telegram would refuse this reply_markup (None: it would take it)."""
+    if markup is None:
+        return None
+    if not isinstance(markup, dict) or not isinstance(markup.get("inline_keyboard"), list):
+        return "Bad Request: can't parse reply keyboard markup JSON object"
+    for row in markup["inline_keyboard"]:
+        if not isinstance(row, list):
+            return "Bad Request: can't parse inline keyboard button: field \"inline_keyboard\" must be an Array of Arrays"
+        for button in row:
+            if not isinstance(button, dict) or not isinstance(button.get("text"), str) or not button["text"]:
+                return "Bad Request: BUTTON_TEXT_EMPTY"
+            data = button.get("callback_data")
+            if data is not None and not (1 <= len(str(data).encode("utf-8")) <= CALLBACK_DATA_BYTES):
+                return "Bad Request: BUTTON_DATA_INVALID"
+            if data is None and not any(k in button for k in ("url", "switch_inline_query", "web_app")):
+                return "Bad Request: can't parse inline keyboard button: Text buttons are unallowed in the inline keyboard"
+    return None
+
 
 @dataclass
 class Failure:
@@ -65,6 +104,7 @@ class UpdateFactory:
     def __init__(self) -> None:
         self._update_ids = itertools.count(100001)
         self._message_ids = itertools.count(1)
+        self._query_ids = itertools.count(4_200_000_000_000_001)
         self.bot_user = {"id": BOT_ID, "is_bot": True, "first_name": "City of Eastbrook", "username": BOT_USERNAME}
 
     @staticmethod
@@ -99,6 +139,19 @@ class UpdateFactory:
             message["reply_to_message"] = reply_to
         message.update(content)
         return message
+
+    def callback(self, chat_id: int, message: dict[str, Any], data: str | None, *, from_id: int | None = None,
+                 query_id: str | None = None) -> dict[str, Any]:
+        """A ``callback_query`` update: someone in ``chat_id`` tapped a button of ``message``."""
+        query: dict[str, Any] = {
+            "id": query_id or str(next(self._query_ids)),
+            "from": self.user(from_id if from_id is not None else abs(chat_id)),
+            "chat_instance": f"-{abs(chat_id)}0042",
+            "message": message,
+        }
+        if data is not None:
+            query["data"] = data
+        return {"update_id": next(self._update_ids), "callback_query": query}
 
     def update(self, message: dict[str, Any], *, kind: str = "message") -> dict[str, Any]:
         return {"update_id": next(self._update_ids), kind: message}
@@ -141,6 +194,11 @@ class BotApiStandIn:
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.webhook: dict[str, Any] = {}
         self.blocked_chats: set[int] = set()
+        # Callback queries Telegram would accept an answer for, and the answers it got.
+        self.open_queries: set[str] = set()
+        self.answers: list[dict[str, Any]] = []
+        # (chat id, message id) -> the message as Telegram now shows it (its keyboard edited away...).
+        self.messages: dict[tuple[int, int], dict[str, Any]] = {}
         self.unknown_chats: set[int] = set()
         self._failures: dict[str, list[Failure]] = {}
         self._queue: list[dict[str, Any]] = []
@@ -255,6 +313,44 @@ class BotApiStandIn:
         with self._cond:
             return [params for name, params in self.calls if name == method]
 
+    def tap(self, sent: SentMessage, button: int = 0, *, data: str | None = None, chat_id: int | None = None,
+            from_id: int | None = None, query_id: str | None = None) -> dict[str, Any]:
+        """The update Telegram sends when a citizen taps button number ``button`` (0-based) of
+        ``sent``'s keyboard, as the message shows now; ``data`` overrides the button's data (a
+        tampered client), ``chat_id`` makes it another chat's tap. Push or post it."""
+        with self._cond:
+            shown = dict(self.messages.get((sent.chat_id, sent.message_id)) or {})
+        if data is None:
+            data = sent.buttons[button][1]
+        chat = chat_id if chat_id is not None else sent.chat_id
+        if chat != sent.chat_id:
+            shown["chat"] = UpdateFactory.chat(chat)
+        update = self.updates.callback(chat, shown, data, from_id=from_id, query_id=query_id)
+        with self._cond:
+            self.open_queries.add(update["callback_query"]["id"])
+        return update
+
+    def answers_to(self, query_id: str) -> list[dict[str, Any]]:
+        with self._cond:
+            return [a for a in self.answers if str(a.get("callback_query_id")) == query_id]
+
+    def wait_for_answer(self, query_id: str, timeout: float = 30.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                found = [a for a in self.answers if str(a.get("callback_query_id")) == query_id]
+                if found:
+                    return found[0]
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(f"callback query {query_id} was never answered")
+                self._cond.wait(remaining)
+
+    def keyboard_of(self, sent: SentMessage) -> dict[str, Any] | None:
+        """The message's keyboard as Telegram shows it now (None once edited away)."""
+        with self._cond:
+            return (self.messages.get((sent.chat_id, sent.message_id)) or {}).get("reply_markup")
+
     def post_to_webhook(self, update: dict[str, Any], *, secret: str | None = "registered",
                         url: str | None = None, timeout: float = 30.0) -> httpx.Response:
         """POST an update as Telegram does: to the registered URL with the registered secret
@@ -329,7 +425,16 @@ class BotApiStandIn:
                              "description": "Conflict: can't use getUpdates method while webhook is active"}
             return 200, {"ok": True, "result": self._get_updates(params)}
         if method == "sendMessage":
+            problem = keyboard_problem(params.get("reply_markup"))
+            if problem is None and len(str(params.get("text", ""))) > MESSAGE_TEXT_CHARS:
+                problem = "Bad Request: message is too long"
+            if problem is not None:
+                return 400, {"ok": False, "error_code": 400, "description": problem}
             return 200, {"ok": True, "result": self._send_message(params)}
+        if method == "answerCallbackQuery":
+            return self._answer_callback_query(params)
+        if method == "editMessageReplyMarkup":
+            return self._edit_reply_markup(params)
         if method == "setWebhook":
             with self._cond:
                 self.webhook = {"url": params.get("url", ""), "secret_token": params.get("secret_token"),
@@ -374,11 +479,50 @@ class BotApiStandIn:
             # Like Telegram, message ids count per chat: two chats get the same ids.
             message_id = next(self._sent_ids.setdefault(chat_id, itertools.count(1)))
             self.sent.append(SentMessage(chat_id, text, message_id, params, time.perf_counter()))
+            message = {
+                "message_id": message_id,
+                "date": int(time.time()),
+                "chat": UpdateFactory.chat(chat_id),
+                "from": self.updates.bot_user,
+                "text": text,
+            }
+            if isinstance(params.get("reply_markup"), dict):
+                message["reply_markup"] = params["reply_markup"]
+            self.messages[(chat_id, message_id)] = message
             self._cond.notify_all()
-        return {
-            "message_id": message_id,
-            "date": int(time.time()),
-            "chat": UpdateFactory.chat(chat_id),
-            "from": self.updates.bot_user,
-            "text": text,
-        }
+        return dict(message)
+
+    def _answer_callback_query(self, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        query_id = str(params.get("callback_query_id", ""))
+        if len(str(params.get("text") or "")) > ANSWER_TEXT_CHARS:
+            return 400, {"ok": False, "error_code": 400, "description": "Bad Request: MESSAGE_TOO_LONG"}
+        with self._cond:
+            if query_id not in self.open_queries:  # unknown, or answered already: Telegram says the same
+                return 400, {"ok": False, "error_code": 400, "description":
+                             "Bad Request: query is too old and response timeout expired or query ID is invalid"}
+            self.open_queries.discard(query_id)
+            self.answers.append(params)
+            self._cond.notify_all()
+        return 200, {"ok": True, "result": True}
+
+    def _edit_reply_markup(self, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        markup = params.get("reply_markup")
+        problem = keyboard_problem(markup) if markup not in (None, "") else None
+        if problem is not None:
+            return 400, {"ok": False, "error_code": 400, "description": problem}
+        key = (int(params.get("chat_id") or 0), int(params.get("message_id") or 0))
+        with self._cond:
+            message = self.messages.get(key)
+            if message is None:
+                return 400, {"ok": False, "error_code": 400, "description": "Bad Request: message to edit not found"}
+            new = markup if isinstance(markup, dict) and markup.get("inline_keyboard") else None
+            if new == message.get("reply_markup"):
+                return 400, {"ok": False, "error_code": 400, "description":
+                             "Bad Request: message is not modified: specified new message content and reply "
+                             "markup are exactly the same as a current content and reply markup of the message"}
+            if new is None:
+                message.pop("reply_markup", None)
+            else:
+                message["reply_markup"] = new
+            self._cond.notify_all()
+            return 200, {"ok": True, "result": dict(message)}

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from bot.channels.choices import OfferedChoices, offered_choices, truncate
 from bot.channels.outbound import DeliveryError, OutboundMessage, SendResult
 
 logger = logging.getLogger(__name__)
@@ -23,6 +24,28 @@ logger = logging.getLogger(__name__)
 TEXT_LIMIT = 4096
 # Where the window policy (window.py) puts the template to send instead of the text.
 TEMPLATE_META_KEY = "whatsapp_template"
+
+# Interactive messages ("Do you mean ...?"), Meta's limits (developers.facebook.com/documentation/
+# business-messaging/whatsapp/messages/interactive-reply-buttons-messages and
+# .../interactive-list-messages): body text 1024 characters; reply buttons: at most 3, title
+# 20 characters, unique, id 256; list: button label 20, at most 10 rows over all sections,
+# row id 200, row title 24, row description 72, section title 24.
+INTERACTIVE_BODY_LIMIT = 1024
+MAX_REPLY_BUTTONS = 3
+BUTTON_TITLE_LIMIT = 20
+BUTTON_ID_LIMIT = 256
+LIST_BUTTON_LIMIT = 20
+MAX_LIST_ROWS = 10
+ROW_ID_LIMIT = 200
+ROW_TITLE_LIMIT = 24
+ROW_DESCRIPTION_LIMIT = 72
+SECTION_TITLE_LIMIT = 24
+LIST_BUTTON = "Choose"
+SECTION_TITLE = "Do you mean"
+NONE_BUTTON = "None of these"
+# The body of the buttons when the question itself is too long to be their body: it went
+# out as text just before.
+SHORT_BODY = "Which one do you mean? Pick a number, or “None of these” to talk to a person."
 
 # Graph error codes that mean "later", even when they come with HTTP 400:
 # 1/2 temporary API problems, 4/80007/130429/131056 rate limits, 131000/133004 Meta-side
@@ -55,6 +78,39 @@ def text_payload(to: str, body: str) -> dict[str, Any]:
         "type": "text",
         "text": {"preview_url": False, "body": body},
     }
+
+
+def _option_titles(choices: OfferedChoices, limit: int) -> list[str]:
+    """Each option's own question when it fits in ``limit`` (and all stay distinct), else
+    "Option N": the body above lists every question in full, numbered."""
+    titles = [o.title if len(o.title) <= limit else f"Option {o.n}" for o in choices.options]
+    if len({t.casefold() for t in titles}) != len(titles):
+        titles = [f"Option {o.n}" for o in choices.options]
+    return titles
+
+
+def interactive_payload(to: str, body: str, choices: OfferedChoices) -> dict[str, Any] | None:
+    """Reply buttons when the options and "none" fit in three, else a list; None when the
+    choices cannot be carried (the numbered text then stands alone)."""
+    ids = [option.data(choices.offer) for option in choices.all]
+    if len(choices.all) > MAX_LIST_ROWS or any(len(i) > ROW_ID_LIMIT for i in ids) or not body.strip():
+        return None
+    body = truncate(body, INTERACTIVE_BODY_LIMIT) if len(body) > INTERACTIVE_BODY_LIMIT else body
+    if len(choices.all) <= MAX_REPLY_BUTTONS:
+        titles = [*_option_titles(choices, BUTTON_TITLE_LIMIT), NONE_BUTTON]
+        action: dict[str, Any] = {"buttons": [{"type": "reply", "reply": {"id": i, "title": t}}
+                                              for i, t in zip(ids, titles)]}
+        interactive: dict[str, Any] = {"type": "button", "body": {"text": body}, "action": action}
+    else:
+        titles = _option_titles(choices, ROW_TITLE_LIMIT)
+        rows = [{"id": i, "title": t, "description": truncate(o.title, ROW_DESCRIPTION_LIMIT)}
+                for i, t, o in zip(ids, titles, choices.options)]
+        rows.append({"id": ids[-1], "title": NONE_BUTTON, "description": truncate(choices.none.title,
+                                                                                   ROW_DESCRIPTION_LIMIT)})
+        interactive = {"type": "list", "body": {"text": body},
+                       "action": {"button": LIST_BUTTON, "sections": [{"title": SECTION_TITLE, "rows": rows}]}}
+    return {"messaging_product": "whatsapp", "recipient_type": "individual", "to": to, "type": "interactive",
+            "interactive": interactive}
 
 
 def template_payload(to: str, *, name: str, language: str, parameters: list[str]) -> dict[str, Any]:
@@ -116,7 +172,19 @@ class GraphSender:
     def payloads(self, message: OutboundMessage) -> list[dict[str, Any]]:
         template = message.meta.get(TEMPLATE_META_KEY)
         if isinstance(template, dict):
+            # Outside the 24-hour window: only a template may go, so no buttons (window.py).
             return [template_payload(message.address, **template)]
+        choices = offered_choices(message.meta)
+        if choices is not None:
+            if len(message.text) <= INTERACTIVE_BODY_LIMIT:
+                interactive = interactive_payload(message.address, message.text, choices)
+                if interactive is not None:
+                    return [interactive]
+            else:
+                # The question and its options in full as text, then the buttons under a short body.
+                interactive = interactive_payload(message.address, SHORT_BODY, choices)
+                if interactive is not None:
+                    return [*(text_payload(message.address, part) for part in split_text(message.text)), interactive]
         return [text_payload(message.address, part) for part in split_text(message.text)]
 
     async def send(self, message: OutboundMessage) -> SendResult:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.core.inbound import InboundMessage
+from bot.core.inbound import InboundMessage, KbChoice
 
 CHANNEL = "whatsapp"
 
@@ -37,6 +37,10 @@ class ParsedMessage:
     inbound: InboundMessage
     # False for reactions and system notices: stored with the citizen's history, not answered.
     answer: bool = True
+    # A reply to a "Do you mean ...?" button or list row whose id is not a choice (tampered,
+    # or from an older version of the bot): stored and answered by the channel, never read
+    # as a new question (which would hand the open one over).
+    malformed_choice: bool = False
 
 
 @dataclass(frozen=True)
@@ -131,10 +135,20 @@ def parse_message(raw: dict[str, Any], names: dict[str, str], problems: list[str
     metadata: dict[str, Any] = {"whatsapp": details, **extra}
     if kind != "text":
         metadata["attachment"] = attachment
+    choice, malformed = _choice(extra.get("interactive"))
     inbound = InboundMessage(
-        channel=CHANNEL, sender=sender, text=text, external_id=wamid, metadata=metadata, kind=kind
+        channel=CHANNEL, sender=sender, text=text, external_id=wamid, metadata=metadata, kind=kind, choice=choice
     )
-    return ParsedMessage(inbound, answer=kind_of not in _SILENT_TYPES)
+    return ParsedMessage(inbound, answer=kind_of not in _SILENT_TYPES, malformed_choice=malformed)
+
+
+def _choice(interactive: Any) -> tuple[KbChoice | None, bool]:
+    """(the pick, whether the reply was meant as one but is not well formed)."""
+    if not isinstance(interactive, dict) or interactive.get("type") not in ("button_reply", "list_reply"):
+        return None, False
+    reply_id = _str(interactive.get("id"))
+    choice = KbChoice.decode(reply_id)
+    return choice, choice is None and reply_id.startswith(f"{KbChoice.PREFIX}:")
 
 
 def _content(kind_of: str, raw: dict[str, Any]) -> tuple[str, str, dict[str, Any], dict[str, Any]]:

@@ -31,6 +31,9 @@ logger = logging.getLogger(__name__)
 
 SWEEP_SECONDS = 10.0
 
+MALFORMED_CHOICE_REPLY = ("That choice is no longer valid. Please write your question again and I'll help, "
+                          "or ask to talk to a person.")
+
 
 class WebhookProcessor:
     def __init__(
@@ -117,11 +120,18 @@ class WebhookProcessor:
         if not parsed.answer:
             await run_in_threadpool(self._store_only, parsed)
             return
-        handled = await run_in_threadpool(
-            lambda: self._conversation.handle_inbound(
-                parsed.inbound, replies_in_response=False, resume_unanswered=resume
+        if parsed.malformed_choice:
+            handled = await run_in_threadpool(
+                lambda: self._conversation.answer_directly(
+                    parsed.inbound, MALFORMED_CHOICE_REPLY, handling="choice_invalid", replies_in_response=False
+                )
             )
-        )
+        else:
+            handled = await run_in_threadpool(
+                lambda: self._conversation.handle_inbound(
+                    parsed.inbound, replies_in_response=False, resume_unanswered=resume
+                )
+            )
         released = [] if handled.duplicate else await run_in_threadpool(self._release_held, handled.message_id)
         # Replies still pending from an interrupted earlier attempt go out now; sent ones are not re-sent.
         await self._delivery.deliver_many([*released, *handled.reply_ids])

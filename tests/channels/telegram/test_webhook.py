@@ -17,6 +17,7 @@ from bot.local_server import serve_in_thread
 from bot.stack import free_port
 from bot.store.db import session_factory
 from bot.store.models import Message
+from tests.channels.telegram.choice_support import OFFERED, ChoiceRasa
 from tests.channels.telegram.support import FakeRasa, store_fails, telegram_settings
 
 SECRET = "webhook-secret-" + "k" * 20
@@ -59,7 +60,7 @@ def served(db_url, standin):
 def test_webhook_is_registered_with_the_secret_and_no_worker_is_needed(served, standin):
     settings, _rasa = served
     assert standin.webhook == {"url": settings.telegram_webhook_url, "secret_token": SECRET,
-                               "allowed_updates": ["message", "edited_message"]}
+                               "allowed_updates": ["message", "edited_message", "callback_query"]}
     assert worker_channels(settings) == []
 
 
@@ -100,6 +101,24 @@ def test_webhook_updates_of_one_chat_are_answered_in_order(served, standin):
     standin.wait_for_sent(62, 3)
     assert [m.text for m in standin.sent_to(62)] == ["echo: one", "echo: two", "echo: three"]
     assert standin.sent.index(standin.sent_to(63)[0]) == 0  # not held up by chat 62
+
+
+def test_a_tap_posted_twice_by_telegram_is_handled_once(db_url, standin):
+    """A webhook retry of a callback query (the first 200 was lost) settles nothing twice."""
+    settings = _webhook_settings(db_url, standin)
+    rasa = ChoiceRasa(settings)
+    with served_api(settings, rasa):
+        _wait_registered(standin)
+        assert standin.post_to_webhook(standin.updates.text(64, "I want to build something")).status_code == 200
+        (asking,) = standin.wait_for_sent(64)
+        tap = standin.tap(asking, 0)
+        assert standin.post_to_webhook(tap).status_code == 200
+        assert standin.post_to_webhook(tap).status_code == 200
+        _asking, answer = standin.wait_for_sent(64, 2)
+        assert standin.keyboard_of(asking) is None
+    assert answer.text == f"answer: {OFFERED[0]}" and len(standin.sent_to(64)) == 2
+    assert len(standin.answers_to(tap["callback_query"]["id"])) == 1
+    assert len(rasa.seen) == 2 and _inbound_count(db_url) == 2
 
 
 def test_api_starts_while_telegram_is_down_and_serves_telegram_once_it_is_back(db_url, standin):

@@ -3,6 +3,8 @@
 A real HTTP server on a free loopback port, in a thread: the sender makes its
 real httpx calls against it. It records every request and answers like Meta
 (a wamid per message), or with the errors a test queues (500, 429, 400...).
+Like Meta it refuses, with HTTP 400 and code 131009, a text or an interactive
+message (reply buttons, list) over the documented size limits.
 """
 
 from __future__ import annotations
@@ -34,6 +36,71 @@ class Recorded:
     def template(self) -> dict[str, Any] | None:
         return self.body.get("template")
 
+    @property
+    def interactive(self) -> dict[str, Any] | None:
+        return self.body.get("interactive")
+
+    @property
+    def choices(self) -> list[tuple[str, str, str | None]]:
+        """(id, title, description) of its reply buttons or list rows, in order."""
+        action = (self.interactive or {}).get("action") or {}
+        if "buttons" in action:
+            return [(b["reply"]["id"], b["reply"]["title"], None) for b in action["buttons"]]
+        return [(r["id"], r["title"], r.get("description")) for sec in action.get("sections", []) for r in sec["rows"]]
+
+
+def _length(value: Any, name: str, low: int, high: int) -> str | None:
+    if not isinstance(value, str) or not low <= len(value) <= high:
+        return f"{name} length invalid. Min length: {low}, Max length: {high}"
+    return None
+
+
+def limit_problem(body: dict[str, Any]) -> str | None:
+    """Why Meta would refuse this message (None: it would take it). Limits: Meta's
+    interactive reply buttons and list messages pages, and 4096 for a text body."""
+    kind = body.get("type")
+    if kind == "text":
+        return _length((body.get("text") or {}).get("body"), "Text body", 1, 4096)
+    if kind != "interactive":
+        return None
+    interactive = body.get("interactive") or {}
+    problem = _length((interactive.get("body") or {}).get("text"), "Body text", 1, 1024)
+    if problem:
+        return problem
+    action = interactive.get("action") or {}
+    if interactive.get("type") == "button":
+        buttons = action.get("buttons") or []
+        if not 1 <= len(buttons) <= 3:
+            return "Invalid buttons count. Min allowed buttons: 1, Max allowed buttons: 3"
+        for button in buttons:
+            reply = button.get("reply") or {}
+            problem = _length(reply.get("title"), "Button title", 1, 20) or _length(reply.get("id"), "Button id", 1, 256)
+            if problem:
+                return problem
+        if len({b["reply"]["title"] for b in buttons}) != len(buttons) or len({b["reply"]["id"] for b in buttons}) != len(buttons):
+            return "Button title and id must be unique"
+        return None
+    if interactive.get("type") == "list":
+        problem = _length(action.get("button"), "Button label", 1, 20)
+        if problem:
+            return problem
+        sections = action.get("sections") or []
+        rows = [row for section in sections for row in section.get("rows") or []]
+        if not 1 <= len(sections) <= 10 or not 1 <= len(rows) <= 10:
+            return "Invalid rows count. Min allowed rows: 1, Max allowed rows: 10"
+        for section in sections:
+            if "title" in section and _length(section["title"], "Section title", 1, 24):
+                return _length(section["title"], "Section title", 1, 24)
+        for row in rows:
+            problem = (_length(row.get("id"), "Row id", 1, 200) or _length(row.get("title"), "Row title", 1, 24)
+                       or ("description" in row and _length(row["description"], "Row description", 0, 72)) or None)
+            if problem:
+                return problem
+        if len({row["id"] for row in rows}) != len(rows):
+            return "Row ids must be unique"
+        return None
+    return f"Unsupported interactive type {interactive.get('type')!r}"
+
 
 @dataclass
 class Scripted:
@@ -46,6 +113,8 @@ class Scripted:
 class GraphStandIn:
     def __init__(self) -> None:
         self.requests: list[Recorded] = []
+        # Requests refused for breaking Meta's limits (they are in ``requests`` too).
+        self.refused: list[Recorded] = []
         self._script: list[Scripted] = []
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
@@ -106,6 +175,13 @@ class GraphStandIn:
             self.requests.append(recorded)
             if self._script:
                 return self._script.pop(0)
+            problem = limit_problem(recorded.body)
+            if problem is not None:
+                self.refused.append(recorded)
+                return Scripted(400, {"error": {"message": "(#131009) Parameter value is not valid",
+                                                "type": "OAuthException", "code": 131009,
+                                                "error_data": {"messaging_product": "whatsapp", "details": problem},
+                                                "fbtrace_id": "AbC"}})
             wamid = f"wamid.standin.{next(self._ids)}"
         return Scripted(200, {"messaging_product": "whatsapp", "contacts": [{"input": recorded.to, "wa_id": recorded.to}],
                               "messages": [{"id": wamid}]})
