@@ -60,8 +60,12 @@ def _hash_tree(digest: "hashlib._Hash", root: Path, paths: list[Path]) -> None:
             digest.update(b"\0")
 
 
-def stage_training_data(kb_dir: Path, stage: Path) -> Path:
-    """Copy the project's training inputs into ``stage`` with the FAQ data compiled from ``kb_dir``."""
+def stage_training_data(kb_dir: Path, stage: Path, calibrated_thresholds: bool = False) -> Path:
+    """Copy the project's training inputs into ``stage`` with the FAQ data compiled from ``kb_dir``.
+
+    ``calibrated_thresholds``: the KB thresholds come from the KB itself, not from config.yml
+    (tuned on the project's own KB), for a KB imported from elsewhere.
+    """
     from bot.kb.compile import compile_kb
     from bot.kb.loader import load_kb
     from bot.kb.validate import validate
@@ -74,6 +78,10 @@ def stage_training_data(kb_dir: Path, stage: Path) -> Path:
         raise TrainingError(f"the knowledge base in {kb_dir} has {len(errors)} error(s); not training:\n{listing}")
     for name in ("config.yml", "domain.yml"):
         shutil.copy2(PROJECT_ROOT / name, stage / name)
+    if calibrated_thresholds:
+        from bot.nlu.calibration import calibrated_config
+
+        (stage / "config.yml").write_text(calibrated_config((stage / "config.yml").read_text("utf-8")), "utf-8")
     shutil.copytree(PROJECT_ROOT / "data", stage / "data", ignore=shutil.ignore_patterns("faq.yml"))
     compile_kb(kb, stage / "data" / GENERATED_FAQ)
     return stage
@@ -87,14 +95,15 @@ def fingerprint(stage: Path) -> str:
 
 
 def train(
-    *, kb_dir: Path | None = None, models_dir: Path | None = None, force: bool = False, quiet: bool = False
+    *, kb_dir: Path | None = None, models_dir: Path | None = None, force: bool = False, quiet: bool = False,
+    calibrated_thresholds: bool = False,
 ) -> Path:
     """Return the path of a model trained on the current inputs, training it if needed."""
     kb_dir = Path(kb_dir or PROJECT_ROOT / "knowledge_base")
     models_dir = Path(models_dir or PROJECT_ROOT / "models")
     models_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="crm-train-") as tmp:
-        stage = stage_training_data(kb_dir, Path(tmp))
+        stage = stage_training_data(kb_dir, Path(tmp), calibrated_thresholds)
         name = f"model-{fingerprint(stage)}"
         model = models_dir / f"{name}.tar.gz"
         if kb_dir.resolve() == (PROJECT_ROOT / "knowledge_base").resolve():

@@ -1,9 +1,11 @@
-"""The answer-or-escalate decision, as a pure function of the NLU scores.
+"""The answer, ask or hand-over decision, as a pure function of the NLU scores.
 
 Kept free of Rasa imports so the threshold tuner can replay the exact rule on
 recorded scores without a Rasa environment. A wrong answer costs a government
-more than an escalation, so every uncertain path ends in ``nlu_fallback``,
-which the dialogue turns into a ticket.
+more than an escalation, so an uncertain path never answers: when the KB has
+plausible entries it ends in ``faq_unsure`` (the dialogue asks the citizen which
+question they mean, with "none of these" always offered), otherwise in
+``nlu_fallback``, which the dialogue turns into a ticket.
 """
 
 from __future__ import annotations
@@ -13,6 +15,10 @@ from typing import Mapping, Optional, Sequence, Tuple
 
 FAQ_INTENT = "faq"
 FALLBACK_INTENT = "nlu_fallback"
+# Unsure, but the KB has plausible entries: ask the citizen which one they mean.
+ASK_INTENT = "faq_unsure"
+# At most this many KB questions are offered in one "Do you mean ...?" turn.
+MAX_OFFERED = 3
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,11 @@ class Thresholds:
     # the KB: "apostille" or "photo booth" next to the birth-certificate entry means the
     # citizen asks about something the KB does not cover.
     unknown_word_penalty: float = 0.0
+    # Below kb_threshold but at least this: the entry is plausible enough to offer the
+    # citizen as a question to pick. Above 1.0 nothing is ever offered (answer or ticket only).
+    ask_threshold: float = 1.01
+    # An entry is offered next to the best one only when it scores within this of it.
+    ask_window: float = 0.1
 
 
 @dataclass(frozen=True)
@@ -43,6 +54,8 @@ class Decision:
     confidence: float
     kb_entry: Optional[str]
     reason: str
+    # ASK_INTENT only: the KB entries to offer, best first (one to MAX_OFFERED).
+    offer: Tuple[str, ...] = ()
 
 
 def decide(
@@ -82,14 +95,31 @@ def decide(
             return Decision(diet_intent, diet_confidence, None, "intent")
         if kb_confident and top_sim >= thresholds.kb_override:
             return Decision(FAQ_INTENT, top_sim, top_entry, "kb_override")
+        offer = _offer(kb_ranking, thresholds) if diet_intent in _MAY_ASK_WHEN_UNSURE else ()
+        if offer:
+            return Decision(ASK_INTENT, top_sim, None, "intent_unsure_ask", offer)
         return Decision(FALLBACK_INTENT, diet_confidence, None, "intent_unsure")
 
     if kb_confident:
         return Decision(FAQ_INTENT, top_sim, top_entry, "kb_match")
+    offer = _offer(kb_ranking, thresholds)
+    if offer:
+        return Decision(ASK_INTENT, top_sim, None, "kb_unsure", offer)
     if top_entry is not None and top_sim >= thresholds.kb_threshold:
         return Decision(FALLBACK_INTENT, top_sim, None, "kb_ambiguous")
     return Decision(FALLBACK_INTENT, top_sim, None, "kb_no_match")
 
 
+def _offer(kb_ranking: Sequence[Tuple[str, float]], thresholds: Thresholds) -> Tuple[str, ...]:
+    """The plausible entries to ask about: at least ask_threshold, close to the best one."""
+    if not kb_ranking or kb_ranking[0][1] < thresholds.ask_threshold:
+        return ()
+    floor = max(thresholds.ask_threshold, kb_ranking[0][1] - thresholds.ask_window)
+    return tuple(entry for entry, score in kb_ranking[:MAX_OFFERED] if score >= floor)
+
+
 # Requests that must reach a person or the ticket system whatever the KB says.
 _NEVER_OVERRIDDEN = frozenset({"request_human", "ticket_status"})
+# When DIET leans, unsure, to one of these, a plausible KB entry may still be asked about;
+# a message that leans to a complaint, report, personal case or a person is handed over.
+_MAY_ASK_WHEN_UNSURE = frozenset({"out_of_scope", "greet", "goodbye", "thanks"})

@@ -21,6 +21,11 @@ development set (docs/understanding.md). Overlap of character n-grams
 debbit"), ranked better on the dev set, but answered more on-topic questions
 the KB does not cover on the held-out set, so words stay the default.
 
+With ``calibrate: true`` training also chooses the KB thresholds from the KB
+itself (``bot.nlu.calibration``): every phrasing is scored with the scoring
+below against the KB with that phrasing, then with its whole entry, left out.
+Thresholds written in config.yml win over calibrated ones.
+
 Runs inside the Rasa environment (numpy, scikit-learn, the encoder).
 """
 
@@ -51,6 +56,7 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
 
+from bot.nlu import calibration
 from bot.nlu.decision import FAQ_INTENT, Thresholds, decide
 from bot.nlu.featurizer import FEATURIZER_ALIAS, sentence_embedding, shared_encoder
 
@@ -58,6 +64,8 @@ logger = logging.getLogger(__name__)
 
 KB_MATCH_KEY = "kb_match"
 RANKING_SIZE = 5
+# The thresholds that calibration chooses; the others (DIET's) come from config.yml or the defaults.
+CALIBRATED = calibration.CALIBRATED
 
 
 @dataclass
@@ -77,6 +85,9 @@ class _Index:
     intent_names: List[str]
     intent_positions: np.ndarray  # position in intent_names of each intent example
     kb_vocabulary: Set[str] = field(default_factory=set)
+    # Set by calibration (``calibrate: true``); plain defaults so older pickles still load.
+    calibration: Any = None
+    probes: Any = None  # the leave-out probes it was chosen on, for replaying other methods offline
 
     @classmethod
     def build(cls, *, entry_ids: List[str], phrasing_entries: List[str], sentence_entries: List[str],
@@ -129,11 +140,21 @@ class KnowledgeBaseMatcher(GraphComponent, IntentClassifier):
             # KB scores can come from a stronger encoder than the one DIET is trained on.
             "model_dir": None,
             "meta_threshold": defaults.meta_threshold,
-            "kb_threshold": defaults.kb_threshold,
-            "kb_margin": defaults.kb_margin,
             "kb_override": defaults.kb_override,
             "knn_veto_margin": defaults.knn_veto_margin,
             "unknown_word_penalty": defaults.unknown_word_penalty,
+            # None: calibrated from the KB when `calibrate` is on, else the Thresholds default.
+            # A value written in config.yml (for example by `nlu tune`) always wins.
+            "kb_threshold": None,
+            "kb_margin": None,
+            "ask_threshold": None,
+            "ask_window": None,
+            "calibrate": False,
+            # Training examples of these intents are the calibration's off-KB negatives.
+            "calibration_negative_intents": ["complaint", "report_problem", "personal_case", "request_human",
+                                             "out_of_scope"],
+            # Estimated wrong answers allowed (calibration.Settings.wrong_budget).
+            "calibration_wrong_budget": calibration.Settings.wrong_budget,
             # Weights of the answer-text similarity and of the TF-IDF overlap in an entry's score.
             "answer_weight": 0.3,
             "answer_sentence_weight": 1.0,
@@ -153,9 +174,30 @@ class KnowledgeBaseMatcher(GraphComponent, IntentClassifier):
         self._model_storage = model_storage
         self._resource = resource
         self._index = index or _Index.empty()
-        self._thresholds = Thresholds(
-            **{name: float(config[name]) for name in Thresholds.__dataclass_fields__}
-        )
+        self._set_thresholds()
+
+    def _set_thresholds(self) -> None:
+        self._thresholds, self._threshold_source = self._effective_thresholds()
+        self._thresholds_in_force = {
+            name: {"value": getattr(self._thresholds, name), "source": self._threshold_source[name]}
+            for name in CALIBRATED
+        }
+
+    def _effective_thresholds(self) -> Tuple[Thresholds, Dict[str, str]]:
+        """config.yml's value, else the calibrated one (when calibrating), else the default."""
+        defaults = Thresholds()
+        calibrated = self._index.calibration.thresholds() if (
+            self._config.get("calibrate") and self._index.calibration is not None
+        ) else {}
+        values, source = {}, {}
+        for name in Thresholds.__dataclass_fields__:
+            if self._config.get(name) is not None:
+                values[name], source[name] = float(self._config[name]), "config"
+            elif name in calibrated:
+                values[name], source[name] = float(calibrated[name]), "calibrated"
+            else:
+                values[name], source[name] = float(getattr(defaults, name)), "default"
+        return Thresholds(**values), source
 
     @classmethod
     def create(
@@ -215,7 +257,7 @@ class KnowledgeBaseMatcher(GraphComponent, IntentClassifier):
         questions_by_entry: Dict[str, List[str]] = {entry: [] for entry in entry_ids}
         for text, label in zip(texts, labels):
             questions_by_entry[label].append(text)
-        documents = [" ".join(questions_by_entry[e] * 2) + " " + a for e, a in zip(entry_ids, answers)]
+        documents = [_document(questions_by_entry[e], a) for e, a in zip(entry_ids, answers)]
         tfidf = _lexical_vectorizer(self._config["lexical_analyzer"])
         entry_terms = tfidf.fit_transform(documents + texts)[: len(documents)] if documents else None
 
@@ -233,11 +275,65 @@ class KnowledgeBaseMatcher(GraphComponent, IntentClassifier):
             intent_labels=intent_labels,
             kb_vocabulary={stem for document in documents for stem in _content_stems(document)},
         )
+        if self._config.get("calibrate") and entry_ids:
+            self._calibrate(texts, labels, answers, questions_by_entry,
+                            [e.get(TEXT) for e in intent_examples], intent_labels)
+        self._set_thresholds()
+        logger.info("KnowledgeBaseMatcher thresholds: %s", self._thresholds_in_force)
         with self._model_storage.write_to(self._resource) as directory:
             with open(directory / "index.pkl", "wb") as handle:
                 pickle.dump(self._index, handle)
         logger.info("KnowledgeBaseMatcher indexed %d phrasings of %d entries", len(labels), len(entry_ids))
         return self._resource
+
+    def _calibrate(self, texts: List[str], labels: List[str], answers: List[str],
+                   questions_by_entry: Dict[str, List[str]], intent_texts: List[str], intent_labels: List[str]) -> None:
+        """Score every phrasing with the inference scoring against the KB without it, then without
+        its entry, and choose the thresholds on those probes (bot.nlu.calibration).
+
+        The TF-IDF vocabulary and weights stay those fitted on the whole KB (the held-out
+        phrasing still counts in the document frequencies, a small leak); the left-out
+        phrasing's own entry document is rebuilt without it.
+        """
+        index = self._index
+        position = {entry: i for i, entry in enumerate(index.entry_ids)}
+        answer_by_entry = dict(zip(index.entry_ids, answers))
+        overlaps = self._overlaps(texts)
+        probes: List[calibration.Probe] = []
+        for j, (text, entry) in enumerate(zip(texts, labels)):
+            e = position[entry]
+            vector = index.phrasing_vectors[j]
+            others = list(questions_by_entry[entry])
+            others.remove(text)
+            overlap = overlaps[j].copy()
+            if index.tfidf is not None:
+                document = index.tfidf.transform([_document(others, answer_by_entry[entry])])
+                overlap[e] = float((index.tfidf.transform([text]) @ document.T).toarray()[0, 0])
+            mask = np.ones(len(texts), dtype=bool)
+            mask[j] = False
+            score, _ = self._entry_scores(vector, overlap, phrasing_mask=mask, answer_only=None if others else e)
+            probes.append(calibration.Probe(
+                calibration.PHRASING if others else calibration.ANSWER_ONLY,
+                calibration.probe_rankings(score, index.entry_ids, RANKING_SIZE), entry,
+            ))
+            score, _ = self._entry_scores(vector, overlaps[j])
+            score[e] = -np.inf
+            probes.append(calibration.Probe(
+                calibration.ENTRY_OUT, calibration.probe_rankings(score, index.entry_ids, RANKING_SIZE)
+            ))
+        wanted = set(self._config.get("calibration_negative_intents") or [])
+        picked = [i for i, label in enumerate(intent_labels) if label in wanted]
+        intent_overlaps = self._overlaps([intent_texts[i] for i in picked])
+        for row, i in enumerate(picked):
+            score, _ = self._entry_scores(index.intent_vectors[i], intent_overlaps[row])
+            probes.append(calibration.Probe(
+                calibration.INTENT, calibration.probe_rankings(score, index.entry_ids, RANKING_SIZE)
+            ))
+        settings = calibration.Settings(wrong_budget=float(self._config["calibration_wrong_budget"]))
+        index.calibration = calibration.calibrate(probes, settings)
+        index.probes = probes
+        logger.info("KnowledgeBaseMatcher calibrated on the KB: %s, estimates %s",
+                    index.calibration.thresholds(), index.calibration.estimates)
 
     @classmethod
     def load(
@@ -255,7 +351,9 @@ class KnowledgeBaseMatcher(GraphComponent, IntentClassifier):
         except ValueError:
             logger.warning("KnowledgeBaseMatcher has no trained index; every FAQ will escalate")
             return cls(config, model_storage, resource)
-        return cls(config, model_storage, resource, index)
+        matcher = cls(config, model_storage, resource, index)
+        logger.info("KnowledgeBaseMatcher thresholds: %s", matcher._thresholds_in_force)
+        return matcher
 
     # -- inference ----------------------------------------------------------------
 
@@ -267,23 +365,46 @@ class KnowledgeBaseMatcher(GraphComponent, IntentClassifier):
         np.maximum.at(best, index.intent_positions, index.intent_vectors @ vector)
         return {name: float(value) for name, value in zip(index.intent_names, best)}
 
+    def _overlaps(self, texts: List[str]) -> np.ndarray:
+        """TF-IDF overlap of each text with each entry's document (zeros without TF-IDF)."""
+        index = self._index
+        if index.tfidf is None or not texts:
+            return np.zeros((len(texts), len(index.entry_ids)), dtype=np.float64)
+        return (index.tfidf.transform(texts) @ index.entry_terms.T).toarray()
+
+    def _entry_scores(self, vector: np.ndarray, overlap: np.ndarray, phrasing_mask: Optional[np.ndarray] = None,
+                      answer_only: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray]:
+        """Every entry's blended score and its closest-phrasing similarity.
+
+        ``phrasing_mask`` leaves phrasings out (calibration); ``answer_only`` is the position of
+        an entry left with no phrasing, scored on its answer signals alone, rescaled alike.
+        """
+        index = self._index
+        weights = {
+            name: float(self._config[name]) for name in ("answer_weight", "answer_sentence_weight", "lexical_weight")
+        }
+        phrasing_sims = index.phrasing_vectors @ vector
+        positions = index.phrasing_positions
+        if phrasing_mask is not None:
+            phrasing_sims, positions = phrasing_sims[phrasing_mask], positions[phrasing_mask]
+        question_sim = index.best_per_entry(phrasing_sims, positions, -1.0)
+        answer_part = weights["answer_sentence_weight"] * index.best_per_entry(
+            index.sentence_vectors @ vector, index.sentence_positions, 0.0
+        )
+        answer_part = answer_part + weights["answer_weight"] * (index.answer_vectors @ vector)
+        if index.tfidf is not None:
+            answer_part = answer_part + weights["lexical_weight"] * overlap
+        # Back on the scale of a single cosine similarity, so thresholds stay readable.
+        score = (question_sim + answer_part) / (1.0 + sum(weights.values()))
+        if answer_only is not None:
+            score[answer_only] = answer_part[answer_only] / max(sum(weights.values()), 1e-9)
+        return score, question_sim
+
     def _kb_ranking(self, vector: np.ndarray, text: str) -> Tuple[List[tuple], float]:
         index = self._index
         if not index.entry_ids:
             return [], 0.0
-        weights = {
-            name: float(self._config[name]) for name in ("answer_weight", "answer_sentence_weight", "lexical_weight")
-        }
-        question_sim = index.best_per_entry(index.phrasing_vectors @ vector, index.phrasing_positions, -1.0)
-        score = question_sim + weights["answer_sentence_weight"] * index.best_per_entry(
-            index.sentence_vectors @ vector, index.sentence_positions, 0.0
-        )
-        score = score + weights["answer_weight"] * (index.answer_vectors @ vector)
-        if index.tfidf is not None:
-            overlap = (index.tfidf.transform([text]) @ index.entry_terms.T).toarray()[0]
-            score = score + weights["lexical_weight"] * overlap
-        # Back on the scale of a single cosine similarity, so thresholds stay readable.
-        score = score / (1.0 + sum(weights.values()))
+        score, question_sim = self._entry_scores(vector, self._overlaps([text])[0])
         top = np.argsort(-score)[:RANKING_SIZE]
         return [(index.entry_ids[i], float(score[i])) for i in top], float(question_sim.max())
 
@@ -318,12 +439,16 @@ class KnowledgeBaseMatcher(GraphComponent, IntentClassifier):
                 {
                     "entry": decision.kb_entry,
                     "reason": decision.reason,
+                    # faq_unsure: the entries the dialogue offers the citizen to pick, best first.
+                    "offer": list(decision.offer),
                     "ranking": [{"entry": e, "similarity": round(s, 4)} for e, s in ranking],
                     "diet_intent": diet_name,
                     "diet_confidence": round(diet_conf, 4),
                     "faq_similarity": round(faq_similarity, 4),
                     "unknown_words": unknown_words,
                     "intent_similarity": {k: round(v, 4) for k, v in intent_similarity.items()},
+                    # The four KB thresholds in force and where each came from (config, calibrated, default).
+                    "thresholds": self._thresholds_in_force,
                 },
                 add_to_output=True,
             )
@@ -362,6 +487,11 @@ def _lexical_vectorizer(analyzer: str) -> TfidfVectorizer:
     if analyzer == "word":
         return TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), stop_words="english")
     raise ValueError(f"KnowledgeBaseMatcher: lexical_analyzer must be 'char_wb' or 'word', not {analyzer!r}")
+
+
+def _document(questions: List[str], answer: str) -> str:
+    """What an entry's TF-IDF overlap is computed against: its phrasings (counted twice) and its answer."""
+    return " ".join(questions * 2) + " " + answer
 
 
 def _matrix(vectors: List[np.ndarray]) -> np.ndarray:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 
 from bot.evaluation import ESCALATE, Case
-from bot.tuning import frontier, grade, main, outcomes, search
+from bot.tuning import (
+    frontier, grade, main, outcomes, rates, recorded_thresholds, replay_main, search, simulate, write_thresholds,
+)
 from bot.nlu.decision import Thresholds
 
 
@@ -58,3 +60,52 @@ def test_replaying_recorded_scores_needs_no_model(tmp_path, capsys) -> None:
     assert main(dev_set=tmp_path / "unused.tsv", write=False, scores_in=recorded) == 0
     out = capsys.readouterr().out
     assert "<= 0 wrong answers (0.0%): 2 of 3 in-KB messages answered right (66.7%)" in out
+
+
+# -- the three-outcome replay ----------------------------------------------------
+
+ASKING = Thresholds(meta_threshold=0.9, kb_threshold=0.7, kb_margin=0.0, kb_override=1.01,
+                    ask_threshold=0.45, ask_window=0.1)
+
+
+def test_simulate_counts_a_picked_offer_as_self_served_and_a_refused_one_as_a_ticket() -> None:
+    counts = simulate(CASES, SCORES, ASKING)
+    # 0.80 answered; 0.60 asked and picked; 0.40 below the ask band: ticket, not served;
+    # the compost-bin question (0.50) asked, "none of these", a ticket; the complaint handed over.
+    assert counts == {"messages": 5, "in_kb": 3, "must_escalate": 2, "first_turn_right": 1, "picked_right": 1,
+                      "wrong_answers": 0, "escalated": 2, "asked": 2, "asked_in_kb": 1}
+    assert rates(counts) == {"first_turn_right": 33.3, "self_served": 66.7, "wrong_answers": 0.0,
+                             "escalation_recall": 100.0, "asked": 40.0}
+
+
+def test_an_offer_without_the_right_entry_is_not_self_served_nor_a_wrong_answer() -> None:
+    cases = [Case("bin day?", "bins", "faq")]
+    scores = [{**_score("parking", 0.6), "ranking": [("parking", 0.6), ("permits", 0.58), ("bins", 0.3)]}]
+    counts = simulate(cases, scores, ASKING)
+    assert (counts["asked"], counts["picked_right"], counts["wrong_answers"]) == (1, 0, 0)
+
+
+def test_replay_uses_the_thresholds_the_model_recorded(tmp_path, capsys) -> None:
+    in_force = {"kb_threshold": {"value": 0.7, "source": "calibrated"}, "kb_margin": {"value": 0.0, "source": "calibrated"},
+                "ask_threshold": {"value": 0.45, "source": "calibrated"}, "ask_window": {"value": 0.1, "source": "default"}}
+    recorded_scores = [{**s, "thresholds": in_force} for s in SCORES]
+    assert recorded_thresholds(recorded_scores).kb_threshold == 0.7
+    assert recorded_thresholds(recorded_scores).ask_threshold == 0.45
+    recorded = tmp_path / "scores.json"
+    recorded.write_text(json.dumps([{"case": vars(c), **s} for c, s in zip(CASES, recorded_scores)]))
+    assert replay_main([recorded], {}) == 0
+    assert "first_turn_right 33.3%, self_served 66.7%" in capsys.readouterr().out
+    assert replay_main([recorded], {"ask_threshold": 1.01}) == 0
+    assert "self_served 33.3%" in capsys.readouterr().out
+
+
+def test_tuned_values_are_written_next_to_calibrate_when_config_leaves_them_out(tmp_path) -> None:
+    config = tmp_path / "config.yml"
+    config.write_text(
+        "pipeline:\n  - name: bot.nlu.kb_matcher.KnowledgeBaseMatcher\n    calibrate: true\n"
+        "    meta_threshold: 0.99\n    kb_override: 1.01\n    knn_veto_margin: 0.1\n    unknown_word_penalty: 0.0\n"
+    )
+    write_thresholds(config, Thresholds(kb_threshold=0.55, kb_margin=0.02, meta_threshold=0.9))
+    text = config.read_text()
+    assert "    kb_threshold: 0.55\n" in text and "    kb_margin: 0.02\n" in text
+    assert "    meta_threshold: 0.9\n" in text and text.count("kb_threshold") == 1
