@@ -14,6 +14,12 @@ def _eval(args: argparse.Namespace) -> int:
     return main(heldout=Path(args.heldout), with_benchmark=not args.no_benchmark, out_dir=Path(args.out))
 
 
+def _eval_clinc(args: argparse.Namespace) -> int:
+    from bot.evaluation_clinc import main
+
+    return main(variants=args.variants.split(","), epochs=args.epochs, out_dir=Path(args.out))
+
+
 def _tune(args: argparse.Namespace) -> int:
     from bot.tuning import main
 
@@ -54,6 +60,12 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-benchmark", action="store_true", help="skip the covid_q_govfaq benchmark")
     p.add_argument("--out", default=str(PROJECT_ROOT / "results"))
     p.set_defaults(func=_eval)
+
+    c = subparsers.add_parser("eval-clinc", help="CLINC150 in-scope accuracy and OOS recall (trains on CLINC150: slow)")
+    c.add_argument("--variants", default="oos_intent,threshold", help="oos_intent and/or threshold, comma-separated")
+    c.add_argument("--epochs", type=int, help="DIET epochs instead of config.yml's (reported in the results)")
+    c.add_argument("--out", default=str(PROJECT_ROOT / "results"))
+    c.set_defaults(func=_eval_clinc)
 
     nlu = subparsers.add_parser("nlu", help="NLU maintenance").add_subparsers(dest="nlu_command", required=True)
     t = nlu.add_parser("tune", help="choose the answer/escalate thresholds on the dev set")
