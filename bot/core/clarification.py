@@ -151,6 +151,20 @@ def rasa_payload(choice: KbChoice) -> str:
     return f'/{intent}{{"{CHOICE_ENTITY}": "{choice.offer}:{choice.option}"}}'
 
 
+# The time-out as an external event in Rasa's dialogue: the API's expiry loop sends it for a due
+# offer (with EXPIRY_METADATA_KEY, which only the core sets), the rule runs action_expire_kb_offer.
+EXPIRED_INTENT = "EXTERNAL_kb_offer_expired"
+EXPIRY_METADATA_KEY = "kb_offer_expired"
+
+
+def expiry_payload(offer: KbOffer) -> str:
+    return f'/{EXPIRED_INTENT}{{"{CHOICE_ENTITY}": "{offer.token}:0"}}'
+
+
+def offer_for_token(session: Session, token: str) -> KbOffer | None:
+    return session.scalars(select(KbOffer).where(KbOffer.token == token)).one_or_none()
+
+
 def parse_choice_entity(value: object) -> KbChoice | None:
     if not isinstance(value, str):
         return None

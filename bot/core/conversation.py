@@ -27,7 +27,8 @@ from bot.identity.linking import handle_link_message
 from bot.settings import Settings
 from bot.store.citizens import get_or_create_identity
 from bot.store.messages import record_inbound, record_outbound
-from bot.store.models import KbOffer, Message, Ticket
+from bot.store.models import ChannelIdentity, KbOffer, Message, Ticket
+from bot.store.types import utcnow
 from bot.tickets.service import attach_to_ticket, open_ticket_of
 from bot.tickets.status import OPEN_STATUSES
 
@@ -207,26 +208,49 @@ class Conversation:
         """Hand "Do you mean ...?" questions left unanswered past their time to a person, and tell
         the citizen. Returns the stored replies, pending delivery (or a pull client's fetch).
 
-        Every process may run this (the API's background loop): an offer is claimed once, so two
-        running it together never open two tickets."""
+        The time-out goes through Rasa as an external event (``EXTERNAL_kb_offer_expired``), so
+        its dialogue knows the question is closed and its rule runs the hand-over; when Rasa
+        cannot be reached the core hands over itself, so a question never waits on Rasa.
+        Every process may run this (the API's background loop): an offer is claimed once, so
+        two running it together never open two tickets."""
+        now = now or utcnow()
         reply_ids = []
         with self._sessions() as session:
             due = clarification.due_offers(session, now=now, limit=limit)
         for offer_id in due:
+            with self._sessions() as session:
+                offer = session.get(KbOffer, offer_id)
+                if offer is None or offer.status != clarification.PENDING:
+                    continue
+                sender_id = session.get(ChannelIdentity, offer.identity_id).public_id
+                payload = clarification.expiry_payload(offer)
+            texts: list[str] = []
+            try:
+                bot_messages = self._rasa.send(sender=sender_id, text=payload, metadata={
+                    clarification.EXPIRY_METADATA_KEY: {"offer": offer_id, "now": now.isoformat()}})
+                texts = [m["text"] for m in bot_messages if isinstance(m.get("text"), str)]
+            except RasaUnavailable as exc:
+                logger.warning("offer %s timed out while Rasa is unavailable (%s); handing it over without Rasa",
+                               offer_id, exc)
             with self._sessions.begin() as session:
                 offer = session.get(KbOffer, offer_id)
-                escalation = clarification.expire_offer(session, offer, self._settings, now=now)
-                if escalation is None:
-                    continue
                 question = session.get(Message, offer.message_id)
-                department = department_names(self._settings.kb_dir).get(escalation.ticket.department,
-                                                                         escalation.ticket.department)
-                text = clarification.handed_over_text(escalation, department, lead="I haven't heard back from you, so")
-                reply = record_outbound(session, inbound=question, text=text)
-                reply.ticket_id = escalation.ticket.id
-                self._mark_reply(reply, replies_in_response=False)
-                session.flush()
-                reply_ids.append(reply.id)
+                if offer.status == clarification.PENDING:  # Rasa down, or its action did not run
+                    escalation = clarification.expire_offer(session, offer, self._settings, now=now)
+                    if escalation is None:
+                        continue
+                    department = department_names(self._settings.kb_dir).get(escalation.ticket.department,
+                                                                             escalation.ticket.department)
+                    texts = [clarification.handed_over_text(escalation, department,
+                                                            lead="I haven't heard back from you, so")]
+                elif offer.status != clarification.EXPIRED or not texts:
+                    continue  # settled meanwhile (a pick, another process's expiry): nothing to say
+                for text in texts:
+                    reply = record_outbound(session, inbound=question, text=text)
+                    reply.ticket_id = offer.ticket_id
+                    self._mark_reply(reply, replies_in_response=False)
+                    session.flush()
+                    reply_ids.append(reply.id)
         return reply_ids
 
     def _handle_attachment(self, message_id: int, kind: str, replies_in_response: bool) -> HandledMessage:

@@ -9,6 +9,7 @@ lives in domain.yml; these return response names and their variables.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from bot.core import clarification
@@ -17,6 +18,7 @@ from bot.core.routing import department_names
 from bot.core.turns import record_handling, resolve_turn
 from bot.settings import get_settings
 from bot.store.db import session_scope
+from bot.store.models import ChannelIdentity
 from bot.core.inbound import KbChoice
 from bot.tickets.ids import extract_ticket_ids
 from bot.tickets.status import OPEN_STATUSES
@@ -154,6 +156,30 @@ def settle_kb_choice(turn: Turn) -> list[Reply]:
         if settled.outcome == "closed" and settled.ticket is not None:
             return [Reply("utter_kb_choice_handed_over", {"ticket_id": settled.ticket.public_id})]
         return [Reply("utter_kb_choice_invalid")]
+
+
+def expire_kb_offer(turn: Turn) -> list[Reply]:
+    """No pick in time: the question goes to a person, and the citizen is told.
+
+    Only the core's expiry loop sends this turn, with the offer's id and the time in the
+    metadata (a citizen cannot set metadata); anything else, or an offer the citizen settled
+    meanwhile, changes nothing and says nothing."""
+    settings = get_settings()
+    vouched = turn.metadata.get(clarification.EXPIRY_METADATA_KEY)
+    value = next((e.get("value") for e in turn.entities if e.get("entity") == clarification.CHOICE_ENTITY), None)
+    choice = clarification.parse_choice_entity(value)
+    if not isinstance(vouched, dict) or choice is None:
+        return []
+    with session_scope() as session:
+        offer = clarification.offer_for_token(session, choice.offer)
+        if offer is None or offer.id != vouched.get("offer") or session.get(ChannelIdentity, offer.identity_id).public_id != turn.sender_id:
+            return []
+        now = datetime.fromisoformat(vouched["now"]) if isinstance(vouched.get("now"), str) else None
+        escalation = clarification.expire_offer(session, offer, settings, now=now)
+        if escalation is None:
+            return []
+        reply = _ticket_reply(escalation)
+        return [Reply(reply.response.replace("utter_ticket_", "utter_kb_offer_expired_ticket_"), reply.variables)]
 
 
 def ticket_status(turn: Turn) -> list[Reply]:

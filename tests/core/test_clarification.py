@@ -17,7 +17,10 @@ from sqlalchemy import func, select
 from bot.core import clarification
 from bot.core.conversation import Conversation
 from bot.core.inbound import InboundMessage, KbChoice
-from bot.core.turn_outcomes import Turn, answer_faq, escalate_turn, offer_kb_choices, settle_kb_choice, small_talk
+from bot.core.rasa_client import RasaUnavailable
+from bot.core.turn_outcomes import (
+    Turn, answer_faq, escalate_turn, expire_kb_offer, offer_kb_choices, settle_kb_choice, small_talk,
+)
 from bot.settings import PROJECT_ROOT, Settings, get_settings
 from bot.store.db import session_factory
 from bot.store.models import KbOffer, Message, Ticket, TicketEvent
@@ -39,7 +42,14 @@ NLU = {
 class ScriptedRasa:
     """Rasa's part, scripted: NLU from ``NLU`` (or the payload syntax), then the rule's action."""
 
+    def __init__(self) -> None:
+        self.down = False
+        self.seen: list[str] = []
+
     def send(self, *, sender: str, text: str, metadata: dict) -> list[dict]:
+        self.seen.append(text)
+        if self.down:
+            raise RasaUnavailable("connection refused")
         payload = re.fullmatch(r"/(\w+)(\{.*\})?", text)
         if payload:
             intent = payload.group(1)
@@ -51,7 +61,8 @@ class ScriptedRasa:
         turn = Turn(sender_id=sender, text=text, intent=intent, confidence=0.5, metadata=metadata,
                     kb_match=kb_match, entities=entities)
         action = {"faq": answer_faq, "faq_unsure": offer_kb_choices, "choose_kb_entry": settle_kb_choice,
-                  "choose_none": settle_kb_choice, "complaint": escalate_turn, "greet": small_talk}[intent]
+                  "choose_none": settle_kb_choice, "complaint": escalate_turn, "greet": small_talk,
+                  "EXTERNAL_kb_offer_expired": expire_kb_offer}[intent]
         return [{"text": _render(reply.response, reply.variables)} for reply in action(turn)]
 
 
@@ -166,9 +177,33 @@ def test_silence_until_the_time_out_opens_the_ticket_and_tells_the_citizen(conve
         ticket = session.scalars(select(Ticket)).one()
         assert reply.ticket_id == ticket.id and ticket.public_id in reply.text
         assert session.scalars(select(KbOffer)).one().status == "expired"
+    assert conversation._rasa.seen[-1].startswith("/EXTERNAL_kb_offer_expired")  # through Rasa's rule
     # A tap on the expired offer's button is told where the question went; no second ticket.
     late = _say(conversation, "1", sender="tg2", channel="telegram", choice=KbChoice(asked.choices["offer"], 1))
     assert late.handling == "choice_closed" and "ticket" in late.replies[0] and _count(db_url, Ticket) == 1
+
+
+def test_silence_while_rasa_is_down_still_opens_the_ticket_once(conversation, db_url) -> None:
+    asked = _say(conversation, "how do I get rid of an old sofa", sender="tg3", channel="telegram")
+    conversation._rasa.down = True
+    later = utcnow() + timedelta(minutes=31)
+    (reply_id,) = conversation.expire_offers(now=later)
+    conversation._rasa.down = False
+    assert conversation.expire_offers(now=later) == []
+    with session_factory(db_url)() as session:
+        reply = session.get(Message, reply_id)
+        assert reply.text.startswith("I haven't heard back from you, so") and reply.reply_to_id == asked.message_id
+        assert session.scalars(select(KbOffer)).one().status == "expired"
+    assert _count(db_url, Ticket) == 1
+
+
+def test_the_time_out_payload_typed_by_a_citizen_expires_nothing(conversation, db_url) -> None:
+    asked = _say(conversation, "how do I get rid of an old sofa", sender="tg4", channel="telegram")
+    turn = Turn(sender_id="x", text="", intent="EXTERNAL_kb_offer_expired", confidence=1.0, metadata={},
+                kb_match={}, entities=[{"entity": "kb_choice", "value": f"{asked.choices['offer']}:0"}])
+    assert expire_kb_offer(turn) == []
+    with session_factory(db_url)() as session:
+        assert session.scalars(select(KbOffer)).one().status == "pending"
 
 
 def test_another_citizens_button_and_a_tampered_one_answer_nothing(conversation, db_url) -> None:
