@@ -75,7 +75,9 @@ class Settings:
     # on-topic unanswerable questions.
     wrong_budget: float = 0.04
     # Share of the unanswered positives whose right entry the ask band should still offer.
-    offer_coverage: float = 0.95
+    # 0.97, chosen on the dev set (never the held-out one): at 0.95 the dev set's self-served
+    # share was 92.9% with 27.7% of messages asked about, at 0.97 96.4% with 30.4%.
+    offer_coverage: float = 0.97
     ask_window_bounds: Tuple[float, float] = (0.02, 0.15)
 
 

@@ -120,6 +120,11 @@ def _offer(kb_ranking: Sequence[Tuple[str, float]], thresholds: Thresholds) -> T
 
 # Requests that must reach a person or the ticket system whatever the KB says.
 _NEVER_OVERRIDDEN = frozenset({"request_human", "ticket_status"})
-# When DIET leans, unsure, to one of these, a plausible KB entry may still be asked about;
-# a message that leans to a complaint, report, personal case or a person is handed over.
-_MAY_ASK_WHEN_UNSURE = frozenset({"out_of_scope", "greet", "goodbye", "thanks"})
+# When DIET leans, unsure (below meta_threshold), to one of these, a plausible KB entry may
+# still be asked about: the offer always ends with "None of these / talk to a person", so a
+# citizen who did mean a personal case or a person gets there in one tap, and the question
+# DIET mistook ("how many weeks until a new passport is ready?" for a personal case) is
+# answered. A message that leans to a complaint is never asked about: "Do you mean ...?" in
+# reply to a complaint reads as not listening. One DIET is sure of is handed over at once.
+_MAY_ASK_WHEN_UNSURE = frozenset({"out_of_scope", "greet", "goodbye", "thanks",
+                                  "personal_case", "report_problem", "request_human"})
