@@ -367,8 +367,40 @@ def write_results(results: dict, out_dir: Path) -> None:
     if results.get("thresholds"):
         lines += ["", "Thresholds in force (`kb_match.thresholds` of each model):", ""]
         lines += [f"- {name}: `{json.dumps(t, sort_keys=True)}`" for name, t in results["thresholds"].items()]
+    if results.get("clinc150"):
+        lines += ["", *clinc_lines(results["clinc150"])]
     lines += ["", "Per-category counts and every message not served right are in `understanding.json`.", ""]
     (out_dir / "understanding.md").write_text("\n".join(lines), encoding="utf-8")
+
+
+def recorded_clinc(out_dir: Path) -> dict | None:
+    """CLINC150's figures as `python -m bot eval-clinc` last recorded them: training on its
+    15,000 examples takes longer than the rest of `make eval` together, so eval reports the
+    recorded run (with its date, command and epochs) instead of repeating it."""
+    path = out_dir / "clinc150.json"
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:
+        return None
+
+
+def clinc_lines(clinc: dict) -> list[str]:
+    lines = [f"CLINC150 (in-scope accuracy / out-of-scope recall on its test split), recorded by "
+             f"`{clinc.get('command')}` on {clinc.get('measured_at')}, DIET {clinc.get('epochs')} epochs "
+             f"(config.yml: {clinc.get('config_epochs')}); details in `clinc150.md`:", ""]
+    for variant in clinc.get("variants", []):
+        test = variant.get("test") or {}
+        lines.append(f"- {variant.get('variant')}, threshold {variant.get('threshold')}: "
+                     f"{test.get('in_scope_accuracy', 0):.1%} / {test.get('oos_recall', 0):.1%}")
+        bare = variant.get("test_without_threshold")
+        if bare:
+            lines.append(f"- {variant.get('variant')}, no threshold: "
+                         f"{bare.get('in_scope_accuracy', 0):.1%} / {bare.get('oos_recall', 0):.1%}")
+    lines.append("- references (Larson et al. 2019): Rasa's 2019 pipeline 90.9% / 31.2%, BERT 96.2% / 52.3% "
+                 "(confidence threshold)")
+    return lines
 
 
 def main(*, heldout: Path, with_benchmark: bool, out_dir: Path) -> int:
@@ -415,6 +447,11 @@ def main(*, heldout: Path, with_benchmark: bool, out_dir: Path) -> int:
             results["thresholds"]["covid_q_govfaq KB"] = thresholds
             results["sets"]["covid_q_govfaq"] = report("covid_q_govfaq benchmark", outcomes["covid_q_govfaq"])
             results["benchmark_model"] = bench_model.name
+    results["clinc150"] = recorded_clinc(out_dir)
+    if results["clinc150"]:
+        print("\n" + "\n".join(clinc_lines(results["clinc150"])))
+    else:
+        print("\nCLINC150: not measured yet; run `python -m bot eval-clinc` (slow: it trains on 15,000 examples)")
     write_results(results, out_dir)
     print(f"\nresults written to {out_dir / 'understanding.md'}")
     return 0
