@@ -39,7 +39,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.core.escalation import CITIZEN_OFFER_KEY, Escalation, escalate
@@ -123,6 +123,35 @@ def pending_offer(session: Session, citizen_id: int, *, now: datetime | None = N
         select(KbOffer)
         .where(KbOffer.citizen_id == citizen_id, KbOffer.status == PENDING, KbOffer.expires_at > now)
         .order_by(KbOffer.id.desc())
+        .limit(1)
+    ).first()
+
+
+def timed_out_offer(session: Session, citizen_id: int, settings: Settings, *,
+                    now: datetime | None = None) -> KbOffer | None:
+    """The citizen's question that timed out within the last timeout period: a "2" typed after
+    the hand-over is a late pick of it (told where the question went), not a new question."""
+    now = now or utcnow()
+    since = now - timedelta(minutes=settings.clarification_timeout_minutes)
+    return session.scalars(
+        select(KbOffer)
+        .where(KbOffer.citizen_id == citizen_id, KbOffer.status == EXPIRED, KbOffer.settled_at > since)
+        .order_by(KbOffer.id.desc())
+        .limit(1)
+    ).first()
+
+
+def recent_offer(session: Session, citizen_id: int, settings: Settings, *,
+                 now: datetime | None = None) -> KbOffer | None:
+    """An open question, or one that timed out lately: one query, so that a citizen who was
+    never asked costs nothing more."""
+    now = now or utcnow()
+    since = now - timedelta(minutes=settings.clarification_timeout_minutes)
+    return session.scalars(
+        select(KbOffer)
+        .where(KbOffer.citizen_id == citizen_id,
+               or_(and_(KbOffer.status == PENDING, KbOffer.expires_at > now),
+                   and_(KbOffer.status == EXPIRED, KbOffer.settled_at > since)))
         .limit(1)
     ).first()
 

@@ -112,7 +112,7 @@ class Conversation:
             message_id, sender_id = message.id, identity.public_id
             # Read here, in the unit of work that stores the message, so that a message from a
             # citizen with no open "Do you mean ...?" question costs no second transaction.
-            asked_before = clarification.pending_offer(session, message.citizen_id) is not None
+            asked_before = clarification.recent_offer(session, message.citizen_id, self._settings) is not None
             if not created and resume_unanswered:
                 created = session.scalar(select(Message.id).where(Message.reply_to_id == message_id).limit(1)) is None
         if not created:
@@ -191,6 +191,11 @@ class Conversation:
             offer = clarification.pending_offer(session, message.citizen_id)
             if choice is None and offer is not None and offer.identity_id == message.identity_id:
                 choice = clarification.pick_from_text(offer, inbound.assistant_text, self._settings.kb_dir)
+            if choice is None and offer is None:
+                late = clarification.timed_out_offer(session, message.citizen_id, self._settings)
+                if late is not None and late.identity_id == message.identity_id:
+                    # Only a plain pick ("2", "0", the question itself): anything else is a new message.
+                    choice = clarification.pick_from_text(late, inbound.assistant_text, self._settings.kb_dir)
             if choice is not None:
                 message.meta = {**(message.meta or {}), "kb_choice": choice.encode()}
                 return clarification.rasa_payload(choice), []

@@ -183,6 +183,16 @@ def test_silence_until_the_time_out_opens_the_ticket_and_tells_the_citizen(conve
     assert late.handling == "choice_closed" and "ticket" in late.replies[0] and _count(db_url, Ticket) == 1
 
 
+def test_a_number_typed_after_the_time_out_is_told_where_the_question_went(conversation, db_url) -> None:
+    _say(conversation, "how do I get rid of an old sofa", sender="tg5", channel="telegram")
+    conversation.expire_offers(now=utcnow() + timedelta(minutes=31))
+    late = _say(conversation, "1", sender="tg5", channel="telegram")
+    assert late.handling == "choice_closed" and late.replies[0].startswith("That question has already been passed")
+    assert late.ticket is not None and late.ticket.id in late.replies[0] and _count(db_url, Ticket) == 1
+    # A real question afterwards is a new message, not a pick.
+    assert _say(conversation, "When is the library open?", sender="tg5", channel="telegram").handling == "kb_answer"
+
+
 def test_silence_while_rasa_is_down_still_opens_the_ticket_once(conversation, db_url) -> None:
     asked = _say(conversation, "how do I get rid of an old sofa", sender="tg3", channel="telegram")
     conversation._rasa.down = True

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
 
-from bot.store.models import Message, Ticket, TicketEvent
+from bot.core.conversation import Conversation
+from bot.core.rasa_client import RasaClient
+from bot.settings import Settings
+from bot.store.models import KbOffer, Message, Ticket, TicketEvent
+from bot.store.types import utcnow
 from bot.tickets.ids import is_valid, new_ticket_id
 
 pytestmark = pytest.mark.e2e
@@ -99,6 +104,29 @@ def test_question_near_an_entry_but_not_covered_is_never_answered(assistant, sen
     if result["handling"]["kind"] == "asked":
         result = assistant.say(sender, "0")
     assert result["handling"]["kind"] == "escalated" and result["handling"]["ticket"]["created"] is True
+
+
+def test_unsure_question_then_silence_opens_the_ticket_through_rasas_rule(assistant, sender):
+    """The expiry loop's work, run here with the clock 31 minutes on: the time-out reaches the
+    real Rasa as EXTERNAL_kb_offer_expired and its action opens the ticket."""
+    asked = assistant.say(sender, "visitor permits?")
+    assert asked["handling"]["kind"] == "asked"
+    settings = Settings(api_keys="k" * 24, database_url=assistant.database_url)
+    rasa = RasaClient(assistant.config.rasa_url, timeout_seconds=30)
+    try:
+        reply_ids = Conversation(settings, assistant.sessions(), rasa).expire_offers(now=utcnow() + timedelta(minutes=31))
+    finally:
+        rasa.close()
+    with assistant.sessions()() as session:
+        offer = session.scalars(select(KbOffer).where(KbOffer.message_id == asked["message_id"])).one()
+        ticket = session.get(Ticket, offer.ticket_id)
+        replies = [session.get(Message, i) for i in reply_ids]
+        mine = [r for r in replies if r.reply_to_id == asked["message_id"]]
+        assert offer.status == "expired" and ticket is not None
+        assert len(mine) == 1 and mine[0].text.startswith("I haven't heard back from you, so")
+        assert ticket.public_id in mine[0].text and mine[0].ticket_id == ticket.id
+    late = assistant.say(sender, "1")  # a pick after the time-out: told where the question went
+    assert late["handling"]["ticket"]["id"] == ticket.public_id
 
 
 def test_unsure_question_then_none_opens_a_ticket(assistant, sender):
