@@ -42,11 +42,31 @@ def rasa_env(extra: dict[str, str] | None = None) -> dict[str, str]:
             "RASA_TELEMETRY_ENABLED": "false",
             "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
             # Rasa reuses unchanged pipeline components from this cache between trainings.
-            "RASA_CACHE_DIRECTORY": str(PROJECT_ROOT / ".rasa" / "cache"),
+            "RASA_CACHE_DIRECTORY": str(cache_directory()),
         }
     )
     env.update(extra or {})
     return env
+
+
+CACHE_ROOT = PROJECT_ROOT / ".rasa" / "cache"
+
+
+def cache_directory() -> Path:
+    """Rasa's training cache, one per version of the custom NLU code.
+
+    Rasa keys a cached component by its config and its inputs, not by its code: after a
+    change to ``bot/nlu`` (the calibration, say) it would reuse the KB matcher trained by
+    the old code, and the new model would silently carry the old thresholds."""
+    digest = hashlib.sha256()
+    _hash_tree(digest, PROJECT_ROOT, [PROJECT_ROOT / "bot" / "nlu"])
+    return CACHE_ROOT / f"nlu-{digest.hexdigest()[:12]}"
+
+
+def _prune_caches(keep: Path) -> None:
+    for old in CACHE_ROOT.glob("nlu-*"):
+        if old != keep and old.is_dir():
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def _hash_tree(digest: "hashlib._Hash", root: Path, paths: list[Path]) -> None:
@@ -120,6 +140,7 @@ def train(
         ]
         if not quiet:
             print(f"training {model.name} (inputs changed) ...", flush=True)
+        _prune_caches(keep=cache_directory())
         result = subprocess.run(
             command, cwd=stage, env=rasa_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
