@@ -64,9 +64,17 @@ def cache_directory() -> Path:
 
 
 def _prune_caches(keep: Path) -> None:
-    for old in CACHE_ROOT.glob("nlu-*"):
-        if old != keep and old.is_dir():
+    """Caches of older code versions, and the single cache of before (its files directly in
+    CACHE_ROOT), are never read again."""
+    if not CACHE_ROOT.is_dir():
+        return
+    for old in CACHE_ROOT.iterdir():
+        if old == keep:
+            continue
+        if old.is_dir():
             shutil.rmtree(old, ignore_errors=True)
+        else:
+            old.unlink(missing_ok=True)
 
 
 def _hash_tree(digest: "hashlib._Hash", root: Path, paths: list[Path]) -> None:
