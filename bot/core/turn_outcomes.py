@@ -105,13 +105,13 @@ def _escalate(session, message, turn: Turn, reason: str, settings) -> Reply:
     return _ticket_reply(outcome)
 
 
-def _ticket_reply(outcome) -> Reply:
+def _ticket_reply(outcome, prefix: str = "utter_ticket") -> Reply:
     variables = {
         "ticket_id": outcome.ticket.public_id,
         "department": department_name(outcome.ticket.department),
         "commitment": outcome.commitment,
     }
-    return Reply("utter_ticket_created" if outcome.created else "utter_ticket_joined", variables)
+    return Reply(f"{prefix}_created" if outcome.created else f"{prefix}_joined", variables)
 
 
 def offer_kb_choices(turn: Turn) -> list[Reply]:
@@ -178,8 +178,7 @@ def expire_kb_offer(turn: Turn) -> list[Reply]:
         escalation = clarification.expire_offer(session, offer, settings, now=now)
         if escalation is None:
             return []
-        reply = _ticket_reply(escalation)
-        return [Reply(reply.response.replace("utter_ticket_", "utter_kb_offer_expired_ticket_"), reply.variables)]
+        return [_ticket_reply(escalation, prefix="utter_kb_offer_expired_ticket")]
 
 
 def ticket_status(turn: Turn) -> list[Reply]:
