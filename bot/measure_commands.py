@@ -33,7 +33,7 @@ def _tune(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from bot.benchmark import main
 
-    return main(requests=args.requests, out_dir=Path(args.out))
+    return main(requests=args.requests, out_dir=Path(args.out), startup=not args.no_startup)
 
 
 def _bench_email(args: argparse.Namespace) -> int:
@@ -75,9 +75,10 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     t.add_argument("--from-scores", help="replay scores written by --scores instead of training and recording")
     t.set_defaults(func=_tune)
 
-    b = subparsers.add_parser("bench", help="latency and throughput of the full path vs Rasa's bare webhook")
+    b = subparsers.add_parser("bench", help="latency and throughput: onnxruntime vs numpy encoders, full path vs Rasa's bare webhook")
     b.add_argument("--requests", type=int, default=400, help="messages per measurement")
     b.add_argument("--out", default=str(PROJECT_ROOT / "results"))
+    b.add_argument("--no-startup", action="store_true", help="skip the `make run` start-up measurement")
     b.set_defaults(func=_bench)
 
     e = subparsers.add_parser("bench-email", help="e-mail worker throughput (IMAP to SMTP reply) and the crash run")

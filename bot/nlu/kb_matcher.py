@@ -58,7 +58,8 @@ from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
 
 from bot.nlu import calibration
 from bot.nlu.decision import FAQ_INTENT, Thresholds, decide
-from bot.nlu.featurizer import FEATURIZER_ALIAS, sentence_embedding, shared_encoder
+from bot.nlu.backends import DEFAULT_BACKEND, DEFAULT_PRECISION, shared_encoder
+from bot.nlu.featurizer import FEATURIZER_ALIAS, sentence_embedding
 
 logger = logging.getLogger(__name__)
 
@@ -139,6 +140,9 @@ class KnowledgeBaseMatcher(GraphComponent, IntentClassifier):
             # (relative to the project): the matcher encodes with that model itself, so the
             # KB scores can come from a stronger encoder than the one DIET is trained on.
             "model_dir": None,
+            # Backend and precision of that encoder (bot/nlu/featurizer.py).
+            "encoder_backend": DEFAULT_BACKEND,
+            "encoder_precision": DEFAULT_PRECISION,
             "meta_threshold": defaults.meta_threshold,
             "kb_override": defaults.kb_override,
             "knn_veto_margin": defaults.knn_veto_margin,
@@ -210,6 +214,10 @@ class KnowledgeBaseMatcher(GraphComponent, IntentClassifier):
         _lexical_vectorizer(config["lexical_analyzer"])  # a typo in config.yml fails before training starts
         return cls(config, model_storage, resource)
 
+    def _encoder(self) -> Any:
+        config = self._config
+        return shared_encoder(config["model_dir"], config["encoder_backend"], config["encoder_precision"])
+
     def _featurizer_vector(self, message: Message) -> Optional[np.ndarray]:
         """The featurizer's sentence vector, when the matcher shares the featurizer's encoder."""
         if self._config["model_dir"] is not None:
@@ -220,7 +228,7 @@ class KnowledgeBaseMatcher(GraphComponent, IntentClassifier):
 
     def train(self, training_data: TrainingData) -> Resource:
         prefix = self._config["retrieval_intent"]
-        encode = shared_encoder(self._config["model_dir"]).encode
+        encode = self._encoder().encode
 
         def vectors_of(examples: List[Message]) -> np.ndarray:
             # Reuse the featurizer's vectors when they come from the same encoder; else encode
@@ -415,7 +423,7 @@ class KnowledgeBaseMatcher(GraphComponent, IntentClassifier):
                 continue
             vector = self._featurizer_vector(message)
             if vector is None:
-                vector = shared_encoder(self._config["model_dir"]).encode([text])[0]
+                vector = self._encoder().encode([text])[0]
             ranking, faq_similarity = self._kb_ranking(vector, text)
             intent_similarity = self._intent_similarity(vector)
             diet = message.get(INTENT) or {}

