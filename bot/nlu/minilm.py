@@ -39,7 +39,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-__all__ = ["MiniLMEncoder", "ModelMeta", "load_safetensors", "read_model_meta", "ENV_MODEL_DIR"]
+__all__ = ["BatchedEncoding", "MiniLMEncoder", "pad_batch", "ModelMeta", "load_safetensors", "read_model_meta", "ENV_MODEL_DIR"]
 
 ENV_MODEL_DIR = "CRM_MINILM_DIR"
 _PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -395,7 +395,63 @@ def max_sequence_length(config: Dict[str, Any], max_seq_length: int) -> int:
     return int(min(max_seq_length, max_pos - position_offset(config)))
 
 
-class MiniLMEncoder:
+
+def pad_batch(batch: List[List[int]], pad_id: int) -> Tuple[np.ndarray, np.ndarray]:
+    """Token ids padded to the longest row (int64) and the attention mask (float32)."""
+    seq = max(len(row) for row in batch)
+    input_ids = np.full((len(batch), seq), pad_id, dtype=np.int64)
+    mask = np.zeros((len(batch), seq), dtype=_F32)
+    for r, row in enumerate(batch):
+        input_ids[r, : len(row)] = row
+        mask[r, : len(row)] = 1.0
+    return input_ids, mask
+
+
+class BatchedEncoding:
+    """Tokenising and batching shared by both backends (numpy here, onnxruntime in
+    bot/nlu/onnx_encoder.py): a subclass has ``_tokenizer`` and ``dim`` and encodes one
+    batch of id rows in ``_encode_ids``."""
+
+    _tokenizer: Any
+    dim: int
+
+    def _encode_ids(self, batch: List[List[int]]) -> np.ndarray:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------ tokenize
+
+    def tokenize(self, texts: Sequence[str]) -> List[List[int]]:
+        """Word-piece ids (with [CLS]/[SEP], truncated) for each text."""
+        if len(texts) == 1:
+            return [self._tokenizer.encode(texts[0]).ids]
+        return [e.ids for e in self._tokenizer.encode_batch(list(texts))]
+
+    # -------------------------------------------------------------- encode
+
+    def encode(self, texts: Iterable[str], batch_size: int = 32) -> np.ndarray:
+        """Embed ``texts``: float32 array (n, dim), rows L2-normalized, input order."""
+        if isinstance(texts, str):
+            raise TypeError("encode() expects a list of strings, not a single string")
+        texts = list(texts)
+        for t in texts:
+            if not isinstance(t, str):
+                raise TypeError(f"encode() expects strings, got {type(t).__name__}")
+        n = len(texts)
+        out = np.zeros((n, self.dim), dtype=_F32)
+        if n == 0:
+            return out
+        batch_size = max(1, int(batch_size))
+        ids = self.tokenize(texts)
+        lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=n)
+        # Longest first (stable), so each batch pads to a similar length.
+        order = np.argsort(-lengths, kind="stable")
+        for start in range(0, n, batch_size):
+            idx = order[start : start + batch_size]
+            out[idx] = self._encode_ids([ids[i] for i in idx])
+        return out
+
+
+class MiniLMEncoder(BatchedEncoding):
     """numpy BERT sentence encoder (all-MiniLM-L6-v2 by default).
 
     Build with :meth:`load`; then call :meth:`encode`. Instances are read-only
@@ -533,48 +589,9 @@ class MiniLMEncoder:
         for layer in self._layers:
             yield from (getattr(layer, f) for f in layer.__dataclass_fields__)
 
-    # ------------------------------------------------------------ tokenize
-
-    def tokenize(self, texts: Sequence[str]) -> List[List[int]]:
-        """Word-piece ids (with [CLS]/[SEP], truncated) for each text."""
-        if len(texts) == 1:
-            return [self._tokenizer.encode(texts[0]).ids]
-        return [e.ids for e in self._tokenizer.encode_batch(list(texts))]
-
-    # -------------------------------------------------------------- encode
-
-    def encode(self, texts: Iterable[str], batch_size: int = 32) -> np.ndarray:
-        """Embed ``texts``: float32 array (n, dim), rows L2-normalized, input order."""
-        if isinstance(texts, str):
-            raise TypeError("encode() expects a list of strings, not a single string")
-        texts = list(texts)
-        for t in texts:
-            if not isinstance(t, str):
-                raise TypeError(f"encode() expects strings, got {type(t).__name__}")
-        n = len(texts)
-        out = np.zeros((n, self.dim), dtype=_F32)
-        if n == 0:
-            return out
-        batch_size = max(1, int(batch_size))
-        ids = self.tokenize(texts)
-        lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=n)
-        # Longest first (stable), so each batch pads to a similar length.
-        order = np.argsort(-lengths, kind="stable")
-        for start in range(0, n, batch_size):
-            idx = order[start : start + batch_size]
-            out[idx] = self._encode_ids([ids[i] for i in idx])
-        return out
-
     def _encode_ids(self, batch: List[List[int]]) -> np.ndarray:
-        bsz = len(batch)
-        lens = [len(x) for x in batch]
-        seq = max(lens)
-        input_ids = np.full((bsz, seq), self._pad_id, dtype=np.int64)
-        mask = np.zeros((bsz, seq), dtype=_F32)
-        for r, row in enumerate(batch):
-            input_ids[r, : len(row)] = row
-            mask[r, : len(row)] = 1.0
-        padded = min(lens) != seq
+        input_ids, mask = pad_batch(batch, self._pad_id)
+        padded = min(len(x) for x in batch) != input_ids.shape[1]
         hidden = self._forward(input_ids, mask if padded else None)
         return self._pool(hidden, mask)
 

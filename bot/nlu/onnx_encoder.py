@@ -30,14 +30,17 @@ import math
 import os
 import sys
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
 from bot.nlu.minilm import (
+    BatchedEncoding,
     MiniLMEncoder,
     ModelMeta,
+    _relative_position_buckets,
     load_safetensors,
+    pad_batch,
     read_model_meta,
     resolve_model_dir,
 )
@@ -45,7 +48,7 @@ from bot.nlu.minilm import (
 _PROJECT_DIR = Path(__file__).resolve().parents[2]
 ONNX_DIR = _PROJECT_DIR / "var" / "encoders" / "onnx"
 # Raised when the graph construction changes, so that setup exports again.
-EXPORTER_VERSION = 2
+EXPORTER_VERSION = 3
 OPSET = 18
 PRECISIONS = ("int8", "fp32")
 # The MatMul after each GELU: its inputs have outliers that 8-bit activations clip
@@ -85,14 +88,11 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _source_stamp(model_dir: Path) -> Dict[str, Any]:
-    weights = model_dir / "model.safetensors"
-    return {
-        "exporter_version": EXPORTER_VERSION,
-        "source": str(model_dir),
-        "safetensors_sha256": _sha256(weights),
-        "safetensors_bytes": weights.stat().st_size,
-    }
+def _source_identity(model_dir: Path) -> Dict[str, Any]:
+    """What `make setup` compares on every run: cheap, unlike hashing 420 MB each time."""
+    stat = (model_dir / "model.safetensors").stat()
+    return {"exporter_version": EXPORTER_VERSION, "safetensors_bytes": stat.st_size,
+            "safetensors_mtime_ns": stat.st_mtime_ns}
 
 
 def build_graph(encoder: MiniLMEncoder) -> Any:
@@ -144,8 +144,6 @@ def build_graph(encoder: MiniLMEncoder) -> Any:
     if encoder._rel_bias is not None:
         # MPNet's relative position bias: the bucket of (query, key) depends on key - query only,
         # so the top-left L x L block of a bucket table for the longest sequence is the one of L.
-        from bot.nlu.minilm import _relative_position_buckets
-
         longest = encoder.max_seq_length
         buckets = const(_relative_position_buckets(longest, encoder._rel_bias.shape[0]))
         block = node("Slice", [buckets, ints(0, 0), node("Concat", [seq_len, seq_len], axis=0), ints(0, 1)])
@@ -214,11 +212,9 @@ def is_exported(model_dir: Union[str, Path, None]) -> bool:
         stamp = json.loads((target / "export.json").read_text())
     except (OSError, ValueError):
         return False
-    if stamp.get("exporter_version") != EXPORTER_VERSION:
-        return False
     if not all((target / name).is_file() for name in _FILES.values()):
         return False
-    return stamp == _source_stamp(source) | {"source": stamp.get("source")}
+    return all(stamp.get(key) == value for key, value in _source_identity(source).items())
 
 
 def export(model_dir: Union[str, Path, None]) -> Path:
@@ -257,7 +253,9 @@ def export(model_dir: Union[str, Path, None]) -> Path:
         weight_type=QuantType.QInt8,
         nodes_to_exclude=keep_float,
     )
-    (target / "export.json").write_text(json.dumps(_source_stamp(source), indent=2) + "\n")
+    stamp = {**_source_identity(source), "source": str(source),
+             "safetensors_sha256": _sha256(source / "model.safetensors")}
+    (target / "export.json").write_text(json.dumps(stamp, indent=2) + "\n")
     return target
 
 
@@ -278,7 +276,7 @@ def default_threads() -> int:
     return max(1, min(2, os.cpu_count() or 1))
 
 
-class OnnxEncoder:
+class OnnxEncoder(BatchedEncoding):
     """The same ``encode()`` as :class:`MiniLMEncoder`, on onnxruntime."""
 
     def __init__(self, meta: ModelMeta, session: Any, precision: str) -> None:
@@ -317,38 +315,9 @@ class OnnxEncoder:
         session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
         return cls(meta, session, precision)
 
-    def tokenize(self, texts: Sequence[str]) -> List[List[int]]:
-        if len(texts) == 1:
-            return [self._tokenizer.encode(texts[0]).ids]
-        return [e.ids for e in self._tokenizer.encode_batch(list(texts))]
-
-    def encode(self, texts: Iterable[str], batch_size: int = 32) -> np.ndarray:
-        """Embed ``texts``: float32 array (n, dim), rows L2-normalized, input order."""
-        if isinstance(texts, str):
-            raise TypeError("encode() expects a list of strings, not a single string")
-        texts = list(texts)
-        for t in texts:
-            if not isinstance(t, str):
-                raise TypeError(f"encode() expects strings, got {type(t).__name__}")
-        n = len(texts)
-        out = np.zeros((n, self.dim), dtype=np.float32)
-        if n == 0:
-            return out
-        ids = self.tokenize(texts)
-        lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=n)
-        order = np.argsort(-lengths, kind="stable")
-        batch_size = max(1, int(batch_size))
-        for start in range(0, n, batch_size):
-            idx = order[start : start + batch_size]
-            batch = [ids[i] for i in idx]
-            seq = max(len(row) for row in batch)
-            input_ids = np.full((len(batch), seq), self._pad_id, dtype=np.int64)
-            mask = np.zeros((len(batch), seq), dtype=np.float32)
-            for r, row in enumerate(batch):
-                input_ids[r, : len(row)] = row
-                mask[r, : len(row)] = 1.0
-            out[idx] = self._session.run(["embeddings"], {"input_ids": input_ids, "attention_mask": mask})[0]
-        return out
+    def _encode_ids(self, batch: List[List[int]]) -> np.ndarray:
+        input_ids, mask = pad_batch(batch, self._pad_id)
+        return self._session.run(["embeddings"], {"input_ids": input_ids, "attention_mask": mask})[0]
 
     def __repr__(self) -> str:  # pragma: no cover - cosmetic
         return f"OnnxEncoder(dir={str(self.model_dir)!r}, precision={self.precision}, dim={self.dim})"
