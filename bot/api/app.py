@@ -23,7 +23,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bot.channels import registry as channel_registry
-from bot.channels.delivery import DeliveryService
+from bot.outbox.delivery import DeliveryService
 from bot.api.errors import ApiError
 from bot.api.tickets import build_router as build_tickets_router
 from bot.console.app import register as register_console

@@ -21,7 +21,7 @@ def _channel(args: argparse.Namespace) -> int:
 
 
 def _deliveries(_args: argparse.Namespace) -> int:
-    from bot.channels.delivery import DeliveryService
+    from bot.outbox.delivery import DeliveryService
     from bot.channels.registry import preparers, senders
     from bot.settings import get_settings
     from bot.store.db import session_factory

@@ -6,7 +6,7 @@ A channel package ``bot.channels.<name>`` has a module ``adapter`` with any of:
 - ``build_router(settings, conversation, delivery) -> fastapi.APIRouter``: webhook
   endpoints served by the API (WhatsApp, Telegram in webhook mode);
 - ``build_preparer(settings) -> Preparer``: looks at the store before a message goes
-  out (``bot.channels.delivery.Preparer``; WhatsApp's 24-hour window);
+  out (``bot.outbox.delivery.Preparer``; WhatsApp's 24-hour window);
 - ``needs_worker(settings) -> bool`` and ``run_worker(settings) -> int``: a
   long-running process of its own (Telegram long polling, the IMAP reader),
   started by ``python -m bot channel <name>``.
@@ -21,7 +21,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from bot.channels.outbound import ChannelSender
+    from bot.outbox.outbound import ChannelSender
     from bot.settings import Settings
 
 CHANNELS: tuple[str, ...] = ("telegram", "whatsapp", "email")

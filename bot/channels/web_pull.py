@@ -1,7 +1,7 @@
 """Replies for channels that cannot be pushed to: the web chat and other generic API clients.
 
 Telegram, WhatsApp and e-mail get their messages delivered by
-``bot.channels.delivery``. A browser or an integration on the generic API has
+``bot.outbox.delivery``. A browser or an integration on the generic API has
 no address we can call, so it asks: whatever is pending for its identity (an
 agent's reply, typically) is handed over and marked sent.
 
@@ -19,7 +19,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.channels.delivery import PENDING, SENT
+from bot.outbox.delivery import PENDING, SENT
 from bot.channels.registry import CHANNELS
 from bot.store.models import ChannelIdentity, Message
 from bot.store.types import utcnow

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.console.auth import ConsoleError, CurrentStaff
-from bot.store.models import Ticket
+from bot.tickets.models import Ticket
 from bot.tickets import ids
 
 NOT_FOUND = "There is no such ticket, or it is not in your departments."

@@ -12,7 +12,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from urllib.parse import quote
 
-from bot.channels.delivery import DeliveryService
+from bot.outbox.delivery import DeliveryService
 from bot.console.auth import ConsoleError, NotSignedIn
 from bot.console.context import STATIC_DIR, ConsoleContext, _KbCache
 from bot.console.web import make_templates, render

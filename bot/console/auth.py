@@ -21,8 +21,9 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from bot.console.audit import audit
-from bot.console.models import ADMIN, AGENT, ROLES, SUPERVISOR, SignInAttempt, StaffSession, StaffUser
+from bot.staff.audit import audit
+from bot.staff.models import ADMIN, AGENT, ROLES, SUPERVISOR, StaffUser
+from bot.console.models import SignInAttempt, StaffSession
 from bot.console.passwords import burn_time, hash_password, needs_rehash, verify_password
 from bot.settings import Settings
 from bot.store.types import utcnow

@@ -31,7 +31,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.channels.delivery import PENDING, mark_sent_in_response
+from bot.outbox.delivery import PENDING, mark_sent_in_response
 from bot.core.clarification import CHOICES_KEY, NONE_TITLE
 from bot.core.inbound import KbChoice
 from bot.store.models import ChannelIdentity, Message

@@ -10,7 +10,7 @@ from fastapi import Request
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.channels.delivery import DeliveryService
+from bot.outbox.delivery import DeliveryService
 from bot.kb.loader import kb_files, load_kb
 from bot.kb.schema import KnowledgeBase
 from bot.settings import Settings

@@ -16,7 +16,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.kb.schema import KnowledgeBase
-from bot.store.models import ChannelIdentity, Message, Ticket, TicketEvent
+from bot.store.models import ChannelIdentity, Message
+from bot.tickets.models import Ticket, TicketEvent
 
 # A citizen writing daily for years would make the page unusable; older items are left out (and said so).
 HISTORY_LIMIT = 400

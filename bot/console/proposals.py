@@ -34,7 +34,8 @@ from bot.console.insights_models import (
     KbProposal,
 )
 from bot.kb.proposals_apply import KbChange, ProposalRefused, add_entry, add_phrasing
-from bot.store.models import Message, Ticket
+from bot.store.models import Message
+from bot.tickets.models import Ticket
 from bot.store.types import utcnow
 
 __all__ = [

@@ -12,8 +12,9 @@ from datetime import datetime
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session
 
-from bot.console.models import StaffUser
-from bot.store.models import ChannelIdentity, Ticket
+from bot.staff.models import StaffUser
+from bot.store.models import ChannelIdentity
+from bot.tickets.models import Ticket
 from bot.store.types import utcnow
 from bot.tickets.priority import PRIORITIES
 from bot.tickets.status import OPEN_STATUSES, STATUSES

@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from bot.console import chat, proposals, stats
 from bot.console.access import ticket_for
-from bot.console.audit import audit
+from bot.staff.audit import audit
 from bot.console.auth import ConsoleError, CurrentStaff, client_ip, require_staff
 from bot.console.context import ConsoleContext, get_context
 from bot.console.insights_models import NEW_ENTRY, NEW_PHRASING, PROPOSAL_STATUSES, PROPOSED, KbProposal
@@ -27,7 +27,8 @@ from bot.console.stats_charts import report_charts
 from bot.console.web import redirect, render
 from bot.core.inbound import InboundMessage, KbChoice
 from bot.kb.proposals_apply import suggest_entry_id
-from bot.store.models import Message, Ticket
+from bot.store.models import Message
+from bot.tickets.models import Ticket
 from bot.store.types import utcnow
 
 logger = logging.getLogger(__name__)

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bot.console.audit import audit
+from bot.staff.audit import audit
 from bot.console.auth import end_all_sessions, normalise_username
-from bot.console.models import ADMIN, ROLES, StaffDepartment, StaffUser
+from bot.staff.models import ADMIN, ROLES, StaffDepartment, StaffUser
 from bot.console.passwords import check_policy, hash_password
 from bot.store.types import utcnow
 

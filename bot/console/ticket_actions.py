@@ -13,12 +13,13 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.console.audit import audit
+from bot.staff.audit import audit
 from bot.console.auth import CurrentStaff
-from bot.console.departments import department_commitment
-from bot.console.models import AGENT, StaffDepartment, StaffUser
+from bot.tickets.service import department_commitment
+from bot.staff.models import AGENT, StaffDepartment, StaffUser
 from bot.settings import Settings
-from bot.store.models import Message, Ticket, TicketEvent
+from bot.store.models import Message
+from bot.tickets.models import Ticket, TicketEvent
 from bot.store.types import utcnow
 from bot.tickets.priority import PRIORITIES
 from bot.tickets.replies import EmptyReply, reply_to_ticket

@@ -47,7 +47,8 @@ from bot.core.inbound import KbChoice
 from bot.core.routing import entry_questions
 from bot.core.turns import record_handling
 from bot.settings import Settings
-from bot.store.models import KbOffer, Message, Ticket
+from bot.store.models import KbOffer, Message
+from bot.tickets.models import Ticket
 from bot.store.types import utcnow
 from bot.tickets.service import add_note, attach_to_ticket
 

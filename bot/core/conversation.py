@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.channels.delivery import PENDING, SENT
+from bot.outbox.delivery import PENDING, SENT
 from bot.core import clarification
 from bot.core.escalation import CITIZEN_OFFER_KEY, escalate
 from bot.core.inbound import InboundMessage
@@ -27,7 +27,8 @@ from bot.identity.linking import handle_link_message
 from bot.settings import Settings
 from bot.store.citizens import get_or_create_identity
 from bot.store.messages import record_inbound, record_outbound
-from bot.store.models import ChannelIdentity, KbOffer, Message, Ticket
+from bot.store.models import ChannelIdentity, KbOffer, Message
+from bot.tickets.models import Ticket
 from bot.store.types import utcnow
 from bot.tickets.service import attach_to_ticket, open_ticket_of
 from bot.tickets.status import OPEN_STATUSES
@@ -67,7 +68,7 @@ class HandledMessage:
     ticket: TicketInfo | None
     duplicate: bool
     # Stored outbound rows for ``replies``, in order; channels that push replies
-    # (Telegram, WhatsApp, e-mail) deliver these through bot.channels.delivery.
+    # (Telegram, WhatsApp, e-mail) deliver these through bot.outbox.delivery.
     reply_ids: list[int] = field(default_factory=list)
     # KB entries whose questions the citizen was asked to pick from ("Do you mean ...?").
     offered_entries: list[str] = field(default_factory=list)

@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 
 from bot.core.routing import route_department
 from bot.settings import Settings
-from bot.store.models import Message, Ticket
+from bot.store.models import Message
+from bot.tickets.models import Ticket
 from bot.tickets.service import department_commitment, detect_priority, open_or_join_ticket
 
 # Key in an escalated message's ``meta``: the KB entries closest to it, best first.

@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 
 from bot.store.citizens import get_or_create_identity
 from bot.store.messages import record_inbound
-from bot.store.models import Message, Ticket
+from bot.store.models import Message
+from bot.tickets.models import Ticket
 
 DIRECT_RASA_CHANNEL = "rasa"
 METADATA_KEY = "inbound_message_id"

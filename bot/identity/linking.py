@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from bot.channels.delivery import queue_outbound
+from bot.outbox.delivery import queue_outbound
 from bot.channels.registry import enabled_channels
 from bot.core.turns import record_handling
 from bot.identity.addresses import LINKABLE_CHANNELS, label, normalize_address

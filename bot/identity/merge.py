@@ -14,7 +14,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from bot.identity.models import CitizenMerge, LinkCode
-from bot.store.models import ChannelIdentity, Citizen, Message, Ticket, TicketEvent
+from bot.store.models import ChannelIdentity, Citizen, Message
+from bot.tickets.models import Ticket, TicketEvent
 from bot.store.types import utcnow
 from bot.tickets.status import OPEN_STATUSES
 

@@ -28,13 +28,11 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from bot.store.db import Base
-from bot.store.types import UTCDateTime, utcnow
-from bot.tickets.priority import NORMAL, PRIORITIES
-from bot.tickets.status import NEW, STATUSES
+from bot.store.types import UTCDateTime, in_list, utcnow
 
 DIRECTIONS: tuple[str, ...] = ("in", "out")
 
-# Delivery of an outbound message (bot.channels.delivery). NULL for inbound messages.
+# Delivery of an outbound message (bot.outbox.delivery). NULL for inbound messages.
 DELIVERY_STATUSES: tuple[str, ...] = ("pending", "sending", "sent", "failed")
 
 # What the assistant did with an inbound message; free to grow, so not a DB constraint.
@@ -47,9 +45,6 @@ HANDLINGS: tuple[str, ...] = (
 def _new_public_id() -> str:
     return uuid.uuid4().hex
 
-
-def _in_list(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
 class Citizen(Base):
@@ -85,13 +80,13 @@ class ChannelIdentity(Base):
 class Message(Base):
     __tablename__ = "messages"
     __table_args__ = (
-        CheckConstraint(_in_list("direction", DIRECTIONS), name="direction"),
+        CheckConstraint(in_list("direction", DIRECTIONS), name="direction"),
         # Channels redeliver; the provider's message id makes ingestion idempotent, per sender.
         UniqueConstraint("identity_id", "direction", "external_id"),
         Index(None, "channel", "direction", "external_id"),  # receipts name only the provider's id
         Index(None, "citizen_id", "created_at"),
         Index(None, "identity_id", "created_at"),
-        CheckConstraint(_in_list("delivery_status", DELIVERY_STATUSES), name="delivery_status"),
+        CheckConstraint(in_list("delivery_status", DELIVERY_STATUSES), name="delivery_status"),
         # The delivery worker's queue: what is due next.
         Index(None, "delivery_status", "next_attempt_at"),
     )
@@ -146,59 +141,6 @@ class MessagePart(Base):
     message: Mapped[Message] = relationship(back_populates="parts")
 
 
-class Ticket(Base):
-    __tablename__ = "tickets"
-    __table_args__ = (
-        CheckConstraint(_in_list("status", STATUSES), name="status"),
-        CheckConstraint(_in_list("priority", PRIORITIES), name="priority"),
-        # The agents' queue: a department's open tickets by deadline.
-        Index(None, "department", "status", "due_at"),
-    )
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    # Short, checksummed, non-enumerable ID told to the citizen (bot.tickets.ids).
-    public_id: Mapped[str] = mapped_column(String(16), unique=True)
-    citizen_id: Mapped[int] = mapped_column(ForeignKey("citizens.id"), index=True)
-    # The channel the ticket came in on, so that updates can go back the same way.
-    identity_id: Mapped[int] = mapped_column(ForeignKey("channel_identities.id"), index=True)
-    department: Mapped[str] = mapped_column(String(64))
-    priority: Mapped[str] = mapped_column(String(16), default=NORMAL)
-    status: Mapped[str] = mapped_column(String(32), default=NEW)
-    reason: Mapped[str] = mapped_column(String(32))
-    subject: Mapped[str] = mapped_column(String(200))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    due_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    first_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    # The member of staff working the ticket (bot.console.models.StaffUser); NULL: anyone in the queue.
-    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id", ondelete="SET NULL"), index=True)
-
-    events: Mapped[list[TicketEvent]] = relationship(
-        back_populates="ticket", order_by="(TicketEvent.created_at, TicketEvent.id)"
-    )
-
-
-class TicketEvent(Base):
-    """Append-only history of a ticket; ``public`` events are what the citizen may be told."""
-
-    __tablename__ = "ticket_events"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    kind: Mapped[str] = mapped_column(String(32))
-    actor: Mapped[str] = mapped_column(String(64))
-    public: Mapped[bool] = mapped_column(Boolean, default=False)
-    body: Mapped[str] = mapped_column(Text, default="")
-    from_status: Mapped[str | None] = mapped_column(String(32))
-    to_status: Mapped[str | None] = mapped_column(String(32))
-    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), index=True)
-
-    ticket: Mapped[Ticket] = relationship(back_populates="events")
-
-
 # What became of a "Do you mean ...?" question (bot.core.clarification).
 OFFER_STATUSES: tuple[str, ...] = ("pending", "answered", "declined", "superseded", "expired")
 
@@ -212,7 +154,7 @@ class KbOffer(Base):
 
     __tablename__ = "kb_offers"
     __table_args__ = (
-        CheckConstraint(_in_list("status", OFFER_STATUSES), name="status"),
+        CheckConstraint(in_list("status", OFFER_STATUSES), name="status"),
         # The time-out worker's queue: pending offers by deadline.
         Index(None, "status", "expires_at"),
     )
@@ -236,8 +178,3 @@ class KbOffer(Base):
     settled_by_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
     # The ticket opened (or joined) when the citizen declined, moved on or did not answer.
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
-
-
-# Ticket.assignee_id refers to the console's staff table, which must be on the metadata
-# wherever tickets are written (the action server never imports the console otherwise).
-from bot.console import models as _console_models  # noqa: E402,F401

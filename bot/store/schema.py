@@ -11,6 +11,8 @@ import importlib
 
 MODEL_MODULES: tuple[str, ...] = (
     "bot.store.models",
+    "bot.staff.models",
+    "bot.tickets.models",
     "bot.identity.models",
     "bot.channels.whatsapp.models",
     "bot.console.models",

@@ -47,3 +47,8 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+def in_list(column: str, values: tuple[str, ...]) -> str:
+    """A CHECK constraint's SQL for a vocabulary, so the database refuses what the code would."""
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"

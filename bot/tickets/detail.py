@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.store.models import Message, Ticket, TicketEvent
+from bot.store.models import Message
+from bot.tickets.models import Ticket, TicketEvent
 from bot.tickets import ids
 from bot.tickets.replies import reply_identity
 

@@ -3,7 +3,7 @@
 The reply goes back over the channel the citizen last used for this ticket
 (they may have started on the web and followed up by e-mail), is stored as a
 pending outbound message in the same unit of work as the ticket's public
-update, and is delivered by ``bot.channels.delivery``. The generic web/API
+update, and is delivered by ``bot.outbox.delivery``. The generic web/API
 channel has no push: its client fetches pending replies.
 """
 
@@ -14,8 +14,9 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.channels.delivery import queue_outbound
-from bot.store.models import ChannelIdentity, Message, Ticket
+from bot.outbox.delivery import queue_outbound
+from bot.store.models import ChannelIdentity, Message
+from bot.tickets.models import Ticket
 from bot.store.types import utcnow
 from bot.tickets.service import add_public_update
 from bot.tickets.status import CLOSED

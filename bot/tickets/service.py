@@ -15,8 +15,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.console.departments import department_commitment
-from bot.store.models import ChannelIdentity, Message, Ticket, TicketEvent
+from bot.staff.departments import own_commitment_hours
+from bot.store.models import ChannelIdentity, Message
+from bot.tickets.models import Ticket, TicketEvent
 from bot.store.types import utcnow
 from bot.tickets import ids
 from bot.tickets.priority import NORMAL as NORMAL_PRIORITY
@@ -87,6 +88,21 @@ def commitment_for(priority: str, settings: Settings) -> timedelta:
     priority_rank(priority)  # unknown priorities fail here, not in a deadline
     hours = settings.urgent_commitment_hours if priority == URGENT else settings.response_commitment_hours
     return timedelta(hours=hours)
+
+
+def department_commitment(session: Session, department: str, priority: str, settings: Settings) -> timedelta:
+    """How long the city promises for a ticket of ``priority`` in ``department``.
+
+    A department's own hours (set by an admin) replace the global default; an
+    urgent ticket keeps the urgent commitment unless the department promises
+    even faster.
+    """
+    priority_rank(priority)  # unknown priorities fail here
+    own = own_commitment_hours(session, department)
+    normal = own if own is not None else settings.response_commitment_hours
+    if priority == URGENT:
+        normal = min(settings.urgent_commitment_hours, normal)
+    return timedelta(hours=normal)
 
 
 def _subject(text: str) -> str:

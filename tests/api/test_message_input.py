@@ -11,7 +11,8 @@ from sqlalchemy import select
 from bot.api.app import MAX_JSON_DEPTH
 from bot.api.schemas import MAX_MESSAGE_ID_CHARS
 from bot.store.db import session_factory
-from bot.store.models import ChannelIdentity, Message, Ticket
+from bot.store.models import ChannelIdentity, Message
+from bot.tickets.models import Ticket
 from tests.api.api_client import AUTH, OTHER_API_KEY, api_client, error_of, post, post_raw
 
 COMPLAINT = "The staff were rude, I want to complain"

@@ -9,7 +9,8 @@ from bot.api.app import create_app
 from bot.settings import Settings
 from bot.stack import free_port
 from bot.store.db import session_factory, upgrade_database
-from bot.store.models import Message, Ticket
+from bot.store.models import Message
+from bot.tickets.models import Ticket
 
 API_KEY = "test-key-0123456789abcdef"
 

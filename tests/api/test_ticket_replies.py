@@ -15,8 +15,8 @@ from sqlalchemy import func, select
 
 from bot.api.app import create_app
 from bot.channels import registry
-from bot.channels.delivery import DeliveryService
-from bot.channels.outbound import DeliveryError, OutboundMessage, SendResult
+from bot.outbox.delivery import DeliveryService
+from bot.outbox.outbound import DeliveryError, OutboundMessage, SendResult
 from bot.settings import Settings
 from bot.stack import free_port
 from bot.store.citizens import get_or_create_identity
@@ -187,7 +187,7 @@ def test_fetching_for_a_stranger_returns_nothing_and_creates_nothing(client: Tes
 
 
 def test_assistant_replies_returned_in_the_response_are_not_fetched_again(client: TestClient, db_url: str) -> None:
-    from bot.channels.delivery import mark_sent_in_response
+    from bot.outbox.delivery import mark_sent_in_response
     from bot.store.messages import record_outbound
 
     with session_factory(db_url).begin() as session:

@@ -10,7 +10,7 @@ import os
 
 import httpx
 
-from bot.channels.outbound import DeliveryError, OutboundMessage, SendResult
+from bot.outbox.outbound import DeliveryError, OutboundMessage, SendResult
 
 
 class HttpSender:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from bot.channels.delivery import (
+from bot.outbox.delivery import (
     FAILED,
     PENDING,
     SENT,
@@ -15,7 +15,7 @@ from bot.channels.delivery import (
     due_ids,
     queue_outbound,
 )
-from bot.channels.outbound import DeliveryError, OutboundMessage, SendResult
+from bot.outbox.outbound import DeliveryError, OutboundMessage, SendResult
 from bot.store.citizens import get_or_create_identity
 from bot.store.db import session_factory
 from bot.store.models import Message

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from bot.channels import registry
-from bot.channels.delivery import queue_outbound
+from bot.outbox.delivery import queue_outbound
 from bot.settings import PROJECT_ROOT, get_settings
 from bot.stack import Stack, StackConfig, free_port
 from bot.store.citizens import get_or_create_identity

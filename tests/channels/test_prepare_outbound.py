@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 
-from bot.channels.delivery import FAILED, PENDING, SENT, DeliveryService, Settled, queue_outbound
-from bot.channels.outbound import OutboundMessage, SendResult
+from bot.outbox.delivery import FAILED, PENDING, SENT, DeliveryService, Settled, queue_outbound
+from bot.outbox.outbound import OutboundMessage, SendResult
 from bot.store.citizens import get_or_create_identity
 from bot.store.db import session_factory
 from bot.store.models import ChannelIdentity, Message

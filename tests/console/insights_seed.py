@@ -19,7 +19,8 @@ from bot.core.rasa_client import RasaUnavailable
 from bot.core.turns import METADATA_KEY, record_handling
 from bot.store.db import session_scope
 from bot.store.citizens import get_or_create_identity
-from bot.store.models import ChannelIdentity, Message, Ticket
+from bot.store.models import ChannelIdentity, Message
+from bot.tickets.models import Ticket
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 PERIOD = Period(datetime(2026, 3, 1).date(), datetime(2026, 3, 7).date())

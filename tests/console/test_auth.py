@@ -8,7 +8,8 @@ import pytest
 from sqlalchemy import select, update
 
 from bot.console.auth import COOKIE
-from bot.console.models import AuditLog, SignInAttempt, StaffSession, StaffUser
+from bot.staff.models import AuditLog, StaffUser
+from bot.console.models import SignInAttempt, StaffSession
 from bot.console.passwords import WeakPassword, check_policy, hash_password, verify_password
 from bot.store.db import session_scope
 from bot.store.types import utcnow
@@ -159,7 +160,7 @@ def test_state_changing_requests_need_the_csrf_token(client, make_staff, make_ti
     assert client.post(url, data={"text": "by header"}, headers={"X-CSRF-Token": csrf},
                        follow_redirects=False).status_code == 303
     assert client.post(url, data={"text": "by form", "csrf_token": csrf}, follow_redirects=False).status_code == 303
-    from bot.store.models import TicketEvent
+    from bot.tickets.models import TicketEvent
 
     with session_scope(db_url) as session:
         notes = [e.body for e in session.scalars(select(TicketEvent).where(TicketEvent.kind == "note"))]

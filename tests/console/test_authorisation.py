@@ -10,9 +10,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from bot.console.models import AuditLog
+from bot.staff.models import AuditLog
 from bot.store.db import session_scope
-from bot.store.models import Message, Ticket, TicketEvent
+from bot.store.models import Message
+from bot.tickets.models import Ticket, TicketEvent
 from tests.console.conftest import sign_in
 
 
@@ -112,7 +113,7 @@ def test_agents_cannot_post_to_admin_routes(client, waste_agent, db_url) -> None
     assert response.status_code == 403
     response = client.post("/console/admin/departments/waste", data={"hours": "1000", "csrf_token": waste_agent})
     assert response.status_code == 403
-    from bot.console.models import DepartmentSetting, StaffUser
+    from bot.staff.models import DepartmentSetting, StaffUser
 
     with session_scope(db_url) as session:
         assert session.scalar(select(func.count()).select_from(StaffUser)) == 1

@@ -14,7 +14,8 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.store.db import session_scope
-from bot.store.models import Message, Ticket, TicketEvent
+from bot.store.models import Message
+from bot.tickets.models import Ticket, TicketEvent
 from tests.console.conftest import login
 
 XSS = '<script>window.__xss = 1</script><img src=x onerror="window.__xss = 2; alert(\'xss\')">'

@@ -27,7 +27,8 @@ from bot.local_server import serve_in_thread
 from bot.settings import PROJECT_ROOT, Settings
 from bot.store.citizens import get_or_create_identity
 from bot.store.db import session_factory, session_scope, upgrade_database
-from bot.store.models import Message, Ticket
+from bot.store.models import Message
+from bot.tickets.models import Ticket
 from bot.tickets.replies import reply_to_ticket
 from tests.console.chat_asking import GARDEN, UNSURE, AskingRasa, answer_text, asking_environment
 from tests.console.conftest import build_app, login, make_settings, staff_factory

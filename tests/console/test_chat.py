@@ -14,7 +14,8 @@ from bot.core.clarification import CHOICES_KEY, NONE_TITLE
 from bot.core.conversation import Conversation
 from bot.core.inbound import KbChoice
 from bot.store.db import session_factory, session_scope
-from bot.store.models import ChannelIdentity, KbOffer, Message, Ticket
+from bot.store.models import ChannelIdentity, KbOffer, Message
+from bot.tickets.models import Ticket
 from bot.tickets.replies import reply_to_ticket
 from tests.console.chat_asking import BULKY, GARDEN, UNSURE, AskingRasa, answer_text, asking_environment
 from tests.console.conftest import build_app, make_settings, sign_in, staff_factory

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from bot.console.models import AuditLog, StaffUser
+from bot.staff.models import AuditLog, StaffUser
 from bot.console.passwords import verify_password
 from bot.settings import PROJECT_ROOT
 from bot.store.db import session_scope

@@ -11,11 +11,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from bot.console.insights_models import KbProposal
-from bot.console.models import AuditLog
+from bot.staff.models import AuditLog
 from bot.kb.loader import load_kb
 from bot.settings import PROJECT_ROOT
 from bot.store.db import session_scope
-from bot.store.models import Message, Ticket
+from bot.store.models import Message
+from bot.tickets.models import Ticket
 from tests.console.conftest import build_app, make_settings, sign_in, ticket_factory
 
 QUESTION = "When is the compost fair this year?"

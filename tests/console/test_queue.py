@@ -8,7 +8,7 @@ from datetime import timedelta
 from sqlalchemy import update
 
 from bot.store.db import session_scope
-from bot.store.models import Ticket
+from bot.tickets.models import Ticket
 from bot.store.types import utcnow
 from tests.console.conftest import sign_in
 

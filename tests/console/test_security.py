@@ -10,9 +10,9 @@ from fastapi.testclient import TestClient
 
 from bot.api.app import create_app
 from bot.console.app import CONTENT_SECURITY_POLICY
-from bot.console.audit import audit
+from bot.staff.audit import audit
 from bot.console.context import STATIC_DIR, TEMPLATES_DIR
-from bot.console.models import AuditLog
+from bot.staff.models import AuditLog
 from bot.store.db import session_scope
 from tests.console.conftest import make_settings, sign_in
 

@@ -9,12 +9,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from bot.channels.delivery import DeliveryService
-from bot.channels.outbound import DeliveryError, OutboundMessage, SendResult
+from bot.outbox.delivery import DeliveryService
+from bot.outbox.outbound import DeliveryError, OutboundMessage, SendResult
 from bot.console.app import register
-from bot.console.models import AuditLog
+from bot.staff.models import AuditLog
 from bot.store.db import session_factory, session_scope
-from bot.store.models import Message, Ticket, TicketEvent
+from bot.store.models import Message
+from bot.tickets.models import Ticket, TicketEvent
 from tests.console.conftest import sign_in
 
 

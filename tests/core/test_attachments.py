@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from bot.channels.delivery import PENDING, SENT
+from bot.outbox.delivery import PENDING, SENT
 from bot.core.conversation import Conversation
 from bot.core.inbound import InboundMessage
 from bot.settings import Settings
 from bot.store.citizens import get_or_create_identity
 from bot.store.db import session_factory
 from bot.store.messages import record_inbound
-from bot.store.models import Message, TicketEvent
+from bot.store.models import Message
+from bot.tickets.models import TicketEvent
 from bot.tickets.service import open_or_join_ticket
 
 

@@ -12,7 +12,8 @@ from bot.settings import Settings
 from bot.store.citizens import get_or_create_identity
 from bot.store.db import session_factory
 from bot.store.messages import record_inbound
-from bot.store.models import Message, TicketEvent
+from bot.store.models import Message
+from bot.tickets.models import TicketEvent
 from bot.tickets.service import open_or_join_ticket
 
 

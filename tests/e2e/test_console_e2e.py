@@ -12,7 +12,8 @@ from sqlalchemy import select
 
 from bot.console.staff import create_staff
 from bot.store.db import session_scope
-from bot.store.models import Message, Ticket
+from bot.store.models import Message
+from bot.tickets.models import Ticket
 
 pytestmark = pytest.mark.e2e
 

@@ -20,7 +20,8 @@ from bot.channels.telegram.standin import BotApiStandIn
 from bot.channels.telegram.webhook import WEBHOOK_PATH
 from bot.settings import PROJECT_ROOT
 from bot.stack import free_port
-from bot.store.models import ChannelIdentity, Message, Ticket
+from bot.store.models import ChannelIdentity, Message
+from bot.tickets.models import Ticket
 
 pytestmark = pytest.mark.e2e
 

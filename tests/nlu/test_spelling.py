@@ -19,7 +19,8 @@ from bot.core.turn_outcomes import Turn, escalate_turn
 from bot.nlu.speller import TEXT_SPEAK, Speller, training_names, training_words
 from bot.settings import Settings, get_settings
 from bot.store.db import session_factory
-from bot.store.models import Message, Ticket
+from bot.store.models import Message
+from bot.tickets.models import Ticket
 from bot.tickets.ids import CHECK_SYMBOLS, SYMBOLS, extract_ticket_ids, is_valid
 
 REPO = Path(__file__).resolve().parents[2]

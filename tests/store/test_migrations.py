@@ -9,7 +9,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy.exc import IntegrityError
 
 from bot.store.db import Base, make_engine, upgrade_database
-from bot.store.models import Ticket
+from bot.tickets.models import Ticket
 from bot.tickets.priority import PRIORITIES
 from bot.tickets.status import STATUSES
 

@@ -9,7 +9,8 @@ from bot.settings import Settings
 from bot.store.citizens import get_or_create_identity
 from bot.store.db import session_scope
 from bot.store.messages import record_inbound, record_outbound
-from bot.store.models import Message, Ticket, TicketEvent
+from bot.store.models import Message
+from bot.tickets.models import Ticket, TicketEvent
 from bot.store.types import utcnow
 from bot.tickets import ids
 from bot.tickets.service import (

@@ -37,7 +37,7 @@ def delivery_lease(settings: Settings) -> timedelta:
 
 
 def run_worker(settings: Settings) -> int:
-    from bot.channels.delivery import DeliveryService
+    from bot.outbox.delivery import DeliveryService
     from bot.channels.email.sender import EmailSender
     from bot.channels.email.worker import EmailWorker
     from bot.core.conversation import Conversation

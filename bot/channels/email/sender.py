@@ -1,6 +1,6 @@
 """SMTP delivery of outbound e-mail (aiosmtplib, STARTTLS or TLS, AUTH).
 
-The delivery queue (``bot.channels.delivery``) hands us one stored outbound row
+The delivery queue (``bot.outbox.delivery``) hands us one stored outbound row
 at a time. Its Message-ID comes from the row id, so every attempt sends the
 same message. Every reply also goes to our own address in the same SMTP
 transaction (an envelope-only recipient, like Bcc): the server delivers that
@@ -26,7 +26,7 @@ import aiosmtplib
 
 from bot.channels.email.compose import compose_reply, make_message_id
 from bot.channels.email.imap import already_in_mailbox
-from bot.channels.outbound import DeliveryError, OutboundMessage, SendResult
+from bot.outbox.outbound import DeliveryError, OutboundMessage, SendResult
 from bot.settings import Settings
 
 logger = logging.getLogger(__name__)

@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.channels.email.models import EmailInbound
-from bot.channels.outbound import OutboundMessage
+from bot.outbox.outbound import OutboundMessage
 from bot.store.models import Message
 
 

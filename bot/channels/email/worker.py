@@ -36,7 +36,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.channels.delivery import DeliveryService, queue_outbound
+from bot.outbox.delivery import DeliveryService, queue_outbound
 from bot.channels.email import imap
 from bot.channels.email.compose import (
     compose_combined_reply,
@@ -57,7 +57,8 @@ from bot.core.turns import record_handling
 from bot.settings import Settings
 from bot.store.citizens import get_or_create_identity
 from bot.store.messages import record_inbound, record_outbound
-from bot.store.models import Message, Ticket
+from bot.store.models import Message
+from bot.tickets.models import Ticket
 from bot.store.types import utcnow
 from bot.tickets.service import attach_to_ticket, commitment_for
 from bot.tickets.status import OPEN_STATUSES

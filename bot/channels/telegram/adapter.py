@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from fastapi import APIRouter
 
-    from bot.channels.delivery import DeliveryService
+    from bot.outbox.delivery import DeliveryService
     from bot.channels.telegram.sender import TelegramSender
     from bot.core.conversation import Conversation
     from bot.settings import Settings
@@ -58,7 +58,7 @@ def run_worker(settings: Settings) -> int:
 
 
 def delivery_service(settings: Settings, sessions, senders) -> DeliveryService:
-    from bot.channels.delivery import DeliveryService
+    from bot.outbox.delivery import DeliveryService
 
     return DeliveryService(
         sessions,

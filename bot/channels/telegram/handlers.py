@@ -17,7 +17,7 @@ from telegram.error import TelegramError
 from telegram.ext import (Application, CallbackQueryHandler, CommandHandler, ContextTypes, MessageHandler,
                           TypeHandler, filters)
 
-from bot.channels.delivery import SENDING, DeliveryService
+from bot.outbox.delivery import SENDING, DeliveryService
 from bot.channels.telegram import choices, texts
 from bot.channels.telegram.unstored import mark_unstored
 from bot.channels.telegram.updates import command_and_argument, for_us, to_inbound

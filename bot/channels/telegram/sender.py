@@ -10,7 +10,7 @@ from telegram import Bot
 from telegram.error import BadRequest, ChatMigrated, Forbidden, InvalidToken, RetryAfter, TelegramError
 from telegram.warnings import PTBDeprecationWarning
 
-from bot.channels.outbound import DeliveryError, OutboundMessage, SendResult
+from bot.outbox.outbound import DeliveryError, OutboundMessage, SendResult
 from bot.channels.telegram.choices import keyboard
 
 # Telegram refuses texts over 4096 characters (counted in UTF-16 units); stay below.

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from fastapi import APIRouter
 
-    from bot.channels.delivery import DeliveryService
+    from bot.outbox.delivery import DeliveryService
     from bot.channels.whatsapp.graph import GraphSender
     from bot.channels.whatsapp.window import WindowPolicy
     from bot.core.conversation import Conversation

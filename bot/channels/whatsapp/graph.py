@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 
 from bot.channels.choices import OfferedChoices, offered_choices, truncate
-from bot.channels.outbound import DeliveryError, OutboundMessage, SendResult
+from bot.outbox.outbound import DeliveryError, OutboundMessage, SendResult
 
 logger = logging.getLogger(__name__)
 

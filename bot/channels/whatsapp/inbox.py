@@ -1,6 +1,6 @@
 """Queue operations on the webhook inbox (``models.WhatsAppWebhook``).
 
-Same discipline as the outbound queue (bot.channels.delivery): a delivery is
+Same discipline as the outbound queue (bot.outbox.delivery): a delivery is
 claimed with a conditional UPDATE and a lease, so the request that stored it
 and the sweeper never handle it at the same time, and a process that dies
 mid-way leaves an expired lease that the sweeper takes over. Functions take a

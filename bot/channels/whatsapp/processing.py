@@ -17,7 +17,7 @@ import weakref
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.channels.delivery import DeliveryService
+from bot.outbox.delivery import DeliveryService
 from bot.channels.whatsapp import inbox
 from bot.channels.whatsapp.payload import ParsedMessage, StatusUpdate, parse_webhook
 from bot.channels.whatsapp.statuses import apply_status

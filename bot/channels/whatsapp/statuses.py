@@ -15,7 +15,7 @@ import logging
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.channels.delivery import FAILED
+from bot.outbox.delivery import FAILED
 from bot.channels.whatsapp.payload import CHANNEL, StatusUpdate, describe_errors
 from bot.store.models import Message, MessagePart
 from bot.store.types import utcnow

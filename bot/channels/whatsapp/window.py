@@ -11,7 +11,7 @@ to us. Outside it, in order of preference:
    Telegram), and a ticket note so the agent knows where it went;
 3. otherwise the message fails, with a reason that tells the agent what to do.
 
-This runs as the channel's preparer (bot.channels.delivery.Preparer), inside the
+This runs as the channel's preparer (bot.outbox.delivery.Preparer), inside the
 transaction that claims the message, so the decision and what it queues commit
 together with the claim.
 """
@@ -26,10 +26,11 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bot.channels.delivery import FAILED, SENT, Settled, queue_outbound
-from bot.channels.outbound import OutboundMessage
+from bot.outbox.delivery import FAILED, SENT, Settled, queue_outbound
+from bot.outbox.outbound import OutboundMessage
 from bot.channels.whatsapp.graph import TEMPLATE_META_KEY
-from bot.store.models import ChannelIdentity, Message, Ticket
+from bot.store.models import ChannelIdentity, Message
+from bot.tickets.models import Ticket
 from bot.store.types import utcnow
 from bot.tickets.service import add_note
 

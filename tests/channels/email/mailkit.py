@@ -12,7 +12,7 @@ from email.utils import make_msgid
 
 from sqlalchemy import select
 
-from bot.channels.delivery import DeliveryService
+from bot.outbox.delivery import DeliveryService
 from bot.channels.email import imap
 from bot.channels.email.adapter import build_preparer, delivery_lease
 from bot.channels.email.mailservers import DOMAIN, MailServers

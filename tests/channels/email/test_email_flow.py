@@ -7,7 +7,8 @@ import re
 import pytest
 from sqlalchemy import select
 
-from bot.store.models import Message, Ticket
+from bot.store.models import Message
+from bot.tickets.models import Ticket
 from bot.tickets.replies import reply_to_ticket
 from tests.channels.email.mailkit import EmailHarness, citizen, make_mail
 

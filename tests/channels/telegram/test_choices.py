@@ -11,7 +11,7 @@ from sqlalchemy import select
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest
 
-from bot.channels.outbound import OutboundMessage
+from bot.outbox.outbound import OutboundMessage
 from bot.channels.telegram.adapter import build_sender
 from bot.channels.telegram.choices import (BUTTON_TEXT_CHARS, MALFORMED_REPLY, STALE_BUTTON, callback_to_inbound,
                                            keyboard)

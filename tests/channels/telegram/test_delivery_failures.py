@@ -8,7 +8,7 @@ import time
 
 from sqlalchemy import select
 
-from bot.channels.delivery import FAILED, PENDING, SENT
+from bot.outbox.delivery import FAILED, PENDING, SENT
 from bot.channels.registry import senders
 from bot.channels.telegram.adapter import delivery_service
 from bot.store.db import session_factory

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from types import SimpleNamespace
 
-from bot.channels.delivery import SENT, claim, queue_outbound
-from bot.channels.outbound import OutboundMessage
+from bot.outbox.delivery import SENT, claim, queue_outbound
+from bot.outbox.outbound import OutboundMessage
 from bot.channels.registry import senders
 from bot.channels.telegram.adapter import build_sender, delivery_service
 from bot.channels.telegram.handlers import TelegramHandlers

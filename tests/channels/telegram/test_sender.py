@@ -8,7 +8,7 @@ import socket
 
 import pytest
 
-from bot.channels.outbound import DeliveryError, OutboundMessage
+from bot.outbox.outbound import DeliveryError, OutboundMessage
 from bot.channels.telegram.adapter import build_sender
 from bot.channels.telegram.sender import split_text
 from tests.channels.telegram.support import telegram_settings

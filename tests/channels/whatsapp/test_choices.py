@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from bot.api.app import create_app
-from bot.channels.outbound import DeliveryError, OutboundMessage
+from bot.outbox.outbound import DeliveryError, OutboundMessage
 from bot.channels.whatsapp.graph import (BUTTON_TITLE_LIMIT, ROW_DESCRIPTION_LIMIT, ROW_TITLE_LIMIT, SHORT_BODY,
                                          TEMPLATE_META_KEY, GraphSender)
 from bot.channels.whatsapp.payload import parse_webhook

@@ -18,7 +18,8 @@ from sqlalchemy import select
 from bot.channels.whatsapp.signature import sign
 from bot.stack import Stack, StackConfig
 from bot.store.db import session_factory
-from bot.store.models import ChannelIdentity, Message, Ticket
+from bot.store.models import ChannelIdentity, Message
+from bot.tickets.models import Ticket
 from bot.training import train
 from tests.channels.whatsapp.conftest import APP_SECRET, VERIFY_TOKEN, message, status, webhook, whatsapp_env
 from tests.channels.whatsapp.graph_standin import GraphStandIn

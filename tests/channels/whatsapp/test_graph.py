@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from bot.channels.delivery import FAILED, PENDING, SENT, DeliveryService, queue_outbound
-from bot.channels.outbound import DeliveryError, OutboundMessage
+from bot.outbox.delivery import FAILED, PENDING, SENT, DeliveryService, queue_outbound
+from bot.outbox.outbound import DeliveryError, OutboundMessage
 from bot.channels.whatsapp.graph import TEMPLATE_META_KEY, GraphSender, split_text
 from bot.stack import free_port
 from bot.store.citizens import get_or_create_identity

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
 from bot.api.app import create_app
-from bot.channels.delivery import DeliveryService
+from bot.outbox.delivery import DeliveryService
 from bot.channels.whatsapp import inbox
 from bot.channels.whatsapp.adapter import build_preparer, build_sender
 from bot.channels.whatsapp.models import WhatsAppWebhook

@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from bot.channels.delivery import FAILED, SENT, record_success
-from bot.channels.outbound import SendResult
+from bot.outbox.delivery import FAILED, SENT, record_success
+from bot.outbox.outbound import SendResult
 from bot.channels.whatsapp.models import WhatsAppWebhook
 from bot.store.db import session_factory
-from bot.store.models import Message, Ticket
+from bot.store.models import Message
+from bot.tickets.models import Ticket
 from tests.channels.whatsapp.conftest import (
     ACCESS_TOKEN,
     APP_SECRET,

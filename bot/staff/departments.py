@@ -3,25 +3,22 @@
 The KB's ``departments.yml`` stays the one list of departments; the table only
 adds what the KB does not know: a department's own response commitment. A
 department without a row, or with no hours set, uses the global default
-(``CRM_RESPONSE_COMMITMENT_HOURS``). Urgent tickets keep the urgent commitment
-unless the department promises even faster.
-
-This module must stay importable without FastAPI: ticket creation (in the
-action server) asks it for deadlines.
+(``CRM_RESPONSE_COMMITMENT_HOURS``). How a priority changes the commitment is
+the tickets' rule (``bot.tickets.service.department_commitment``), which asks
+this module for the department's own hours.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.console.models import DepartmentSetting
+from bot.staff.models import DepartmentSetting
 from bot.store.types import utcnow
-from bot.tickets.priority import URGENT, priority_rank
 
 if TYPE_CHECKING:
     from bot.kb.schema import KnowledgeBase
@@ -41,20 +38,11 @@ class DepartmentInfo:
     effective_hours: float
 
 
-def commitment_hours(session: Session, department: str, priority: str, settings: Settings) -> float:
-    """Hours the city promises for a ticket of ``priority`` in ``department``."""
-    priority_rank(priority)  # unknown priorities fail here
-    own = session.scalar(
+def own_commitment_hours(session: Session, department: str) -> float | None:
+    """The hours an admin set for ``department``; None: the global default applies."""
+    return session.scalar(
         select(DepartmentSetting.response_commitment_hours).where(DepartmentSetting.code == department)
     )
-    normal = own if own is not None else settings.response_commitment_hours
-    if priority == URGENT:
-        return min(settings.urgent_commitment_hours, normal)
-    return normal
-
-
-def department_commitment(session: Session, department: str, priority: str, settings: Settings) -> timedelta:
-    return timedelta(hours=commitment_hours(session, department, priority, settings))
 
 
 def sync_departments(session: Session, kb: KnowledgeBase, *, now: datetime | None = None) -> None:

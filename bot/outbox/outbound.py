@@ -2,7 +2,7 @@
 
 Outbound messages (assistant replies that could not be returned in an HTTP
 response, agent replies, notifications) are rows in the interaction store with
-a delivery status; ``bot.channels.delivery`` hands them to the channel's
+a delivery status; ``bot.outbox.delivery`` hands them to the channel's
 ``ChannelSender`` and records the outcome. A sender only talks to its
 provider: it never touches the database.
 """

@@ -25,9 +25,10 @@ from typing import Any, Union
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.channels.outbound import ChannelSender, DeliveryError, OutboundMessage, SendResult
+from bot.outbox.outbound import ChannelSender, DeliveryError, OutboundMessage, SendResult
 from bot.store.messages import _storable
-from bot.store.models import ChannelIdentity, Message, MessagePart, Ticket
+from bot.store.models import ChannelIdentity, Message, MessagePart
+from bot.tickets.models import Ticket
 from bot.store.types import utcnow
 
 logger = logging.getLogger(__name__)

@@ -8,16 +8,21 @@ never stored, nor miss one that was.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.console.models import AuditLog, StaffUser
+from bot.staff.models import AuditLog, StaffUser
 from bot.store.types import utcnow
 
-if TYPE_CHECKING:
-    from bot.console.auth import CurrentStaff
+
+class SignedInActor(Protocol):
+    """Whoever is signed in (the console's ``CurrentStaff``), seen only as what the log records."""
+
+    user_id: int
+    username: str
+    ip: str | None
 
 # Keys whose values must never reach the log, whoever passes them.
 _SECRET_KEYS = frozenset({"password", "new_password", "token", "csrf_token", "password_hash"})
@@ -29,7 +34,7 @@ def _clean(detail: dict[str, Any] | None) -> dict[str, Any]:
 
 def audit(
     session: Session,
-    actor: CurrentStaff | StaffUser | str,
+    actor: SignedInActor | StaffUser | str,
     action: str,
     target: str = "",
     detail: dict[str, Any] | None = None,
