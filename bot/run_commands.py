@@ -19,12 +19,13 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from bot.channels.registry import enabled_channels, senders, worker_channels
+    from bot.channels.registry import enabled_channels, sending_channels, worker_channels
     from bot.settings import get_settings
     from bot.stack import Stack, StackConfig
     from bot.store.db import upgrade_database
     from bot.training import train
 
+    # This process only supervises the others; each of them builds its own runtime.
     settings = get_settings()
     upgrade_database(settings.database_url)
     model = train(quiet=False)
@@ -37,7 +38,7 @@ def _run(args: argparse.Namespace) -> int:
         host=settings.api_host,
         action_port=settings.action_server_port,
         channel_workers=worker_channels(settings),
-        deliveries=bool(senders(settings)),
+        deliveries=bool(sending_channels(settings)),
     )
     channels = enabled_channels(settings)
     print(f"channels on: generic API and web chat{''.join(', ' + c for c in channels)}", flush=True)

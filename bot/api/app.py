@@ -22,17 +22,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from bot.channels import registry as channel_registry
-from bot.outbox.delivery import DeliveryService
 from bot.api.errors import ApiError
+from bot.api.schemas import HandlingOut, MessageIn, MessageOut, OptionOut, ReplyOut, TicketOut, printable
 from bot.api.tickets import build_router as build_tickets_router
 from bot.console.app import register as register_console
-from bot.api.schemas import HandlingOut, MessageIn, MessageOut, OptionOut, ReplyOut, TicketOut, printable
 from bot.core.conversation import Conversation, HandledMessage
 from bot.core.inbound import InboundMessage
-from bot.core.rasa_client import RasaClient
-from bot.settings import Settings
-from bot.store.db import session_factory
+from bot.runtime import Runtime
 from bot.store.messages import inbound_text
 
 
@@ -129,18 +125,12 @@ def _error(status: int, error: str, detail: Any, headers: dict[str, str] | None 
     return JSONResponse({"error": error, "detail": printable(detail)}, status_code=status, headers=headers)
 
 
-def create_app(settings: Settings, *, rasa: RasaClient | None = None) -> FastAPI:
-    rasa_client = rasa or RasaClient(settings.rasa_url, settings.rasa_timeout_seconds)
-    sessions = session_factory(settings.database_url)
-    conversation = Conversation(settings, sessions, rasa_client)
-    delivery = DeliveryService(
-        sessions,
-        channel_registry.senders(settings),
-        max_attempts=settings.delivery_max_attempts,
-        backoff_seconds=settings.delivery_backoff_seconds,
-        backoff_max_seconds=settings.delivery_backoff_max_seconds,
-        preparers=channel_registry.preparers(settings),
-    )
+def create_app(runtime: Runtime) -> FastAPI:
+    """The API (and the console and web chat it serves) on ``runtime``'s services; closes them at shutdown."""
+    settings = runtime.settings
+    sessions = runtime.sessions
+    conversation = runtime.conversation
+    delivery = runtime.delivery
     api_keys = [key.encode() for key in settings.api_key_list]
     key_tags = {key: _key_tag(key) for key in api_keys}
 
@@ -151,7 +141,7 @@ def create_app(settings: Settings, *, rasa: RasaClient | None = None) -> FastAPI
         yield
         stop.set()
         await expiry
-        rasa_client.close()
+        runtime.close()
 
     app = FastAPI(
         title="Citizen relationship assistant API",
@@ -221,7 +211,7 @@ def create_app(settings: Settings, *, rasa: RasaClient | None = None) -> FastAPI
     async def ready() -> JSONResponse:
         """Readiness: Rasa has loaded its model. Before that a message is stored and escalated
         ("can't process your message right now"), so a load balancer should wait for this."""
-        if await run_in_threadpool(rasa_client.ready):
+        if await run_in_threadpool(runtime.rasa.ready):
             return JSONResponse({"status": "ready"})
         return _error(503, "not_ready", "the assistant (Rasa) is not answering yet; messages are escalated until it is")
 
@@ -273,12 +263,11 @@ def create_app(settings: Settings, *, rasa: RasaClient | None = None) -> FastAPI
     app.include_router(build_tickets_router(settings, sessions, delivery), dependencies=[Depends(require_api_key)])
 
     # Webhooks of the channels that are on (WhatsApp; Telegram in webhook mode).
-    for router in channel_registry.routers(settings, conversation, delivery):
+    for router in runtime.routers():
         app.include_router(router)
 
     # The agent console (/console) and the pages built on it; /chat talks through this same Conversation.
-    app.state.conversation = conversation
-    register_console(app, settings, delivery=delivery)
+    register_console(app, runtime)
 
     return app
 

@@ -3,8 +3,8 @@
 from fastapi import FastAPI
 
 from bot.api.app import create_app
-from bot.settings import get_settings
+from bot.runtime import build_runtime
 
 
 def create() -> FastAPI:
-    return create_app(get_settings())
+    return create_app(build_runtime())

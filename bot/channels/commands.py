@@ -9,33 +9,26 @@ import signal
 
 
 def _channel(args: argparse.Namespace) -> int:
-    from bot.channels.registry import adapter, enabled_channels
-    from bot.settings import get_settings
+    from bot.runtime import build_runtime
 
-    settings = get_settings()
-    if args.name not in enabled_channels(settings):
-        print(f"the {args.name} channel is off: its settings are not given (see README, 'Channels')")
-        return 2
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return int(adapter(args.name).run_worker(settings) or 0)
+    with build_runtime() as runtime:
+        channel = next((c for c in runtime.channels if c.name == args.name), None)
+        if channel is None:
+            print(f"the {args.name} channel is off: its settings are not given (see README, 'Channels')")
+            return 2
+        if channel.run_worker is None:
+            print(f"the {args.name} channel has no worker of its own: the API serves it")
+            return 2
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        return int(channel.run_worker(runtime) or 0)
 
 
 def _deliveries(_args: argparse.Namespace) -> int:
-    from bot.outbox.delivery import DeliveryService
-    from bot.channels.registry import preparers, senders
-    from bot.settings import get_settings
-    from bot.store.db import session_factory
+    from bot.runtime import build_runtime
 
-    settings = get_settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    service = DeliveryService(
-        session_factory(settings.database_url),
-        senders(settings),
-        max_attempts=settings.delivery_max_attempts,
-        backoff_seconds=settings.delivery_backoff_seconds,
-        backoff_max_seconds=settings.delivery_backoff_max_seconds,
-        preparers=preparers(settings),
-    )
+    runtime = build_runtime()
+    service = runtime.delivery
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -44,7 +37,8 @@ def _deliveries(_args: argparse.Namespace) -> int:
             loop.add_signal_handler(sig, stop.set)
         await service.run_forever(stop)
 
-    asyncio.run(main())
+    with runtime:
+        asyncio.run(main())
     return 0
 
 

@@ -12,12 +12,10 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from urllib.parse import quote
 
-from bot.outbox.delivery import DeliveryService
 from bot.console.auth import ConsoleError, NotSignedIn
 from bot.console.context import STATIC_DIR, ConsoleContext, _KbCache
 from bot.console.web import make_templates, render
-from bot.settings import Settings
-from bot.store.db import session_factory
+from bot.runtime import Runtime
 
 logger = logging.getLogger(__name__)
 
@@ -85,27 +83,11 @@ def _insights_module():
         raise
 
 
-def register(
-    app: FastAPI,
-    settings: Settings,
-    *,
-    delivery: DeliveryService | None = None,
-) -> ConsoleContext:
-    """Serve the console (and the other console modules' routes) from ``app``."""
-    from bot.channels.registry import enabled_channels
+def register(app: FastAPI, runtime: Runtime) -> ConsoleContext:
+    """Serve the console (and the other console modules' routes) from ``app``, on ``runtime``'s services."""
     from bot.console import routes_admin, routes_audit, routes_auth, routes_queue, routes_ticket
 
-    sessions = session_factory(settings.database_url)
-    if delivery is None:
-        from bot.channels.registry import senders
-
-        delivery = DeliveryService(
-            sessions,
-            senders(settings),
-            max_attempts=settings.delivery_max_attempts,
-            backoff_seconds=settings.delivery_backoff_seconds,
-            backoff_max_seconds=settings.delivery_backoff_max_seconds,
-        )
+    settings = runtime.settings
     insights = _insights_module()
     nav = list(BASE_NAV)
     if insights is not None:
@@ -113,11 +95,12 @@ def register(
         nav = nav[:1] + extra + nav[1:]
     context = ConsoleContext(
         settings=settings,
-        sessions=sessions,
+        sessions=runtime.sessions,
         templates=make_templates(settings.console_timezone),
-        delivery=delivery,
+        delivery=runtime.delivery,
+        conversation=runtime.conversation,
         nav=nav,
-        push_channels=frozenset(enabled_channels(settings)),
+        push_channels=frozenset(c.name for c in runtime.channels),
         _kb_cache=_KbCache(settings.kb_dir),
     )
     app.state.console = context

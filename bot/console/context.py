@@ -1,4 +1,4 @@
-"""What every console route needs, built once per app by ``bot.console.app.register``."""
+"""What every console route needs, taken from the runtime once per app by ``bot.console.app.register``."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ from fastapi import Request
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.outbox.delivery import DeliveryService
+from bot.core.conversation import Conversation
 from bot.kb.loader import kb_files, load_kb
 from bot.kb.schema import KnowledgeBase
+from bot.outbox.delivery import DeliveryService
 from bot.settings import Settings
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
@@ -48,6 +49,8 @@ class ConsoleContext:
     sessions: sessionmaker[Session]
     templates: Jinja2Templates
     delivery: DeliveryService
+    # The API's conversation: the web chat talks through the same path as POST /api/v1/messages.
+    conversation: Conversation
     # (label, path, minimum role) entries of the top navigation.
     nav: list[tuple[str, str, str]]
     # Channels that deliver to the citizen (Telegram, WhatsApp, e-mail when on); the generic

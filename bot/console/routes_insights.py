@@ -442,21 +442,6 @@ def _limiters(request: Request) -> tuple[chat.RateLimiter, chat.RateLimiter]:
     return state.chat_limiters
 
 
-def _conversation(request: Request, ctx: ConsoleContext):
-    """The API app's Conversation (same path as POST /api/v1/messages); built here when the
-    console runs without the API around it."""
-    state = request.app.state
-    conversation = getattr(state, "conversation", None)
-    if conversation is None:
-        from bot.core.conversation import Conversation
-        from bot.core.rasa_client import RasaClient
-
-        settings = ctx.settings
-        conversation = Conversation(settings, ctx.sessions, RasaClient(settings.rasa_url, settings.rasa_timeout_seconds))
-        state.conversation = conversation
-    return conversation
-
-
 def _chat_error(status: int, error: str, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"error": error, "detail": detail}, status_code=status, headers=headers)
 
@@ -543,7 +528,7 @@ async def chat_send(request: Request, ctx: ConsoleContext = Depends(get_context)
         metadata={"source": "web_chat"},
         choice=choice,
     )
-    conversation = _conversation(request, ctx)
+    conversation = ctx.conversation
     handled = await run_in_threadpool(conversation.handle_inbound, inbound)
     replies = [{"id": rid, "text": text, "choices": None}
                for rid, text in zip(handled.reply_ids, handled.replies, strict=False)]

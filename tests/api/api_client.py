@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from bot.api.app import create_app
 from bot.settings import Settings
 from bot.stack import free_port
+from bot.runtime import Runtime
 
 API_KEY = "test-key-0123456789abcdef"
 OTHER_API_KEY = "other-key-0123456789abcdef"
@@ -28,7 +29,7 @@ def api_client(db_url: str, **overrides: object) -> Iterator[TestClient]:
         rasa_timeout_seconds=2,
         **overrides,
     )
-    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+    with TestClient(create_app(Runtime(settings)), raise_server_exceptions=False) as client:
         yield client
 
 

@@ -11,6 +11,7 @@ from bot.stack import free_port
 from bot.store.db import session_factory, upgrade_database
 from bot.store.models import Message
 from bot.tickets.models import Ticket
+from bot.runtime import Runtime
 
 API_KEY = "test-key-0123456789abcdef"
 
@@ -21,7 +22,7 @@ def make_client(tmp_path) -> tuple[TestClient, str]:
     settings = Settings(
         api_keys=API_KEY, database_url=url, rasa_url=f"http://127.0.0.1:{free_port()}", rasa_timeout_seconds=2
     )
-    return TestClient(create_app(settings)), url
+    return TestClient(create_app(Runtime(settings))), url
 
 
 def test_message_is_escalated_when_rasa_is_down(tmp_path):

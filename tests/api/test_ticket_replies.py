@@ -14,7 +14,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from bot.api.app import create_app
-from bot.channels import registry
 from bot.outbox.delivery import DeliveryService
 from bot.outbox.outbound import DeliveryError, OutboundMessage, SendResult
 from bot.settings import Settings
@@ -25,6 +24,7 @@ from bot.store.messages import record_inbound
 from bot.store.models import ChannelIdentity, Message
 from bot.tickets import ids
 from bot.tickets.service import change_status, open_or_join_ticket
+from bot.runtime import Runtime
 
 API_KEY = "test-key-0123456789abcdef"
 AUTH = {"X-API-Key": API_KEY}
@@ -58,15 +58,13 @@ def _settings(db_url: str) -> Settings:
 
 
 @pytest.fixture
-def telegram(monkeypatch: pytest.MonkeyPatch) -> FakeTelegram:
-    fake = FakeTelegram()
-    monkeypatch.setattr(registry, "senders", lambda _settings: {"telegram": fake})
-    return fake
+def telegram() -> FakeTelegram:
+    return FakeTelegram()
 
 
 @pytest.fixture
 def client(db_url: str, telegram: FakeTelegram):
-    with TestClient(create_app(_settings(db_url))) as test_client:
+    with TestClient(create_app(Runtime(_settings(db_url), senders={"telegram": telegram}))) as test_client:
         yield test_client
 
 

@@ -11,6 +11,7 @@ import os
 import httpx
 
 from bot.outbox.outbound import DeliveryError, OutboundMessage, SendResult
+from bot.channels.contract import ChannelAdapter
 
 
 class HttpSender:
@@ -42,5 +43,8 @@ def needs_worker(_settings) -> bool:
     return True
 
 
-def run_worker(_settings) -> int:
+def run_worker(_services) -> int:
     return 0
+
+
+ADAPTER = ChannelAdapter(name="telegram", build_sender=build_sender, run_worker=run_worker, needs_worker=needs_worker)

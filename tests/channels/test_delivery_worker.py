@@ -34,7 +34,7 @@ WORKER = """
 import sys
 from bot.channels import registry
 from tests.channels import fake_adapter
-registry.adapter = lambda name: fake_adapter
+registry.adapter = lambda name: fake_adapter.ADAPTER
 from bot.cli import main
 sys.exit(main(["deliveries"]))
 """
@@ -149,7 +149,7 @@ def run_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
     monkeypatch.setattr(bot.training, "train", lambda **_kw: tmp_path / "model.tar.gz")
     monkeypatch.setattr(bot.stack, "Stack", RecordingStack)
-    monkeypatch.setattr(registry, "adapter", lambda _name: fake_adapter)
+    monkeypatch.setattr(registry, "adapter", lambda _name: fake_adapter.ADAPTER)
     monkeypatch.setenv("CRM_DATABASE_URL", f"sqlite:///{tmp_path / 'crm.db'}")
     monkeypatch.setenv("CRM_API_KEYS", API_KEY)
     monkeypatch.setenv("FAKE_CHANNEL_URL", "http://127.0.0.1:9/unused")

@@ -27,6 +27,7 @@ from bot.store.citizens import get_or_create_identity
 from bot.store.db import session_scope, upgrade_database
 from bot.store.messages import record_inbound
 from bot.tickets.service import open_or_join_ticket
+from bot.runtime import Runtime
 
 PASSWORD = "correct horse battery staple"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -52,9 +53,9 @@ def make_settings(db_url: str, **overrides: Any) -> Settings:
     return Settings(_env_file=None, **values)
 
 
-def build_app(settings: Settings) -> FastAPI:
+def build_app(settings: Settings, rasa=None) -> FastAPI:  # noqa: ANN001 - a FakeRasa or a RasaClient
     app = FastAPI()
-    register(app, settings)
+    register(app, Runtime(settings, rasa=rasa))
     return app
 
 

@@ -30,8 +30,7 @@ def rasa(db_url: str) -> FakeRasa:
 @pytest.fixture
 def chat_client(db_url: str, rasa: FakeRasa):
     settings = make_settings(db_url)
-    app = build_app(settings)
-    app.state.conversation = Conversation(settings, session_factory(db_url), rasa)
+    app = build_app(settings, rasa=rasa)
     with TestClient(app, base_url="http://testserver") as client:
         yield client
 
@@ -203,7 +202,7 @@ def asking(db_url: str):
     rasa = AskingRasa()
     app = build_app(settings)
     conversation = RecordingConversation(Conversation(settings, session_factory(db_url), rasa))
-    app.state.conversation = conversation
+    app.state.console.conversation = conversation
     with asking_environment(db_url, settings.kb_dir, settings.api_keys.get_secret_value()):
         with TestClient(app, base_url="http://testserver") as client:
             yield client, conversation, rasa

@@ -14,6 +14,7 @@ from bot.staff.audit import audit
 from bot.console.context import STATIC_DIR, TEMPLATES_DIR
 from bot.staff.models import AuditLog
 from bot.store.db import session_scope
+from bot.runtime import Runtime
 from tests.console.conftest import make_settings, sign_in
 
 
@@ -69,7 +70,7 @@ def test_audit_never_stores_secrets(db_url) -> None:
 
 
 def test_the_api_app_serves_the_console(db_url) -> None:
-    app = create_app(make_settings(db_url))
+    app = create_app(Runtime(make_settings(db_url)))
     with TestClient(app) as client:
         login = client.get("/console/login")
         assert login.status_code == 200 and "Sign in" in login.text

@@ -9,13 +9,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from bot.outbox.delivery import DeliveryService
 from bot.outbox.outbound import DeliveryError, OutboundMessage, SendResult
 from bot.console.app import register
 from bot.staff.models import AuditLog
 from bot.store.db import session_factory, session_scope
 from bot.store.models import Message
 from bot.tickets.models import Ticket, TicketEvent
+from bot.runtime import Runtime
 from tests.console.conftest import sign_in
 
 
@@ -84,7 +84,7 @@ def test_reply_is_delivered_at_once_and_its_status_shown(console_settings, make_
 
     sender = _Sender(DeliveryError("chat not found", retryable=False) if fails else None)
     app = FastAPI()
-    register(app, console_settings, delivery=DeliveryService(session_factory(db_url), {"telegram": sender}))
+    register(app, Runtime(console_settings, senders={"telegram": sender}))
     make_staff("ana")
     public_id = make_ticket("The bin lid is broken", channel="telegram", sender="4711")
     with TestClient(app) as client:

@@ -24,7 +24,7 @@ from bot.core.turn_outcomes import (
 from bot.settings import PROJECT_ROOT, Settings, get_settings
 from bot.store.db import session_factory
 from bot.store.models import KbOffer, Message
-from bot.tickets.models import Ticket, TicketEvent
+from bot.tickets.models import Ticket
 from bot.store.types import utcnow
 
 RESPONSES = yaml.safe_load((PROJECT_ROOT / "domain.yml").read_text())["responses"]

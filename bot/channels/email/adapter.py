@@ -1,5 +1,5 @@
-"""The e-mail channel as the registry sees it: a sender for the delivery queue and
-the IMAP reader as a worker of its own (``python -m bot channel email``)."""
+"""The e-mail channel as the runtime sees it (``bot.channels.contract.ChannelAdapter``): a
+sender for the outbox and the IMAP reader as a worker of its own (``python -m bot channel email``)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,13 @@ import logging
 import signal
 import threading
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
-from bot.settings import Settings
+from bot.channels.contract import ChannelAdapter
+
+if TYPE_CHECKING:
+    from bot.channels.contract import ChannelServices
+    from bot.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -20,7 +25,7 @@ def build_sender(settings: Settings):  # noqa: ANN201 - an EmailSender
     return EmailSender(settings)
 
 
-def build_preparer(settings: Settings):  # noqa: ANN201 - a delivery Preparer
+def build_preparer(_services: ChannelServices):  # noqa: ANN201 - a delivery Preparer
     """Threads replies the assistant did not write (agents', copies) under the citizen's mail."""
     from bot.channels.email.staff_threading import thread_staff_reply
 
@@ -36,37 +41,32 @@ def delivery_lease(settings: Settings) -> timedelta:
     return timedelta(seconds=6 * settings.network_timeout_seconds)
 
 
-def run_worker(settings: Settings) -> int:
-    from bot.outbox.delivery import DeliveryService
+def run_worker(services: ChannelServices) -> int:
     from bot.channels.email.sender import EmailSender
     from bot.channels.email.worker import EmailWorker
-    from bot.core.conversation import Conversation
-    from bot.core.rasa_client import RasaClient
-    from bot.store.db import session_factory
 
-    sessions = session_factory(settings.database_url)
-    rasa = RasaClient(settings.rasa_url, settings.rasa_timeout_seconds)
+    settings = services.settings
     sender = EmailSender(settings)
-    delivery = DeliveryService(
-        sessions,
-        {"email": sender},
-        preparers={"email": build_preparer(settings)},
-        max_attempts=settings.delivery_max_attempts,
-        backoff_seconds=settings.delivery_backoff_seconds,
-        backoff_max_seconds=settings.delivery_backoff_max_seconds,
-        lease=delivery_lease(settings),
+    delivery = services.delivery_service(
+        {"email": sender}, preparers={"email": build_preparer(services)}, lease=delivery_lease(settings)
     )
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda _signum, _frame: stop.set())
     with asyncio.Runner() as runner:
-        worker = EmailWorker(
-            settings, sessions, Conversation(settings, sessions, rasa), delivery, run_async=runner.run
-        )
+        worker = EmailWorker(settings, services.sessions, services.conversation, delivery, run_async=runner.run)
         logger.info("e-mail worker reading %s on %s", settings.imap_mailbox, settings.imap_host)
         try:
             worker.run(stop)
         finally:
             runner.run(sender.aclose())
-            rasa.close()
     return 0
+
+
+ADAPTER = ChannelAdapter(
+    name="email",
+    build_sender=build_sender,
+    build_preparer=build_preparer,
+    run_worker=run_worker,
+    needs_worker=needs_worker,
+)

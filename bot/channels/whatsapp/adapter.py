@@ -1,16 +1,17 @@
-"""What the WhatsApp channel contributes to the running system (see bot.channels.registry)."""
+"""The WhatsApp channel as the runtime sees it (``bot.channels.contract.ChannelAdapter``)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from bot.channels.contract import ChannelAdapter
+
 if TYPE_CHECKING:
     from fastapi import APIRouter
 
-    from bot.outbox.delivery import DeliveryService
+    from bot.channels.contract import ChannelServices
     from bot.channels.whatsapp.graph import GraphSender
     from bot.channels.whatsapp.window import WindowPolicy
-    from bot.core.conversation import Conversation
     from bot.settings import Settings
 
 
@@ -25,15 +26,12 @@ def build_sender(settings: Settings) -> GraphSender:
     )
 
 
-def build_preparer(settings: Settings) -> WindowPolicy:
-    from bot.channels import registry
+def build_preparer(services: ChannelServices) -> WindowPolicy:
     from bot.channels.whatsapp.window import WindowPolicy
 
+    settings = services.settings
     # Channels that can carry a reply the 24-hour window keeps off WhatsApp.
-    others = [
-        name for name in registry.enabled_channels(settings)
-        if name != "whatsapp" and hasattr(registry.adapter(name), "build_sender")
-    ]
+    others = services.other_senders("whatsapp")
     return WindowPolicy(
         template_name=settings.whatsapp_template_name,
         template_language=settings.whatsapp_template_language,
@@ -42,16 +40,16 @@ def build_preparer(settings: Settings) -> WindowPolicy:
     )
 
 
-def build_router(settings: Settings, conversation: Conversation, delivery: DeliveryService) -> APIRouter:
+def build_router(services: ChannelServices) -> APIRouter:
     from bot.channels.whatsapp.processing import WebhookProcessor
     from bot.channels.whatsapp.webhook import make_router
-    from bot.store.db import session_factory
 
+    settings = services.settings
     processor = WebhookProcessor(
         phone_number_id=settings.whatsapp_phone_number_id,
-        sessions=session_factory(settings.database_url),
-        conversation=conversation,
-        delivery=delivery,
+        sessions=services.sessions,
+        conversation=services.conversation,
+        delivery=services.delivery,
     )
     return make_router(
         processor=processor,
@@ -59,3 +57,11 @@ def build_router(settings: Settings, conversation: Conversation, delivery: Deliv
         verify_token=settings.whatsapp_verify_token.get_secret_value(),
         max_body_bytes=settings.max_body_bytes,
     )
+
+
+ADAPTER = ChannelAdapter(
+    name="whatsapp",
+    build_sender=build_sender,
+    build_preparer=build_preparer,
+    build_router=build_router,
+)

@@ -77,7 +77,7 @@ class EmailHarness:
         self.sessions = session_factory(self.settings.database_url)
         self.sender = EmailSender(self.settings)
         self.delivery = DeliveryService(
-            self.sessions, {"email": self.sender}, preparers={"email": build_preparer(self.settings)},
+            self.sessions, {"email": self.sender}, preparers={"email": build_preparer(None)},
             lease=delivery_lease(self.settings),
         )
         self.rasa = RasaClient(self.settings.rasa_url, self.settings.rasa_timeout_seconds)

@@ -10,7 +10,6 @@ from typing import Any
 
 from sqlalchemy.exc import OperationalError
 
-from bot.channels.telegram.adapter import delivery_service
 from bot.channels.telegram.application import build_application, poll
 from bot.channels.telegram.handlers import TelegramHandlers
 from bot.channels.telegram.sender import TelegramSender
@@ -20,6 +19,7 @@ from bot.core.turns import METADATA_KEY, record_handling
 from bot.settings import Settings
 from bot.store.db import session_factory
 from bot.store.models import Message
+from bot.runtime import Runtime
 
 TOKEN = "123456:TEST-token-for-the-stand-in"
 
@@ -88,7 +88,7 @@ class PollingBot:
             self._stop = asyncio.Event()
             sessions = session_factory(self.settings.database_url)
             application = build_application(self.settings, polling=True)
-            delivery = delivery_service(self.settings, sessions, {"telegram": TelegramSender(application.bot)})
+            delivery = Runtime(self.settings).delivery_service({"telegram": TelegramSender(application.bot)})
             self.conversation = Conversation(self.settings, sessions, self.rasa)
             TelegramHandlers(self.conversation, delivery, sessions, retry_pause=0.05).install(application)
             await poll(application, self._stop, poll_interval=self.settings.telegram_poll_interval_seconds,

@@ -9,11 +9,10 @@ import time
 from sqlalchemy import select
 
 from bot.outbox.delivery import FAILED, PENDING, SENT
-from bot.channels.registry import senders
-from bot.channels.telegram.adapter import delivery_service
 from bot.store.db import session_factory
 from bot.store.models import Message
 from bot.store.types import utcnow
+from bot.runtime import Runtime
 from tests.channels.telegram.support import FakeRasa, PollingBot, telegram_settings
 
 
@@ -25,7 +24,7 @@ def _reply(db_url: str) -> Message:
 def _retry_worker_pass(settings) -> int:
     """What `python -m bot deliveries` does on each pass."""
     async def main() -> int:
-        return await delivery_service(settings, session_factory(settings.database_url), senders(settings)).run_once()
+        return await Runtime(settings).delivery.run_once()
 
     return asyncio.run(main())
 

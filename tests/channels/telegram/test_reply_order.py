@@ -7,13 +7,13 @@ from types import SimpleNamespace
 
 from bot.outbox.delivery import SENT, claim, queue_outbound
 from bot.outbox.outbound import OutboundMessage
-from bot.channels.registry import senders
-from bot.channels.telegram.adapter import build_sender, delivery_service
+from bot.channels.telegram.adapter import build_sender
 from bot.channels.telegram.handlers import TelegramHandlers
 from bot.store.citizens import get_or_create_identity
 from bot.store.db import session_factory
 from bot.store.models import Message
 from bot.store.types import utcnow
+from bot.runtime import Runtime
 from tests.channels.telegram.support import telegram_settings
 
 
@@ -36,7 +36,7 @@ def test_reply_taken_by_the_delivery_worker_is_not_overtaken_by_the_next(db_url,
             message.delivery_status, message.sent_at = SENT, utcnow()
 
     async def main() -> None:
-        handlers = TelegramHandlers(None, delivery_service(settings, sessions, senders(settings)), sessions)
+        handlers = TelegramHandlers(None, Runtime(settings).delivery, sessions)
         await asyncio.gather(handlers._deliver(SimpleNamespace(reply_ids=[first, second])), slow_worker())
 
     asyncio.run(main())

@@ -11,12 +11,13 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.api.app import create_app
-from bot.channels.registry import routers, worker_channels
+from bot.channels.registry import worker_channels
 from bot.channels.telegram.webhook import WEBHOOK_PATH
 from bot.local_server import serve_in_thread
 from bot.stack import free_port
 from bot.store.db import session_factory
 from bot.store.models import Message
+from bot.runtime import Runtime
 from tests.channels.telegram.choice_support import OFFERED, ChoiceRasa
 from tests.channels.telegram.support import FakeRasa, store_fails, telegram_settings
 
@@ -25,7 +26,7 @@ SECRET = "webhook-secret-" + "k" * 20
 
 def served_api(settings, rasa):
     """The API app served by uvicorn in a thread, on the port its settings name."""
-    return serve_in_thread(create_app(settings, rasa=rasa), port=settings.api_port, name="telegram-webhook-api")
+    return serve_in_thread(create_app(Runtime(settings, rasa=rasa)), port=settings.api_port, name="telegram-webhook-api")
 
 
 def _webhook_settings(db_url, standin, **kw):
@@ -136,7 +137,7 @@ def test_api_starts_while_telegram_is_down_and_serves_telegram_once_it_is_back(d
 
 def test_polling_mode_has_no_webhook_route(db_url, standin):
     settings = telegram_settings(db_url, standin)
-    assert routers(settings, conversation=None, delivery=None) == []
+    assert Runtime(settings).routers() == []
     assert worker_channels(settings) == ["telegram"]
 
 

@@ -20,6 +20,7 @@ from bot.store.db import session_factory
 from bot.store.models import Message
 from tests.channels.whatsapp.graph_standin import GraphStandIn
 from bot.channels.whatsapp.signature import sign
+from bot.runtime import Runtime
 
 APP_SECRET = "test-app-secret-0123456789"
 VERIFY_TOKEN = "test-verify-token-abc"
@@ -154,4 +155,4 @@ def rasa(db_url: str) -> ScriptedRasa:
 @pytest.fixture
 def wa(db_url: str, graph: GraphStandIn, rasa: ScriptedRasa) -> WebhookClient:
     # Without `with`: the app's lifespan (and so the sweeper) does not run; tests sweep by hand.
-    return WebhookClient(TestClient(create_app(make_settings(db_url, graph.url), rasa=rasa)))
+    return WebhookClient(TestClient(create_app(Runtime(make_settings(db_url, graph.url), rasa=rasa))))

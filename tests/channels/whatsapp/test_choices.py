@@ -19,6 +19,7 @@ from bot.core import clarification
 from bot.core.inbound import KbChoice
 from bot.store.db import session_factory
 from bot.store.models import KbOffer, Message
+from bot.runtime import Runtime
 from tests.channels.telegram.choice_support import OFFERED, ChoiceRasa, choices_meta
 from tests.channels.whatsapp.conftest import (ACCESS_TOKEN, PHONE_NUMBER_ID, WebhookClient, make_settings, message,
                                               new_wamid, webhook)
@@ -151,7 +152,7 @@ def test_a_reply_id_that_is_not_a_choice_carries_none(reply_id, malformed):
 def choosing(db_url, graph):
     settings = make_settings(db_url, graph.url)
     rasa = ChoiceRasa(settings)
-    return WebhookClient(TestClient(create_app(settings, rasa=rasa))), rasa
+    return WebhookClient(TestClient(create_app(Runtime(settings, rasa=rasa)))), rasa
 
 
 def _inbound(db_url: str) -> list[Message]:

@@ -15,6 +15,7 @@ from bot.store.citizens import get_or_create_identity
 from bot.store.db import session_factory
 from bot.store.messages import record_inbound
 from bot.store.models import Message
+from bot.runtime import Runtime
 from tests.channels.whatsapp.conftest import ACCESS_TOKEN, PHONE_NUMBER_ID
 
 WA_ID = "34600000009"
@@ -130,7 +131,7 @@ def test_delivery_retries_5xx_and_429_until_sent(db_url: str, graph) -> None:
     message_id = _queue_reply(db_url)
     settings = make_settings(db_url, graph.url)
     service = DeliveryService(session_factory(db_url), {"whatsapp": _sender(graph.url)},
-                              preparers={"whatsapp": build_preparer(settings)}, backoff_seconds=0.01)
+                              preparers={"whatsapp": build_preparer(Runtime(settings))}, backoff_seconds=0.01)
     graph.fail_next(502, message="Bad gateway")
     graph.fail_next(429, code=130429, message="Rate limit hit", headers={"Retry-After": "0"})
     assert asyncio.run(service.deliver(message_id)) == PENDING

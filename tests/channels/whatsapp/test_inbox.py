@@ -21,6 +21,7 @@ from bot.core.conversation import Conversation
 from bot.store.db import session_factory
 from bot.store.models import Message
 from bot.store.types import utcnow
+from bot.runtime import Runtime
 from tests.channels.whatsapp.conftest import FAQ_ANSWER, PHONE_NUMBER_ID, make_settings, message, webhook
 
 WA_ID = "34600000077"
@@ -30,7 +31,7 @@ def _processor(db_url: str, graph, rasa) -> WebhookProcessor:
     settings = make_settings(db_url, graph.url)
     sessions = session_factory(db_url)
     delivery = DeliveryService(sessions, {"whatsapp": build_sender(settings)},
-                               preparers={"whatsapp": build_preparer(settings)})
+                               preparers={"whatsapp": build_preparer(Runtime(settings))})
     return WebhookProcessor(phone_number_id=PHONE_NUMBER_ID, sessions=sessions,
                             conversation=Conversation(settings, sessions, rasa), delivery=delivery)
 
@@ -126,7 +127,7 @@ def test_handling_that_fails_is_retried_later_then_kept_as_failed(db_url, graph)
 
 
 def test_the_api_runs_the_sweeper(db_url, graph, rasa) -> None:
-    app = create_app(make_settings(db_url, graph.url), rasa=rasa)
+    app = create_app(Runtime(make_settings(db_url, graph.url), rasa=rasa))
     with session_factory(db_url).begin() as session:
         inbox.store(session, json.dumps(webhook([message(WA_ID)])), now=utcnow() - timedelta(minutes=1))
     with TestClient(app):
