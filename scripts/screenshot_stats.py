@@ -43,7 +43,8 @@ def seed(db_url: str, kb_dir: Path) -> None:
     from bot.kb.loader import load_kb
     from bot.store.citizens import get_or_create_identity
     from bot.store.db import session_scope
-    from bot.store.models import Message, Ticket
+    from bot.store.models import Message
+    from bot.tickets.models import Ticket
 
     rng = random.Random(20261120)
     kb, _ = load_kb(kb_dir)
