@@ -107,7 +107,7 @@ def main() -> int:
     from bot.console.app import register
     from bot.console.screenshots import CHROMIUM, CHROMIUM_ARGS
     from bot.console.staff import create_staff
-    from bot.local_server import serve_in_thread
+    from tools.local_server import serve_in_thread
     from bot.settings import Settings
     from bot.store.db import session_scope, upgrade_database
 

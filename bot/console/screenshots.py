@@ -131,7 +131,7 @@ def take_screenshots(out_dir: str | Path) -> list[Path]:
     from playwright.sync_api import sync_playwright
 
     from bot.console.app import register
-    from bot.local_server import serve_in_thread
+    from tools.local_server import serve_in_thread
     from bot.store.db import dispose_engines, upgrade_database
 
     out = Path(out_dir)

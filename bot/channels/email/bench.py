@@ -47,7 +47,7 @@ class Target:
 
 
 def _new_account(servers, run: str) -> tuple[str, str]:  # noqa: ANN001 - MailServers
-    from bot.channels.email.mailservers import DOMAIN
+    from tools.standins.email import DOMAIN
 
     account, password = f"city-{run}@{DOMAIN}", uuid.uuid4().hex
     servers.add_user(account, password)
@@ -84,7 +84,7 @@ def load_emails(servers, account: str, password: str, count: int, run: str) -> d
 
     from imapclient import IMAPClient
 
-    from bot.channels.email.mailservers import DOMAIN
+    from tools.standins.email import DOMAIN
 
     originals: dict[str, str] = {}
     with IMAPClient("127.0.0.1", port=servers.dovecot.imaps_port, ssl=True,
@@ -269,7 +269,7 @@ def main(*, emails: int, crash_emails: int, kills: int, out_dir: Path) -> int:
     import tempfile
     from datetime import datetime, timezone
 
-    from bot.channels.email.mailservers import start_mail_servers
+    from tools.standins.email import start_mail_servers
     from bot.evaluation import machine_description
     from bot.stack import Stack, StackConfig
     from bot.training import train

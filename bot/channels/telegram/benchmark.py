@@ -32,8 +32,8 @@ from pathlib import Path
 
 import httpx
 
-from bot.channels.telegram.standin import BotApiStandIn
 from bot.settings import PROJECT_ROOT
+from tools.standins.telegram import BotApiStandIn
 
 TOKEN = "555000:BENCH-stand-in-token"
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from bot.channels.email.bench import Target, crash_run
-from bot.channels.email.mailservers import MailServers
+from tools.standins.email import MailServers
 
 pytestmark = pytest.mark.e2e
 
