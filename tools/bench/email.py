@@ -1,4 +1,4 @@
-"""`python -m bot bench-email`: the e-mail worker's end-to-end throughput, and the crash run.
+"""`python -m tools bench-email`: the e-mail worker's end-to-end throughput, and the crash run.
 
 Both put N e-mails into a city mailbox on the local Dovecot (IMAP APPEND), run
 the real worker command (`python -m bot channel email`) against the trained
@@ -270,7 +270,7 @@ def main(*, emails: int, crash_emails: int, kills: int, out_dir: Path) -> int:
     from datetime import datetime, timezone
 
     from tools.standins.email import start_mail_servers
-    from bot.evaluation import machine_description
+    from tools.evaluation.understanding import machine_description
     from bot.stack import Stack, StackConfig
     from bot.training import train
 
@@ -291,7 +291,7 @@ def main(*, emails: int, crash_emails: int, kills: int, out_dir: Path) -> int:
     lines = [
         "# E-mail channel: measured figures",
         "",
-        f"Produced by `python -m bot bench-email --emails {emails} --crash-emails {crash_emails} --kills {kills}` "
+        f"Produced by `python -m tools bench-email --emails {emails} --crash-emails {crash_emails} --kills {kills}` "
         f"on {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}.",
         f"Machine: {machine_description()}. Model: `{model.name}`. SQLite store; Dovecot {_dovecot_version()} "
         "(IMAP over TLS, IDLE) and an aiosmtpd SMTP server (STARTTLS + AUTH) delivering over LMTP, all on loopback.",
