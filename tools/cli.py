@@ -1,7 +1,8 @@
 """The measurement command line: ``python -m tools <command>``.
 
 Understanding figures (``eval``, ``eval-clinc``), threshold tuning (``tune``) and the
-benchmarks (``bench``, ``bench-email``, ``bench-telegram``). They start their own
+benchmarks (``bench``, ``bench-email``, ``bench-telegram``), and the documentation's
+screenshots (``screenshots console``, ``screenshots stats``). They start their own
 stacks and stand-ins and write to results/; none of them is part of running the
 assistant, which is ``python -m bot``.
 """
@@ -60,6 +61,19 @@ def _bench_telegram(args: argparse.Namespace) -> int:
     )
 
 
+def _screenshots_console(args: argparse.Namespace) -> int:
+    from tools.screenshots.console import take_screenshots
+
+    take_screenshots(args.out)
+    return 0
+
+
+def _screenshots_stats(args: argparse.Namespace) -> int:
+    from tools.screenshots.stats import main
+
+    return main(out=Path(args.out))
+
+
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("eval", help="measure accuracy, escalation recall and wrong answers")
     p.add_argument("--heldout", default=str(PROJECT_ROOT / "evaluation" / "heldout.tsv"))
@@ -101,10 +115,19 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     bt.add_argument("--out", default=str(PROJECT_ROOT / "results"))
     bt.set_defaults(func=_bench_telegram)
 
+    shots = subparsers.add_parser("screenshots", help="render the documentation's screenshots from demo data "
+                                  "(needs Chromium)").add_subparsers(dest="page", required=True)
+    sc = shots.add_parser("console", help="the queue and a ticket: queue.png and ticket.png")
+    sc.add_argument("--out", default="docs/screenshots", help="folder for queue.png and ticket.png")
+    sc.set_defaults(func=_screenshots_console)
+    ss = shots.add_parser("stats", help="the statistics page over 30 days of seeded traffic: stats.png")
+    ss.add_argument("--out", default=str(PROJECT_ROOT / "docs" / "screenshots" / "stats.png"))
+    ss.set_defaults(func=_screenshots_stats)
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m tools",
-                                     description="Measurement tooling: evaluation, tuning and benchmarks")
+                                     description="Measurement tooling: evaluation, tuning, benchmarks and screenshots")
     add_commands(parser.add_subparsers(dest="command", required=True))
     return parser
 

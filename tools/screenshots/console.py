@@ -1,6 +1,6 @@
 """The README's console screenshots, rendered from demo data by a real browser.
 
-``python -m bot console screenshots`` builds a throw-away SQLite store with a
+``python -m tools screenshots console`` builds a throw-away SQLite store with a
 plausible morning in the waste department (tickets from every channel, one
 overdue, one urgent, a citizen who first asked a FAQ on the web and then
 complained on Telegram), serves the console on a free loopback port and lets
