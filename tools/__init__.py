@@ -13,4 +13,8 @@ product (``bot`` and ``actions``) never imports ``tools``
 - ``tools.local_server``: an ASGI app on a free loopback port, for the browser
   tests and the screenshots.
 - ``python -m tools``: the measurement commands (``tools/cli.py``).
+
+A helper lives here when the tooling and the tests share it (or the tooling alone uses
+it); one that only the tests use stays under ``tests/`` (e.g. the WhatsApp Graph API
+stand-in in tests/channels/whatsapp/graph_standin.py).
 """
