@@ -12,10 +12,10 @@ setup:
 	bash scripts/setup.sh
 
 # Understanding figures: own held-out, dev and typo'd dev sets, the covid_q_govfaq benchmark, and
-# CLINC150 as last recorded by `.venv/bin/python -m bot eval-clinc` (slow: run it on its own).
+# CLINC150 as last recorded by `.venv/bin/python -m tools eval-clinc` (slow: run it on its own).
 eval: setup
-	.venv/bin/python -m bot eval
+	.venv/bin/python -m tools eval
 
 # Latency and throughput of the full path against Rasa's bare webhook.
 bench: setup
-	.venv/bin/python -m bot bench
+	.venv/bin/python -m tools bench

@@ -14,14 +14,14 @@ _COMMAND_MODULES = [
     "bot.kb.commands",
     "bot.store.commands",
     "bot.run_commands",
-    "bot.measure_commands",
     "bot.channels.commands",
     "bot.console.commands",
 ]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m bot", description="Citizen relationship assistant")
+    parser = argparse.ArgumentParser(prog="python -m bot", description="Citizen relationship assistant",
+                                     epilog="Evaluation, tuning and benchmarks: python -m tools --help")
     sub = parser.add_subparsers(dest="group", required=True)
     for name in _COMMAND_MODULES:
         try:

@@ -1,4 +1,4 @@
-"""``python -m bot console ...``: the first admin, password recovery, README screenshots.
+"""``python -m bot console ...``: the first admin and password recovery.
 
 Passwords are never taken as command-line arguments (they would end up in the
 shell history and in ``ps``): they come from a prompt, from standard input
@@ -82,15 +82,8 @@ def _reset_password(args: argparse.Namespace) -> int:
     return 0
 
 
-def _screenshots(args: argparse.Namespace) -> int:
-    from bot.console.screenshots import take_screenshots
-
-    take_screenshots(args.out)
-    return 0
-
-
 def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    console = subparsers.add_parser("console", help="agent console: accounts and screenshots")
+    console = subparsers.add_parser("console", help="agent console: accounts")
     commands = console.add_subparsers(dest="command", required=True)
 
     create = commands.add_parser("create-admin", help="create an admin account (the first one, or another)")
@@ -103,7 +96,3 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
     reset.add_argument("--username", required=True)
     reset.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
     reset.set_defaults(func=_reset_password)
-
-    shots = commands.add_parser("screenshots", help="render the README screenshots from demo data (needs Chromium)")
-    shots.add_argument("--out", default="docs/screenshots", help="folder for queue.png and ticket.png")
-    shots.set_defaults(func=_screenshots)

@@ -148,7 +148,7 @@ class KnowledgeBaseMatcher(GraphComponent, IntentClassifier):
             "knn_veto_margin": defaults.knn_veto_margin,
             "unknown_word_penalty": defaults.unknown_word_penalty,
             # None: calibrated from the KB when `calibrate` is on, else the Thresholds default.
-            # A value written in config.yml (for example by `nlu tune`) always wins.
+            # A value written in config.yml (for example by `python -m tools tune`) always wins.
             "kb_threshold": None,
             "kb_margin": None,
             "ask_threshold": None,

@@ -124,7 +124,7 @@ def typo_variant(text: str, rng: random.Random) -> str:
 
 
 def typo_cases(cases: Iterable[T], seed: int = DEFAULT_SEED) -> List[T]:
-    """A typo'd copy of evaluation cases (anything with a ``text`` field, e.g. bot.evaluation.Case)."""
+    """A typo'd copy of evaluation cases (anything with a ``text`` field, e.g. Case in tools/evaluation/understanding.py)."""
     return [replace(case, text=typo_variant(case.text, random.Random(f"{seed}:{case.text}"))) for case in cases]
 
 

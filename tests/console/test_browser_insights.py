@@ -23,13 +23,13 @@ from sqlalchemy import select
 from bot.core.conversation import Conversation
 from bot.core.inbound import InboundMessage
 from bot.kb.loader import load_kb
-from bot.local_server import serve_in_thread
 from bot.settings import PROJECT_ROOT, Settings
 from bot.store.citizens import get_or_create_identity
 from bot.store.db import session_factory, session_scope, upgrade_database
 from bot.store.models import Message
 from bot.tickets.models import Ticket
 from bot.tickets.replies import reply_to_ticket
+from tools.local_server import serve_in_thread
 from tests.console.chat_asking import GARDEN, UNSURE, AskingRasa, answer_text, asking_environment
 from tests.console.conftest import build_app, login, make_settings, staff_factory
 from tests.console.insights_seed import ANSWER, FakeRasa, at, message, seed_known

@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bot.channels.telegram.standin import BotApiStandIn
 from bot.channels.telegram.webhook import WEBHOOK_PATH
 from bot.settings import PROJECT_ROOT
 from bot.stack import free_port
 from bot.store.models import ChannelIdentity, Message
 from bot.tickets.models import Ticket
+from tools.standins.telegram import BotApiStandIn
 
 pytestmark = pytest.mark.e2e
 

@@ -1,4 +1,4 @@
-"""CLINC150's conversion to Rasa data and its figures' arithmetic (bot/evaluation_clinc.py); no training."""
+"""CLINC150's conversion to Rasa data and its figures' arithmetic (tools/evaluation/clinc150.py); no training."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from bot.evaluation_clinc import (
+from tools.evaluation.clinc150 import (
     OUT_OF_SCOPE,
     Prediction,
     choose_threshold,
@@ -92,7 +92,7 @@ def test_write_results_says_when_epochs_differ_from_config(tmp_path):
         "test": figures(PREDICTIONS, 0.8).as_dict(), "test_without_threshold": figures(PREDICTIONS, 0.0).as_dict(),
         "training_seconds": 1.0, "parse_seconds": 2.0, "parsed_messages": 7,
     }
-    results = {"measured_at": "now", "machine": "m", "command": "python -m bot eval-clinc --epochs 20",
+    results = {"measured_at": "now", "machine": "m", "command": "python -m tools eval-clinc --epochs 20",
                "epochs": 20, "config_epochs": 80, "pipeline": ["WhitespaceTokenizer", "DIETClassifier"], "variants": [variant], "wall_seconds": 3.0}
     write_results(results, tmp_path)
     text = (tmp_path / "clinc150.md").read_text()

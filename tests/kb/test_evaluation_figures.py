@@ -1,4 +1,4 @@
-"""The evaluation's arithmetic: answered, asked, self-served, wrong and handed over (bot/evaluation.py)."""
+"""The evaluation's arithmetic: answered, asked, self-served, wrong and handed over (tools/evaluation/understanding.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from bot.evaluation import ESCALATE, Case, Outcome, figures, recorded_clinc, report, write_results
+from tools.evaluation.understanding import ESCALATE, Case, Outcome, figures, recorded_clinc, report, write_results
 
 
 def outcome(expected: str, kind: str, entry: str | None = None, ranked: tuple[str, ...] = (),
@@ -59,7 +59,7 @@ def test_results_files_carry_every_figure_and_each_miss(tmp_path, capsys):
 
 
 def test_the_recorded_clinc150_run_is_reported_with_its_command_and_epochs(tmp_path):
-    clinc = {"command": "python -m bot eval-clinc --epochs 8", "measured_at": "2026-12-07", "epochs": 8,
+    clinc = {"command": "python -m tools eval-clinc --epochs 8", "measured_at": "2026-12-07", "epochs": 8,
              "config_epochs": 80, "variants": [{"variant": "threshold", "threshold": 0.41,
                                                  "test": {"in_scope_accuracy": 0.85, "oos_recall": 0.6}}]}
     (tmp_path / "clinc150.json").write_text(json.dumps(clinc))
@@ -67,5 +67,5 @@ def test_the_recorded_clinc150_run_is_reported_with_its_command_and_epochs(tmp_p
     write_results({"command": "test", "date": "today", "machine": "here", "model": "m", "sets": {},
                    "clinc150": clinc}, tmp_path)
     text = (tmp_path / "understanding.md").read_text()
-    assert "`python -m bot eval-clinc --epochs 8`" in text and "DIET 8 epochs (config.yml: 80)" in text
+    assert "`python -m tools eval-clinc --epochs 8`" in text and "DIET 8 epochs (config.yml: 80)" in text
     assert "- threshold, threshold 0.41: 85.0% / 60.0%" in text

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from bot.evaluation import ESCALATE, Case
-from bot.tuning import (
+from tools.evaluation.understanding import ESCALATE, Case
+from tools.evaluation.tuning import (
     frontier, grade, main, outcomes, rates, recorded_thresholds, replay_main, search, simulate, write_thresholds,
 )
 from bot.nlu.decision import Thresholds

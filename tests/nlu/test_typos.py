@@ -6,7 +6,7 @@ import random
 import re
 from pathlib import Path
 
-from bot.evaluation import Case, load_cases
+from tools.evaluation.understanding import Case, load_cases
 from bot.nlu.typos import KEYBOARD_NEIGHBOURS, TEXT_SPEAK, typo_cases, typo_variant, write_typo_set
 from bot.tickets.ids import CHECK_SYMBOLS, SYMBOLS, extract_ticket_ids, is_valid
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.channels.email.mailservers import MailServers, start_mail_servers
+from tools.standins.email import MailServers, start_mail_servers
 from tests.channels.email.mailkit import EmailHarness
 from tests.stack_fixture import RunningAssistant
 

@@ -15,7 +15,6 @@ from sqlalchemy import select
 from bot.outbox.delivery import DeliveryService
 from bot.channels.email import imap
 from bot.channels.email.adapter import build_preparer, delivery_lease
-from bot.channels.email.mailservers import DOMAIN, MailServers
 from bot.channels.email.models import EmailInbound
 from bot.channels.email.sender import EmailSender
 from bot.channels.email.worker import EmailWorker
@@ -23,6 +22,7 @@ from bot.core.conversation import Conversation
 from bot.core.rasa_client import RasaClient
 from bot.settings import Settings
 from bot.store.db import session_factory
+from tools.standins.email import DOMAIN, MailServers
 
 
 def settings_for(servers: MailServers, *, database_url: str, rasa_url: str, **overrides: object) -> Settings:

@@ -9,8 +9,8 @@ from email.utils import make_msgid
 import pytest
 from sqlalchemy import select
 
-from bot.channels.email.mailservers import DOMAIN
 from bot.channels.email.models import EmailInbound
+from tools.standins.email import DOMAIN
 from tests.channels.email.mailkit import EmailHarness, citizen, make_mail
 
 pytestmark = pytest.mark.e2e

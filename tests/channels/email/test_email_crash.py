@@ -3,8 +3,8 @@
 Every e-mail must be stored (none lost) and answered exactly once, counted in
 the citizens' own mailboxes by In-Reply-To. The worker is the real command
 (`python -m bot channel email`) against the real servers and the trained
-assistant; ``bot.channels.email.bench.crash_run`` is shared with
-`python -m bot bench-email`, which records the figures in results/email.md.
+assistant; ``tools.bench.email.crash_run`` is shared with
+`python -m tools bench-email`, which records the figures in results/email.md.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.channels.email.bench import Target, crash_run
-from bot.channels.email.mailservers import MailServers
+from tools.bench.email import Target, crash_run
+from tools.standins.email import MailServers
 
 pytestmark = pytest.mark.e2e
 

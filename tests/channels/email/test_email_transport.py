@@ -12,13 +12,13 @@ import pytest
 from bot.outbox.delivery import DeliveryService
 from bot.channels.email import imap
 from bot.channels.email.adapter import delivery_lease
-from bot.channels.email.mailservers import MailServers
 from bot.channels.email.sender import EmailSender
 from bot.channels.email.worker import EmailWorker
 from bot.outbox.outbound import DeliveryError, OutboundMessage
 from bot.core.conversation import Conversation
 from bot.core.rasa_client import RasaClient
 from bot.store.db import session_factory
+from tools.standins.email import MailServers
 from tests.channels.email.mailkit import EmailHarness, citizen, make_mail, parse, settings_for
 
 

@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.channels.telegram.standin import BotApiStandIn
+from tools.standins.telegram import BotApiStandIn
 from tests.channels.telegram.support import TOKEN
 
 

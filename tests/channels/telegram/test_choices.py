@@ -16,11 +16,11 @@ from bot.channels.telegram.adapter import build_sender
 from bot.channels.telegram.choices import (BUTTON_TEXT_CHARS, MALFORMED_REPLY, STALE_BUTTON, callback_to_inbound,
                                            keyboard)
 from bot.channels.telegram.handlers import ALLOWED_UPDATES
-from bot.channels.telegram.standin import CALLBACK_DATA_BYTES, UpdateFactory, keyboard_problem
 from bot.core import clarification
 from bot.core.inbound import KbChoice
 from bot.store.db import session_factory
 from bot.store.models import KbOffer, Message
+from tools.standins.telegram import CALLBACK_DATA_BYTES, UpdateFactory, keyboard_problem
 from tests.channels.telegram.choice_support import OFFERED, ChoiceRasa, choices_meta
 from tests.channels.telegram.support import TOKEN, PollingBot, telegram_settings
 

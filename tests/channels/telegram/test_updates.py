@@ -7,8 +7,8 @@ from types import SimpleNamespace
 import pytest
 from telegram import Update
 
-from bot.channels.telegram.standin import BOT_ID, BOT_USERNAME, UpdateFactory
 from bot.channels.telegram.updates import command_and_argument, for_us, to_inbound, without_mention
+from tools.standins.telegram import BOT_ID, BOT_USERNAME, UpdateFactory
 
 BOT = SimpleNamespace(id=BOT_ID, username=BOT_USERNAME)
 u = UpdateFactory()

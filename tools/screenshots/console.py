@@ -1,6 +1,6 @@
 """The README's console screenshots, rendered from demo data by a real browser.
 
-``python -m bot console screenshots`` builds a throw-away SQLite store with a
+``python -m tools screenshots console`` builds a throw-away SQLite store with a
 plausible morning in the waste department (tickets from every channel, one
 overdue, one urgent, a citizen who first asked a FAQ on the web and then
 complained on Telegram), serves the console on a free loopback port and lets
@@ -131,7 +131,8 @@ def take_screenshots(out_dir: str | Path) -> list[Path]:
     from playwright.sync_api import sync_playwright
 
     from bot.console.app import register
-    from bot.local_server import serve_in_thread
+    from bot.runtime import Runtime
+    from tools.local_server import serve_in_thread
     from bot.store.db import dispose_engines, upgrade_database
 
     out = Path(out_dir)
@@ -145,7 +146,7 @@ def take_screenshots(out_dir: str | Path) -> list[Path]:
                             kb_dir=PROJECT_ROOT / "knowledge_base")
         ticket_id = seed_demo(db_url, settings)
         app = FastAPI()
-        register(app, settings)
+        register(app, Runtime(settings))
         written = []
         try:
             with serve_in_thread(app, name="demo-console") as base, sync_playwright() as playwright:

@@ -1,4 +1,4 @@
-"""`python -m bot bench-email`: the e-mail worker's end-to-end throughput, and the crash run.
+"""`python -m tools bench-email`: the e-mail worker's end-to-end throughput, and the crash run.
 
 Both put N e-mails into a city mailbox on the local Dovecot (IMAP APPEND), run
 the real worker command (`python -m bot channel email`) against the trained
@@ -47,7 +47,7 @@ class Target:
 
 
 def _new_account(servers, run: str) -> tuple[str, str]:  # noqa: ANN001 - MailServers
-    from bot.channels.email.mailservers import DOMAIN
+    from tools.standins.email import DOMAIN
 
     account, password = f"city-{run}@{DOMAIN}", uuid.uuid4().hex
     servers.add_user(account, password)
@@ -84,7 +84,7 @@ def load_emails(servers, account: str, password: str, count: int, run: str) -> d
 
     from imapclient import IMAPClient
 
-    from bot.channels.email.mailservers import DOMAIN
+    from tools.standins.email import DOMAIN
 
     originals: dict[str, str] = {}
     with IMAPClient("127.0.0.1", port=servers.dovecot.imaps_port, ssl=True,
@@ -269,8 +269,8 @@ def main(*, emails: int, crash_emails: int, kills: int, out_dir: Path) -> int:
     import tempfile
     from datetime import datetime, timezone
 
-    from bot.channels.email.mailservers import start_mail_servers
-    from bot.evaluation import machine_description
+    from tools.standins.email import start_mail_servers
+    from tools.evaluation.understanding import machine_description
     from bot.stack import Stack, StackConfig
     from bot.training import train
 
@@ -291,7 +291,7 @@ def main(*, emails: int, crash_emails: int, kills: int, out_dir: Path) -> int:
     lines = [
         "# E-mail channel: measured figures",
         "",
-        f"Produced by `python -m bot bench-email --emails {emails} --crash-emails {crash_emails} --kills {kills}` "
+        f"Produced by `python -m tools bench-email --emails {emails} --crash-emails {crash_emails} --kills {kills}` "
         f"on {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}.",
         f"Machine: {machine_description()}. Model: `{model.name}`. SQLite store; Dovecot {_dovecot_version()} "
         "(IMAP over TLS, IDLE) and an aiosmtpd SMTP server (STARTTLS + AUTH) delivering over LMTP, all on loopback.",

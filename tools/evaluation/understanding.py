@@ -374,7 +374,7 @@ def write_results(results: dict, out_dir: Path) -> None:
 
 
 def recorded_clinc(out_dir: Path) -> dict | None:
-    """CLINC150's figures as `python -m bot eval-clinc` last recorded them: training on its
+    """CLINC150's figures as `python -m tools eval-clinc` last recorded them: training on its
     15,000 examples takes longer than the rest of `make eval` together, so eval reports the
     recorded run (with its date, command and epochs) instead of repeating it."""
     path = out_dir / "clinc150.json"
@@ -408,7 +408,7 @@ def main(*, heldout: Path, with_benchmark: bool, out_dir: Path) -> int:
     from bot.training import train
 
     results: dict = {
-        "command": "make eval  (python -m bot eval)",
+        "command": "make eval  (python -m tools eval)",
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine_description(),
         "sets": {},
@@ -451,7 +451,7 @@ def main(*, heldout: Path, with_benchmark: bool, out_dir: Path) -> int:
     if results["clinc150"]:
         print("\n" + "\n".join(clinc_lines(results["clinc150"])))
     else:
-        print("\nCLINC150: not measured yet; run `python -m bot eval-clinc` (slow: it trains on 15,000 examples)")
+        print("\nCLINC150: not measured yet; run `python -m tools eval-clinc` (slow: it trains on 15,000 examples)")
     write_results(results, out_dir)
     print(f"\nresults written to {out_dir / 'understanding.md'}")
     return 0

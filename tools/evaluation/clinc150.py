@@ -283,7 +283,7 @@ def write_results(results: dict, out_dir: Path) -> None:
 
 
 def main(*, variants: list[str], epochs: int | None, out_dir: Path, data_file: Path = CLINC_FILE) -> int:
-    from bot.evaluation import machine_description
+    from tools.evaluation.understanding import machine_description
 
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown:
@@ -292,7 +292,7 @@ def main(*, variants: list[str], epochs: int | None, out_dir: Path, data_file: P
     started = time.perf_counter()
     data = load_clinc(data_file)
     config = nlu_config(epochs=epochs)
-    command = "python -m bot eval-clinc" + (f" --epochs {epochs}" if epochs is not None else "") + \
+    command = "python -m tools eval-clinc" + (f" --epochs {epochs}" if epochs is not None else "") + \
         (f" --variants {','.join(variants)}" if variants != list(VARIANTS) else "")
     with tempfile.TemporaryDirectory(prefix="crm-clinc-") as tmp:
         results_by_variant = [evaluate_variant(data, name, VARIANTS[name], config, Path(tmp)) for name in variants]

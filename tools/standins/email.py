@@ -15,7 +15,7 @@ milliseconds inside the test process.
 Every port is free-at-start on 127.0.0.1, every file lives in a temporary
 directory of the session; nothing is left behind by ``stop()``.
 
-Used only by tests and ``python -m bot bench-email``: aiosmtpd is a dev
+Used only by tests and ``python -m tools bench-email``: aiosmtpd is a dev
 dependency, imported when the SMTP server starts.
 """
 

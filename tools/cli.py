@@ -1,4 +1,11 @@
-"""`python -m bot eval`, `python -m bot nlu tune` and `python -m bot bench`."""
+"""The measurement command line: ``python -m tools <command>``.
+
+Understanding figures (``eval``, ``eval-clinc``), threshold tuning (``tune``) and the
+benchmarks (``bench``, ``bench-email``, ``bench-telegram``), and the documentation's
+screenshots (``screenshots console``, ``screenshots stats``). They start their own
+stacks and stand-ins and write to results/; none of them is part of running the
+assistant, which is ``python -m bot``.
+"""
 
 from __future__ import annotations
 
@@ -9,19 +16,19 @@ from bot.settings import PROJECT_ROOT
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from bot.evaluation import main
+    from tools.evaluation.understanding import main
 
     return main(heldout=Path(args.heldout), with_benchmark=not args.no_benchmark, out_dir=Path(args.out))
 
 
 def _eval_clinc(args: argparse.Namespace) -> int:
-    from bot.evaluation_clinc import main
+    from tools.evaluation.clinc150 import main
 
     return main(variants=args.variants.split(","), epochs=args.epochs, out_dir=Path(args.out))
 
 
 def _tune(args: argparse.Namespace) -> int:
-    from bot.tuning import main
+    from tools.evaluation.tuning import main
 
     return main(
         dev_set=Path(args.dev), write=not args.dry_run,
@@ -31,19 +38,19 @@ def _tune(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from bot.benchmark import main
+    from tools.bench.speed import main
 
     return main(requests=args.requests, out_dir=Path(args.out), startup=not args.no_startup)
 
 
 def _bench_email(args: argparse.Namespace) -> int:
-    from bot.channels.email.bench import main
+    from tools.bench.email import main
 
     return main(emails=args.emails, crash_emails=args.crash_emails, kills=args.kills, out_dir=Path(args.out))
 
 
 def _bench_telegram(args: argparse.Namespace) -> int:
-    from bot.channels.telegram.benchmark import main
+    from tools.bench.telegram import main
 
     return main(
         messages=args.messages,
@@ -52,6 +59,19 @@ def _bench_telegram(args: argparse.Namespace) -> int:
         poll_messages=args.poll_messages,
         out_dir=Path(args.out),
     )
+
+
+def _screenshots_console(args: argparse.Namespace) -> int:
+    from tools.screenshots.console import take_screenshots
+
+    take_screenshots(args.out)
+    return 0
+
+
+def _screenshots_stats(args: argparse.Namespace) -> int:
+    from tools.screenshots.stats import main
+
+    return main(out=Path(args.out))
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -67,8 +87,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     c.add_argument("--out", default=str(PROJECT_ROOT / "results"))
     c.set_defaults(func=_eval_clinc)
 
-    nlu = subparsers.add_parser("nlu", help="NLU maintenance").add_subparsers(dest="nlu_command", required=True)
-    t = nlu.add_parser("tune", help="choose the answer/escalate thresholds on the dev set")
+    t = subparsers.add_parser("tune", help="choose the answer/escalate thresholds on the dev set")
     t.add_argument("--dev", default=str(PROJECT_ROOT / "evaluation" / "dev.tsv"))
     t.add_argument("--dry-run", action="store_true", help="print, do not write config.yml")
     t.add_argument("--scores", help="also write the recorded NLU scores to this JSON file")
@@ -95,3 +114,24 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     bt.add_argument("--poll-messages", type=int, default=60, help="messages per measurement of the other poll intervals")
     bt.add_argument("--out", default=str(PROJECT_ROOT / "results"))
     bt.set_defaults(func=_bench_telegram)
+
+    shots = subparsers.add_parser("screenshots", help="render the documentation's screenshots from demo data "
+                                  "(needs Chromium)").add_subparsers(dest="page", required=True)
+    sc = shots.add_parser("console", help="the queue and a ticket: queue.png and ticket.png")
+    sc.add_argument("--out", default="docs/screenshots", help="folder for queue.png and ticket.png")
+    sc.set_defaults(func=_screenshots_console)
+    ss = shots.add_parser("stats", help="the statistics page over 30 days of seeded traffic: stats.png")
+    ss.add_argument("--out", default=str(PROJECT_ROOT / "docs" / "screenshots" / "stats.png"))
+    ss.set_defaults(func=_screenshots_stats)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m tools",
+                                     description="Measurement tooling: evaluation, tuning, benchmarks and screenshots")
+    add_commands(parser.add_subparsers(dest="command", required=True))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)

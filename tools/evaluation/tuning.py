@@ -13,9 +13,9 @@ offered, else says "none of these" and gets a ticket) or hand over. It reports
 the figures of issue 18 for any thresholds, the ones the model was calibrated
 with included, without a Rasa environment:
 
-    python -m bot.tuning record --sets dev,heldout     # var/scores/dev.json, heldout.json
-    python -m bot.tuning record --sets covid           # var/scores/covid.json
-    python -m bot.tuning replay var/scores/*.json
+    python -m tools.evaluation.tuning record --sets dev,heldout     # var/scores/dev.json, heldout.json
+    python -m tools.evaluation.tuning record --sets covid           # var/scores/covid.json
+    python -m tools.evaluation.tuning replay var/scores/*.json
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from bot.evaluation import BENCHMARKS_DIR, ESCALATE, Case, kb_match, load_cases, load_covid_cases
 from bot.nlu.decision import ASK_INTENT, FAQ_INTENT, Thresholds, decide
 from bot.settings import PROJECT_ROOT
+from tools.evaluation.understanding import BENCHMARKS_DIR, ESCALATE, Case, kb_match, load_cases, load_covid_cases
 
 ESCALATING_INTENTS = {"complaint", "report_problem", "personal_case", "request_human", "out_of_scope", "nlu_fallback"}
 WRONG_ANSWER_COST = 3.0
@@ -322,7 +322,7 @@ def record_main(set_names: list[str], out_dir: Path) -> int:
     with tempfile.TemporaryDirectory(prefix="crm-record-") as tmp:
         work = Path(tmp)
         if set_names == ["covid"]:
-            from bot.evaluation import covid_kb_rows
+            from tools.evaluation.understanding import covid_kb_rows
             from bot.kb.importer import import_rows, write_kb
 
             bench_dir = BENCHMARKS_DIR / "covid_q_govfaq"
@@ -351,7 +351,7 @@ def record_main(set_names: list[str], out_dir: Path) -> int:
 def _cli(argv: list[str] | None = None) -> int:
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m bot.tuning")
+    parser = argparse.ArgumentParser(prog="python -m tools.evaluation.tuning")
     commands = parser.add_subparsers(dest="command", required=True)
     r = commands.add_parser("record", help="record the NLU scores of a case set (trains its model if needed)")
     r.add_argument("--sets", default="dev,heldout", help="comma-separated: dev, heldout, or covid alone")

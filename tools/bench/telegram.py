@@ -32,8 +32,8 @@ from pathlib import Path
 
 import httpx
 
-from bot.channels.telegram.standin import BotApiStandIn
 from bot.settings import PROJECT_ROOT
+from tools.standins.telegram import BotApiStandIn
 
 TOKEN = "555000:BENCH-stand-in-token"
 
@@ -139,7 +139,7 @@ class TelegramWorker:
 
 def main(*, messages: int, concurrency: list[int], poll_intervals: list[float], poll_messages: int,
          out_dir: Path) -> int:
-    from bot.evaluation import load_cases, machine_description
+    from tools.evaluation.understanding import load_cases, machine_description
     from bot.stack import Stack, StackConfig
     from bot.training import train
 
@@ -173,7 +173,7 @@ def main(*, messages: int, concurrency: list[int], poll_intervals: list[float], 
                         print(f"chats={level} poll_interval={poll_interval:g}: {figures}", flush=True)
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    command = (f"python -m bot bench-telegram --messages {messages} --concurrency {','.join(map(str, concurrency))} "
+    command = (f"python -m tools bench-telegram --messages {messages} --concurrency {','.join(map(str, concurrency))} "
                f"--poll-intervals {','.join(f'{p:g}' for p in poll_intervals)} --poll-messages {poll_messages}")
     (out_dir / "telegram.md").write_text("\n".join(report(rows, command=command, machine=machine_description(),
                                                          model=model.name)), encoding="utf-8")
@@ -188,7 +188,7 @@ def report(rows: list[tuple[int, float, dict]], *, command: str, machine: str, m
         f"Produced by `{command}` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}.",
         f"Machine: {machine}. Model: `{model}`. Loopback, SQLite store, one stack (Rasa, action server, API)",
         "and the polling worker `python -m bot channel telegram` in its own process, against the Bot API",
-        "stand-in (`bot/channels/telegram/standin.py`; long polling: getUpdates is held open until an",
+        "stand-in (`tools/standins/telegram.py`; long polling: getUpdates is held open until an",
         "update arrives, as Telegram does). Messages: the development set's texts, each sent first through",
         "the generic API, then through Telegram, by the same number of citizens at once.",
         "",

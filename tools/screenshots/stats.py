@@ -1,6 +1,6 @@
 """Screenshot of the statistics page with realistic data: docs/screenshots/stats.png.
 
-    .venv/bin/python scripts/screenshot_stats.py [--out docs/screenshots/stats.png]
+    .venv/bin/python -m tools screenshots stats [--out docs/screenshots/stats.png]
 
 Seeds a throw-away SQLite store with 30 days (up to now) of a mid-sized city's traffic
 (fixed random seed, so the figures have the same shape every run), serves the console on a free loopback port,
@@ -10,15 +10,12 @@ page. Nothing here touches the project's own database or knowledge base.
 
 from __future__ import annotations
 
-import argparse
 import random
-import sys
 import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from bot.settings import PROJECT_ROOT as ROOT
 
 # The page computes "open now" and "overdue now" from the real clock, so the data ends today.
 NOW = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
@@ -97,18 +94,18 @@ def seed(db_url: str, kb_dir: Path) -> None:
             session.flush()
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots" / "stats.png")
-    args = parser.parse_args()
+DEFAULT_OUT = ROOT / "docs" / "screenshots" / "stats.png"
 
+
+def main(out: Path = DEFAULT_OUT) -> int:
     from fastapi import FastAPI
     from playwright.sync_api import sync_playwright
 
     from bot.console.app import register
-    from bot.console.screenshots import CHROMIUM, CHROMIUM_ARGS
+    from bot.runtime import Runtime
+    from tools.screenshots.console import CHROMIUM, CHROMIUM_ARGS
     from bot.console.staff import create_staff
-    from bot.local_server import serve_in_thread
+    from tools.local_server import serve_in_thread
     from bot.settings import Settings
     from bot.store.db import session_scope, upgrade_database
 
@@ -123,7 +120,7 @@ def main() -> int:
             create_staff(session, "screenshot", username="maria", display_name="Maria Jensen", password=PASSWORD,
                          role="supervisor")
         app = FastAPI()
-        register(app, settings)
+        register(app, Runtime(settings))
         with serve_in_thread(app, name="stats-screenshot") as base, sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -134,12 +131,8 @@ def main() -> int:
             page.wait_for_url(lambda url: "/login" not in url)
             start = END - timedelta(days=DAYS - 1)
             page.goto(f"{base}/console/stats?start={start.isoformat()}&end={END.isoformat()}")
-            args.out.parent.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(args.out), full_page=True)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(out), full_page=True)
             browser.close()
-    print(f"wrote {args.out}")
+    print(f"wrote {out}")
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import httpx
 
-from bot.evaluation import load_cases, machine_description
 from bot.settings import PROJECT_ROOT
+from tools.evaluation.understanding import load_cases, machine_description
 
 # Turns each path takes per concurrency level (see measure_interleaved).
 ROUNDS = 6
@@ -294,7 +294,7 @@ def write_report(out_dir: Path, *, requests: int, model: Path, results: dict, me
     lines = [
         "# Speed: measured figures",
         "",
-        f"Produced by `make bench` (`python -m bot bench --requests {requests}`) on "
+        f"Produced by `make bench` (`python -m tools bench --requests {requests}`) on "
         f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}.",
         f"Machine: {machine_description()}. Model: `{model.name}`. Loopback, SQLite store.",
         "Messages: the development set's texts, cycled. Full path = generic API + Rasa + action server + store;",
