@@ -15,9 +15,9 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.core import clarification, threads
+from bot.core.escalation import CITIZEN_OFFER_KEY, escalate, ticket_commitment
 from bot.outbox.delivery import PENDING, SENT
-from bot.core import clarification
-from bot.core.escalation import CITIZEN_OFFER_KEY, escalate
 from bot.core.inbound import InboundMessage
 from bot.core.rasa_client import RasaClient, RasaUnavailable
 from bot.core.routing import department_names
@@ -55,6 +55,9 @@ class TicketInfo:
     priority: str
     due_at: datetime
     created: bool
+    # What a reply about this ticket promises ("3 days"): channels that word their own
+    # replies (e-mail's combined answer) use this, never a commitment of their own.
+    commitment: str
 
 
 @dataclass(frozen=True)
@@ -91,7 +94,12 @@ class Conversation:
         self._rasa = rasa
 
     def handle_inbound(
-        self, inbound: InboundMessage, *, replies_in_response: bool = True, resume_unanswered: bool = False
+        self,
+        inbound: InboundMessage,
+        *,
+        replies_in_response: bool = True,
+        resume_unanswered: bool = False,
+        hand_over_unanswered: bool = False,
     ) -> HandledMessage:
         """Store, understand, answer. ``replies_in_response``: the caller hands the replies
         over itself (the generic API's HTTP response), so they are stored as sent; otherwise
@@ -100,7 +108,16 @@ class Conversation:
         ``resume_unanswered``: the caller knows an earlier attempt at this very message died
         after storing it (a retried webhook delivery, a restarted mail reader); a stored
         message without replies is then answered now instead of being skipped as a duplicate.
+
+        ``hand_over_unanswered``: the same, but such a message goes to a person instead of the
+        assistant: the caller cannot tell whether the assistant had already acted on it (opened
+        a ticket, asked a question), and a second guess could contradict the first.
+
+        A message whose ``thread_ticket`` holds joins that ticket, in the unit of work that
+        stores it, and is not read by the assistant: it is the citizen's next word on the case.
         """
+        if resume_unanswered and hand_over_unanswered:
+            raise ValueError("an unanswered message is either resumed or handed over, not both")
         with self._sessions.begin() as session:
             identity = get_or_create_identity(session, inbound.channel, inbound.sender)
             message, created = record_inbound(
@@ -114,8 +131,19 @@ class Conversation:
             # Read here, in the unit of work that stores the message, so that a message from a
             # citizen with no open "Do you mean ...?" question costs no second transaction.
             asked_before = clarification.recent_offer(session, message.citizen_id, self._settings) is not None
-            if not created and resume_unanswered:
-                created = session.scalar(select(Message.id).where(Message.reply_to_id == message_id).limit(1)) is None
+            unanswered = (
+                not created
+                and (resume_unanswered or hand_over_unanswered)
+                and session.scalar(select(Message.id).where(Message.reply_to_id == message_id).limit(1)) is None
+            )
+            settled = None
+            if created or unanswered:
+                settled = self._join_thread(session, message, inbound.thread_ticket, replies_in_response)
+            if settled is None and unanswered and hand_over_unanswered:
+                settled = self._hand_over(session, message, replies_in_response)
+            created = created or (unanswered and resume_unanswered)
+        if settled is not None:
+            return self._result(message_id, replies=settled[0], reply_ids=settled[1])
         if not created:
             return self._result(message_id, duplicate=True)
         if inbound.kind == "text" and might_be_link_command(inbound.text):
@@ -180,6 +208,41 @@ class Conversation:
                 self._mark_reply(reply, replies_in_response)
                 reply_ids.append(reply.id)
         return self._result(message_id, replies=[text for text, _ in lead_replies] + replies, reply_ids=reply_ids)
+
+    def joins_thread(self, inbound: InboundMessage) -> bool:
+        """Whether ``inbound`` would join the ticket its thread hint names, asked before it is
+        handed over by channels that split messages: a follow-up in a ticket's thread is one
+        message for that ticket, not several questions to answer one by one."""
+        with self._sessions() as session:
+            return threads.hinted_ticket(session, inbound) is not None
+
+    def _join_thread(
+        self, session: Session, message: Message, hint: str | None, replies_in_response: bool
+    ) -> tuple[list[str], list[int]] | None:
+        """(replies, their rows) when the hint holds and the message joined its ticket; else None."""
+        ticket = threads.thread_ticket(session, message.citizen_id, hint)
+        if ticket is None:
+            return None
+        threads.join_thread(session, message, ticket, self._settings)
+        text = (
+            f"Thank you. Your message has been added to ticket {ticket.public_id}, and a member of staff "
+            f"will reply within {ticket_commitment(session, ticket, self._settings)}."
+        )
+        reply = record_outbound(session, inbound=message, text=text)
+        self._mark_reply(reply, replies_in_response)
+        return [text], [reply.id]
+
+    def _hand_over(self, session: Session, message: Message, replies_in_response: bool) -> tuple[list[str], list[int]]:
+        """A message stored by an attempt that died before its answer: to a person, never a guess.
+
+        What the assistant understood before the attempt died is kept for the agent."""
+        text = self._escalate_without_rasa(
+            session, message, reason="assistant_unavailable", apologise=False,
+            intent=message.intent, confidence=message.confidence,
+        )
+        reply = record_outbound(session, inbound=message, text=text)
+        self._mark_reply(reply, replies_in_response)
+        return [text], [reply.id]
 
     def _clarification_turn(self, message_id: int, inbound: InboundMessage) -> tuple[str | None, list[tuple[str, int | None]]]:
         """Before Rasa: a pick of a "Do you mean ...?" question becomes Rasa's intent payload; any
@@ -363,16 +426,27 @@ class Conversation:
         else:
             reply.delivery_status, reply.next_attempt_at = PENDING, reply.created_at
 
-    def _escalate_without_rasa(self, session: Session, message: Message, *, reason: str) -> str:
+    def _escalate_without_rasa(
+        self,
+        session: Session,
+        message: Message,
+        *,
+        reason: str,
+        apologise: bool = True,
+        intent: str | None = None,
+        confidence: float | None = None,
+    ) -> str:
+        """``apologise``: say the assistant cannot process the message; not when it could, but an
+        earlier attempt was cut short (the citizen was never told anything went wrong)."""
         outcome = escalate(session, message, reason=reason, kb_ranking=[], settings=self._settings)
         record_handling(
             message,
-            intent=None,
-            confidence=None,
+            intent=intent,
+            confidence=confidence,
             handling="escalated" if outcome.created else "ticket_joined",
             ticket=outcome.ticket,
         )
-        if reason == "assistant_unavailable":
+        if reason == "assistant_unavailable" and apologise:
             lead = "Sorry, I can't process your message right now. It has been saved"
         else:
             lead = "Thank you. Your message has been saved"
@@ -408,6 +482,7 @@ class Conversation:
                     priority=ticket.priority,
                     due_at=ticket.due_at,
                     created=message.handling == "escalated",
+                    commitment=ticket_commitment(session, ticket, self._settings),
                 )
             return HandledMessage(
                 message_id=message_id,

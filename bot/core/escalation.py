@@ -44,6 +44,16 @@ class Escalation:
     commitment: str
 
 
+def ticket_commitment(session: Session, ticket: Ticket, settings: Settings) -> str:
+    """The response time a reply about ``ticket`` promises, for every channel and every path.
+
+    It is the commitment of the ticket's department at the ticket's priority, the same
+    one its due time was set from, so what the citizen is told and what staff are
+    measured against never disagree."""
+    hours = department_commitment(session, ticket.department, ticket.priority, settings).total_seconds() / 3600
+    return commitment_text(hours)
+
+
 def commitment_text(hours: float) -> str:
     if hours >= 48 and hours % 24 == 0:
         return f"{int(hours // 24)} days"
@@ -65,8 +75,7 @@ def escalate(
         session, inbound=inbound, reason=reason, department=department, priority=priority, settings=settings
     )
     remember_kb_suggestions(inbound, kb_ranking)
-    hours = department_commitment(session, ticket.department, ticket.priority, settings).total_seconds() / 3600
-    return Escalation(ticket=ticket, created=created, commitment=commitment_text(hours))
+    return Escalation(ticket=ticket, created=created, commitment=ticket_commitment(session, ticket, settings))
 
 
 def remember_kb_suggestions(message: Message, ranking: Sequence[Any]) -> None:

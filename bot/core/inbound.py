@@ -68,6 +68,12 @@ class InboundMessage:
     # A native "Do you mean ...?" button was tapped (Telegram callback query, WhatsApp
     # interactive reply, web chat button). ``text`` is what the citizen saw on the button.
     choice: KbChoice | None = None
+    # A ticket's public ID the channel read off the message's threading (an e-mail whose
+    # subject or quoted reply carries "[Ticket K7M-39Q-XD2]"): the citizen is writing in
+    # that ticket's thread. Only a hint, since anyone can copy a subject: the core joins
+    # the ticket only if it is the sender's and still open, and otherwise handles the
+    # message like any other.
+    thread_ticket: str | None = None
 
     @property
     def assistant_text(self) -> str:

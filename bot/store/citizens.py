@@ -15,6 +15,12 @@ def _find_identity(session: Session, channel: str, address: str) -> ChannelIdent
     ).one_or_none()
 
 
+def find_identity(session: Session, channel: str, address: str) -> ChannelIdentity | None:
+    """The identity for ``(channel, address)`` if there is one: for questions that must not
+    make a citizen out of an address that merely wrote to us."""
+    return _find_identity(session, channel, address)
+
+
 def get_or_create_identity(session: Session, channel: str, address: str) -> ChannelIdentity:
     """The identity for ``(channel, address)``, created with a new Citizen on first contact.
 

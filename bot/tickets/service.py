@@ -84,7 +84,10 @@ def _settings(settings: Settings | None) -> Settings:
 
 
 def commitment_for(priority: str, settings: Settings) -> timedelta:
-    """How long the city promises to take before answering a ticket of this priority."""
+    """The global default for a ticket of this priority, before any department's own.
+
+    Not what a reply promises: that is the ticket's department's commitment
+    (``bot.core.escalation.ticket_commitment``), which its due time is set from."""
     priority_rank(priority)  # unknown priorities fail here, not in a deadline
     hours = settings.urgent_commitment_hours if priority == URGENT else settings.response_commitment_hours
     return timedelta(hours=hours)

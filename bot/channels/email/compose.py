@@ -161,7 +161,8 @@ def compose_combined_reply(
 ) -> str:
     """One reply to a mail that asked several things: the answers, then what went to staff.
 
-    ``commitment`` is the phrase ``bot.core.escalation.commitment_text`` gives ("24 hours").
+    ``commitment`` is the ticket's own, as the core reports it (``TicketInfo.commitment``,
+    "3 days"), so the promise matches the ticket's due time.
     """
     blocks: list[str] = []
     answers = [answer.strip() for answer in answers if answer and answer.strip()]

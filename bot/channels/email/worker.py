@@ -7,9 +7,12 @@ One pass:
 2. store each mail in ``email_inbound`` keyed by its Message-ID (a mail already
    there, fetched again after a crash, is recognised and skipped), *then* flag it
    ``\\Seen`` and move the high-water mark: nothing flagged is unstored;
-3. handle every stored, unhandled row: loop-safety checks, thread joining,
-   classification per question through the assistant, and one reply queued as an
-   outbound row in the same transaction that marks the row handled;
+3. handle every stored, unhandled row: loop-safety checks, then the mail goes to the
+   core (``Conversation``) as ``InboundMessage``s: whole, with its ticket ID as a
+   thread hint, when it is a reply the core will join to that ticket, otherwise one
+   per question; the core escalates, joins and stores its replies, and the worker
+   queues one combined reply as an outbound row in the same transaction that marks
+   the row handled;
 4. deliver due e-mail replies through the delivery queue.
 
 Between passes the worker waits in IMAP IDLE when the server offers it,
@@ -51,17 +54,11 @@ from bot.channels.email.safety import auto_reply_decision
 from bot.channels.email.sender import domain_of
 from bot.channels.email.splitting import asks_several, split_questions
 from bot.core.conversation import Conversation, HandledMessage
-from bot.core.escalation import commitment_text, escalate
 from bot.core.inbound import InboundMessage
-from bot.core.turns import record_handling
 from bot.settings import Settings
-from bot.store.citizens import get_or_create_identity
-from bot.store.messages import record_inbound, record_outbound
 from bot.store.models import Message
 from bot.tickets.models import Ticket
 from bot.store.types import utcnow
-from bot.tickets.service import attach_to_ticket, commitment_for
-from bot.tickets.status import OPEN_STATUSES
 
 logger = logging.getLogger(__name__)
 
@@ -348,10 +345,15 @@ class EmailWorker:
             # Auto-replies, bounces, lists, bulk: kept in the ledger, never classified or answered.
             self._finish(inbound_id, outcome=f"no_reply:{mail.blocked}")
             return
-        new_text = strip_quoted(mail.body).strip()
-        if self._join_thread(inbound_id, mail, new_text):
+        text = strip_quoted(mail.body).strip() or mail.subject_text
+        # A reply carrying one of our ticket IDs is the citizen's next word on that ticket: whole,
+        # not split into questions, when the core says it may join it (the sender's, still open).
+        whole = replace(
+            self._inbound(mail, text, mail.key, 0, 1), thread_ticket=find_ticket_id(mail.subject, mail.body)
+        )
+        if whole.thread_ticket is not None and self._conversation.joins_thread(whole):
+            self._reply(inbound_id, mail, [(text, self._handle(whole))])
             return
-        text = new_text or mail.subject_text
         parts = split_questions(text) or [text]
         # Several questions that could not be told apart: one confident KB answer would
         # leave the others unanswered, so a person answers the whole e-mail.
@@ -362,13 +364,13 @@ class EmailWorker:
             inbound = self._inbound(mail, part, external_id, index, len(parts))
             if unseparated:
                 inbound = replace(inbound, needs_person="low_confidence")
-            result = self._conversation.handle_inbound(inbound, replies_in_response=True)
-            if result.duplicate and not result.replies:
-                # Stored by a run that died before its answer was stored: escalate, never guess.
-                self._finish_interrupted(result.message_id)
-                result = self._conversation.handle_inbound(inbound, replies_in_response=True)
-            handled.append((part, result))
+            handled.append((part, self._handle(inbound)))
         self._reply(inbound_id, mail, handled)
+
+    def _handle(self, inbound: InboundMessage) -> HandledMessage:
+        # A mail read again after a crash may have a part stored without its answer; whether the
+        # assistant had acted on it is unknown, so the core hands it to a person, never guesses.
+        return self._conversation.handle_inbound(inbound, replies_in_response=True, hand_over_unanswered=True)
 
     def _inbound(self, mail: _Mail, part: str, external_id: str, index: int, count: int) -> InboundMessage:
         metadata: dict[str, Any] = {"email_inbound_id": mail.id, "subject": mail.subject[:500]}
@@ -384,64 +386,6 @@ class EmailWorker:
             channel=CHANNEL, sender=mail.sender, text=part, external_id=external_id, metadata=metadata, kind=kind
         )
 
-    def _finish_interrupted(self, message_id: int) -> None:
-        with self._sessions.begin() as session:
-            message = session.get(Message, message_id)
-            outcome = escalate(session, message, reason="assistant_unavailable", kb_ranking=[], settings=self._settings)
-            record_handling(
-                message,
-                intent=message.intent,
-                confidence=message.confidence,
-                handling="escalated" if outcome.created else "ticket_joined",
-                ticket=outcome.ticket,
-            )
-            reply = record_outbound(
-                session,
-                inbound=message,
-                text=(
-                    f"Thank you. Your message has been saved as ticket {outcome.ticket.public_id}, "
-                    f"and a member of staff will reply within {outcome.commitment}."
-                ),
-            )
-            reply.author, reply.delivery_status, reply.sent_at = "assistant", "sent", reply.created_at
-
-    def _join_thread(self, inbound_id: int, mail: _Mail, new_text: str) -> bool:
-        """A reply carrying one of our ticket IDs joins that ticket, if it is the sender's and still open.
-
-        The ID in the subject alone proves nothing (anyone can copy a subject), so the
-        ticket must belong to the citizen behind the sender's address.
-        """
-        public_id = find_ticket_id(mail.subject, mail.body)
-        if public_id is None:
-            return False
-        with self._sessions.begin() as session:
-            ticket = session.scalars(select(Ticket).where(Ticket.public_id == public_id)).one_or_none()
-            identity = get_or_create_identity(session, CHANNEL, mail.sender)
-            if ticket is None or ticket.citizen_id != identity.citizen_id or ticket.status not in OPEN_STATUSES:
-                return False
-            message, created = record_inbound(
-                session,
-                identity,
-                new_text or mail.subject_text,
-                external_id=mail.key,
-                meta={"email_inbound_id": mail.id, "subject": mail.subject[:500], "attachments": mail.attachments[:50]},
-            )
-            if created:
-                attach_to_ticket(session, ticket, message, settings=self._settings)
-                record_handling(message, intent=None, confidence=None, handling="ticket_joined", ticket=ticket)
-            ticket_id, citizen_message_id = ticket.id, message.id
-            acknowledged = self._acknowledged(session, ticket.id, inbound_id)
-            text = (
-                f"Thank you. Your message has been added to ticket {ticket.public_id}, and a member of staff "
-                f"will reply within {self._commitment(ticket)}."
-            )
-        self._reply_texts(inbound_id, mail, [] if acknowledged else [text], ticket_id=ticket_id,
-                          ticket_reply=not acknowledged, first_message_id=citizen_message_id, part_reply_ids=[])
-        return True
-
-    def _commitment(self, ticket: Ticket) -> str:
-        return commitment_text(commitment_for(ticket.priority, self._settings).total_seconds() / 3600)
-
     def _reply(self, inbound_id: int, mail: _Mail, handled: list[tuple[str, HandledMessage]]) -> None:
         tickets = [result.ticket for _part, result in handled if result.ticket is not None
                    and result.handling in TICKET_HANDLINGS]
@@ -451,7 +395,7 @@ class EmailWorker:
                 session.scalars(select(Ticket).where(Ticket.public_id == ticket.id)).one() if ticket else None
             )
             ticket_db_id = ticket_row.id if ticket_row else None
-            commitment = self._commitment(ticket_row) if ticket_row else ""
+            commitment = ticket.commitment if ticket else ""
             acknowledged = ticket_db_id is not None and self._acknowledged(session, ticket_db_id, inbound_id)
         if len(handled) == 1:
             _part, result = handled[0]

@@ -68,19 +68,31 @@ class EmailHarness:
     """The worker in-process, pointed at the test mail servers and the running assistant."""
 
     def __init__(self, servers: MailServers, assistant, **overrides: object) -> None:  # noqa: ANN001
+        self._start(servers, database_url=assistant.database_url, rasa_url=assistant.config.rasa_url,
+                    rasa=None, kb_dir=str(assistant.config.kb_dir), **overrides)
+
+    @classmethod
+    def with_rasa(
+        cls, servers: MailServers, *, database_url: str, rasa: object, **overrides: object
+    ) -> EmailHarness:
+        """Against a stand-in for Rasa and the action server: no trained model, no stack."""
+        harness = cls.__new__(cls)
+        harness._start(servers, database_url=database_url, rasa_url="http://127.0.0.1:9", rasa=rasa, **overrides)
+        return harness
+
+    def _start(
+        self, servers: MailServers, *, database_url: str, rasa_url: str, rasa: object | None, **overrides: object
+    ) -> None:
         self.servers = servers
         self.city = servers.city
-        self.settings = settings_for(
-            servers, database_url=assistant.database_url, rasa_url=assistant.config.rasa_url,
-            kb_dir=str(assistant.config.kb_dir), **overrides,
-        )
+        self.settings = settings_for(servers, database_url=database_url, rasa_url=rasa_url, **overrides)
         self.sessions = session_factory(self.settings.database_url)
         self.sender = EmailSender(self.settings)
         self.delivery = DeliveryService(
             self.sessions, {"email": self.sender}, preparers={"email": build_preparer(None)},
             lease=delivery_lease(self.settings),
         )
-        self.rasa = RasaClient(self.settings.rasa_url, self.settings.rasa_timeout_seconds)
+        self.rasa = rasa if rasa is not None else RasaClient(self.settings.rasa_url, self.settings.rasa_timeout_seconds)
         self.runner = asyncio.Runner()
         self.worker = EmailWorker(
             self.settings, self.sessions, Conversation(self.settings, self.sessions, self.rasa), self.delivery,
