@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from bot.core.routing import route_department
 from bot.settings import Settings
 from bot.store.models import Message, Ticket
+from bot.texts import text
 from bot.tickets.service import department_commitment, detect_priority, open_or_join_ticket
 
 # Key in an escalated message's ``meta``: the KB entries closest to it, best first.
@@ -45,9 +46,9 @@ class Escalation:
 
 def commitment_text(hours: float) -> str:
     if hours >= 48 and hours % 24 == 0:
-        return f"{int(hours // 24)} days"
+        return text("commitment.days", days=int(hours // 24))
     whole = int(hours) if float(hours).is_integer() else hours
-    return f"{whole} hour" if whole == 1 else f"{whole} hours"
+    return text("commitment.hour", hours=whole) if whole == 1 else text("commitment.hours", hours=whole)
 
 
 def escalate(

@@ -59,6 +59,7 @@ from bot.store.citizens import get_or_create_identity
 from bot.store.messages import record_inbound, record_outbound
 from bot.store.models import Message, Ticket
 from bot.store.types import utcnow
+from bot.texts import text as catalogue_text
 from bot.tickets.service import attach_to_ticket, commitment_for
 from bot.tickets.status import OPEN_STATUSES
 
@@ -397,10 +398,7 @@ class EmailWorker:
             reply = record_outbound(
                 session,
                 inbound=message,
-                text=(
-                    f"Thank you. Your message has been saved as ticket {outcome.ticket.public_id}, "
-                    f"and a member of staff will reply within {outcome.commitment}."
-                ),
+                text=catalogue_text("ticket.saved", ticket_id=outcome.ticket.public_id, commitment=outcome.commitment),
             )
             reply.author, reply.delivery_status, reply.sent_at = "assistant", "sent", reply.created_at
 
@@ -430,10 +428,7 @@ class EmailWorker:
                 record_handling(message, intent=None, confidence=None, handling="ticket_joined", ticket=ticket)
             ticket_id, citizen_message_id = ticket.id, message.id
             acknowledged = self._acknowledged(session, ticket.id, inbound_id)
-            text = (
-                f"Thank you. Your message has been added to ticket {ticket.public_id}, and a member of staff "
-                f"will reply within {self._commitment(ticket)}."
-            )
+            text = catalogue_text("email.added_to_ticket", ticket_id=ticket.public_id, commitment=self._commitment(ticket))
         self._reply_texts(inbound_id, mail, [] if acknowledged else [text], ticket_id=ticket_id,
                           ticket_reply=not acknowledged, first_message_id=citizen_message_id, part_reply_ids=[])
         return True

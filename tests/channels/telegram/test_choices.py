@@ -50,7 +50,7 @@ def test_keyboard_has_one_button_per_option_then_none_within_telegrams_limits():
     assert all(len(b["callback_data"].encode()) <= CALLBACK_DATA_BYTES for b in buttons)
     assert all(len(b["text"]) <= BUTTON_TEXT_CHARS for b in buttons)
     assert buttons[0]["text"].startswith("1. How do I really") and buttons[0]["text"].endswith("\u2026")
-    assert buttons[3]["text"] == clarification.NONE_TITLE
+    assert buttons[3]["text"] == clarification.none_option_title()
     assert keyboard_problem(markup.to_dict()) is None
 
 

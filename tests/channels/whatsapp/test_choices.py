@@ -77,7 +77,7 @@ def test_three_long_questions_and_none_are_a_list_within_metas_limits():
     assert [r["title"] for r in rows] == ["Option 1", "Option 2", "Option 3", "None of these"]
     assert all(len(r["title"]) <= ROW_TITLE_LIMIT and len(r["description"]) <= ROW_DESCRIPTION_LIMIT for r in rows)
     assert rows[0]["description"].startswith("How do I really") and rows[0]["description"].endswith("\u2026")
-    assert rows[3]["description"] == clarification.NONE_TITLE
+    assert rows[3]["description"] == clarification.none_option_title()
 
 
 def test_a_question_too_long_for_a_body_goes_as_text_then_the_buttons():
