@@ -29,6 +29,7 @@ from bot.core.inbound import InboundMessage, KbChoice
 from bot.kb.proposals_apply import suggest_entry_id
 from bot.store.models import Message, Ticket
 from bot.store.types import utcnow
+from bot.texts import text as catalogue_text
 
 logger = logging.getLogger(__name__)
 
@@ -509,7 +510,7 @@ async def chat_send(request: Request, ctx: ConsoleContext = Depends(get_context)
     wait = per_cookie.retry_after(cookie) or per_ip.retry_after(client_ip(request))
     if wait:
         return _chat_error(429, "too_many_messages",
-                           f"You are sending messages very quickly. Please wait {wait} seconds.",
+                           catalogue_text("web.too_many_messages", seconds=wait),
                            {"Retry-After": str(wait)})
     body = await request.body()
     if len(body) > chat.MAX_BODY_BYTES:

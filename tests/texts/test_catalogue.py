@@ -162,3 +162,14 @@ def test_a_domain_without_the_generated_parts_is_refused():
         render_domain("version: \"3.1\"\nslots:\n  language:\n    values: [en]\n")
     with pytest.raises(DomainLayoutError):
         render_domain("version: \"3.1\"\nresponses:\n  utter_greet:\n    - text: hi\n")
+
+
+@pytest.mark.parametrize("language", languages())
+def test_channel_labels_fit_the_channels_limits(language):
+    from bot.channels.whatsapp.graph import BUTTON_TITLE_LIMIT, LIST_BUTTON_LIMIT, SECTION_TITLE_LIMIT
+
+    texts_of = catalogue(language)
+    assert len(texts_of["whatsapp.none_button"]) <= BUTTON_TITLE_LIMIT
+    assert len(texts_of["whatsapp.option"].format(n=3)) <= BUTTON_TITLE_LIMIT
+    assert len(texts_of["whatsapp.list_button"]) <= LIST_BUTTON_LIMIT
+    assert len(texts_of["whatsapp.section_title"]) <= SECTION_TITLE_LIMIT
