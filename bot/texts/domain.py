@@ -24,8 +24,8 @@ from bot.texts import DEFAULT_LANGUAGE, catalogue, languages
 SECTION = "rasa"
 LANGUAGE_SLOT = "language"
 
-_RESPONSES = re.compile(r"^responses:\n(?:(?: .*)?\n)*", re.M)
-_SLOT_VALUES = re.compile(rf"^(  {LANGUAGE_SLOT}:\n(?:    .*\n)*?    values: )\[[^\]\n]*\]", re.M)
+_RESPONSES = re.compile(r"^responses:\n(?:(?: .*)?\n)*", re.MULTILINE)
+_SLOT_VALUES = re.compile(rf"^(  {LANGUAGE_SLOT}:\n(?:    .*\n)*?    values: )\[[^\]\n]*\]", re.MULTILINE)
 
 
 class DomainLayoutError(ValueError):

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-import bot.texts as texts
+from bot import texts
 from bot.settings import PROJECT_ROOT
 from bot.texts import DEFAULT_LANGUAGE, TextError, catalogue, languages, placeholders, text
 from bot.texts.domain import DomainLayoutError, render_domain, responses
