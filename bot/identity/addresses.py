@@ -26,7 +26,7 @@ def label(channel: str, language: str | None = None) -> str:
     """What one address on ``channel`` is called inside a sentence ("this Telegram chat")."""
     if channel in LABELLED_CHANNELS:
         return text(f"link.channel_label.{channel}", language)
-    return text("link.channel_label.other", language, channel=channel)
+    return text("link.other_channel_label", language, channel=channel)
 
 
 def normalize_email(raw: str) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 import subprocess
 import sys
@@ -173,3 +174,59 @@ def test_channel_labels_fit_the_channels_limits(language):
     assert len(texts_of["whatsapp.option"].format(n=3)) <= BUTTON_TITLE_LIMIT
     assert len(texts_of["whatsapp.list_button"]) <= LIST_BUTTON_LIMIT
     assert len(texts_of["whatsapp.section_title"]) <= SECTION_TITLE_LIMIT
+
+
+def _lookups() -> list[tuple[str, ast.Call]]:
+    """Every call of the catalogue lookup in the application code, with its file."""
+    found = []
+    for path in sorted((PROJECT_ROOT / "bot").rglob("*.py")):
+        tree = ast.parse(path.read_text("utf-8"))
+        aliases = {"text"} if path.parent.name == "texts" else set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module == "bot.texts":
+                aliases |= {a.asname or a.name for a in node.names if a.name == "text"}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in aliases:
+                found.append((str(path.relative_to(PROJECT_ROOT)), node))
+    return found
+
+
+def test_every_lookup_in_the_code_names_a_key_and_fills_exactly_its_placeholders():
+    default = catalogue(DEFAULT_LANGUAGE)
+    checked = 0
+    for where, call in _lookups():
+        if not call.args:
+            continue
+        key = call.args[0]
+        names = {k.arg for k in call.keywords}
+        if None in names:
+            continue  # **values: checked where they are built
+        if isinstance(key, ast.Constant) and isinstance(key.value, str):
+            keys = [key.value]
+        elif isinstance(key, ast.JoinedStr):  # f"link.bad_address.{channel}": every key it can name
+            pattern = "".join(re.escape(p.value) if isinstance(p, ast.Constant) else r"[a-z_]+" for p in key.values)
+            keys = [k for k in default if re.fullmatch(pattern, k)]
+            assert keys, f"{where}:{call.lineno}: no key matches {pattern}"
+        else:
+            continue  # a key held in a constant, e.g. choices.STALE_BUTTON: resolved below
+        for found in keys:
+            assert found in default, f"{where}:{call.lineno}: no text {found!r}"
+            assert placeholders(default[found]) == names - {None}, f"{where}:{call.lineno}: {found}"
+            checked += 1
+    assert checked > 50
+
+
+def test_keys_held_in_constants_exist():
+    from bot.channels.telegram import choices
+    from bot.channels.whatsapp import processing
+
+    default = catalogue(DEFAULT_LANGUAGE)
+    for key in [choices.STALE_BUTTON, choices.MALFORMED_REPLY, *choices.ANSWER_TEXTS.values(),
+                processing.MALFORMED_CHOICE_REPLY]:
+        assert key in default and not placeholders(default[key]), key
+
+
+def test_the_chat_page_names_existing_keys():
+    page = (PROJECT_ROOT / "bot" / "console" / "templates" / "chat.html").read_text("utf-8")
+    keys = re.findall(r't\("([a-z_.]+)"', page)
+    assert len(keys) > 10 and set(keys) <= set(catalogue(DEFAULT_LANGUAGE))
