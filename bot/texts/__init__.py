@@ -38,6 +38,19 @@ class TextError(LookupError):
     """A key missing from the default catalogue, or values that do not fit its placeholders."""
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML keeps the last of two equal keys silently; in a catalogue that hides a text."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen = set()
+        for key_node, _value in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise TextError(f"line {key_node.start_mark.line + 1}: {key!r} appears twice")
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def _flatten(tree: Mapping, prefix: str, out: dict[str, str], source: Path) -> None:
     for name, value in tree.items():
         key = f"{prefix}{name}"
@@ -64,7 +77,10 @@ def catalogue(language: str = DEFAULT_LANGUAGE) -> Mapping[str, str]:
     if language not in languages():
         raise TextError(f"no catalogue for language {language!r}; known: {', '.join(languages())}")
     path = CATALOGUE_DIR / f"{language}.yml"
-    tree = yaml.safe_load(path.read_text("utf-8")) or {}
+    try:
+        tree = yaml.load(path.read_text("utf-8"), Loader=_UniqueKeyLoader) or {}  # a SafeLoader
+    except TextError as exc:
+        raise TextError(f"{path.name}: {exc}") from None
     texts: dict[str, str] = {}
     _flatten(tree, "", texts, path)
     return texts

@@ -103,9 +103,16 @@ def test_a_catalogue_leaf_must_be_text(catalogue_dir):
         catalogue("en")
 
 
+def test_a_key_twice_is_refused(catalogue_dir):
+    write(catalogue_dir, "en", "ticket:\n  saved: One\n  other: Two\n  saved: Three\n")
+    with pytest.raises(TextError, match="en.yml: line 4: 'saved' appears twice"):
+        catalogue("en")
+
+
 def test_catalogues_are_read_on_first_use_not_at_import():
     probe = ("import bot.texts, bot.core.conversation, bot.channels.email.worker, bot.identity.linking, "
-             "bot.channels.telegram.handlers, bot.channels.whatsapp.processing; "
+             "bot.channels.telegram.handlers, bot.channels.whatsapp.processing, bot.channels.whatsapp.graph, "
+             "bot.console.routes_insights, bot.kb.commands, bot.training; "
              "print(bot.texts.catalogue.cache_info().currsize, bot.texts.languages.cache_info().currsize)")
     result = subprocess.run([sys.executable, "-c", probe], cwd=PROJECT_ROOT, capture_output=True, text=True,
                             check=True)
