@@ -117,10 +117,10 @@ def template(key: str, language: str | None = None) -> str:
     return found
 
 
-def text(key: str, language: str | None = None, /, **values: object) -> str:
+def text(key: str, /, language: str | None = None, **values: object) -> str:
     """The text of ``key`` in ``language`` (default language when ``None`` or not catalogued)
     with its placeholders filled from ``values``; every placeholder needs a value and every
-    value a placeholder."""
+    value a placeholder (so no placeholder may be called ``language``)."""
     raw = template(key, language)
     wanted = placeholders(raw)
     if wanted != values.keys():

@@ -51,7 +51,7 @@ def test_every_catalogue_has_every_key_with_the_same_placeholders(language):
 def test_texts_are_non_empty_and_use_named_placeholders_only(language):
     for key, value in catalogue(language).items():
         assert value.strip(), key
-        placeholders(value)  # raises on {0}, {}, {x!r}, {x:>3}
+        assert "language" not in placeholders(value), key  # raises on {0}, {}, {x!r}, {x:>3}
         assert value == value.strip(), f"{key}: leading or trailing white space"
 
 
@@ -85,6 +85,7 @@ def test_placeholders_reject_anything_but_names():
 def test_an_unknown_language_falls_back_to_the_default():
     assert text("edit.already_answered", "xx") == text("edit.already_answered")
     assert text("edit.already_answered", None) == text("edit.already_answered", DEFAULT_LANGUAGE)
+    assert text("ticket.latest_update", language="xx", update="u") == "Latest update: u"
 
 
 def test_a_second_language_is_used_and_a_missing_key_falls_back(catalogue_dir, caplog):
