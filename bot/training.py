@@ -104,8 +104,14 @@ def stage_training_data(kb_dir: Path, stage: Path, calibrated_thresholds: bool =
     if errors:
         listing = "\n".join(f"{p.file}:{p.line}: {p.message}" for p in errors[:50])
         raise TrainingError(f"the knowledge base in {kb_dir} has {len(errors)} error(s); not training:\n{listing}")
+    from bot.texts.domain import render_domain
+
     for name in ("config.yml", "domain.yml"):
         shutil.copy2(PROJECT_ROOT / name, stage / name)
+    # Rasa's responses come from the text catalogue (bot.texts): the model is trained on the
+    # catalogue's words even when domain.yml has not been regenerated yet.
+    domain = stage / "domain.yml"
+    domain.write_text(render_domain(domain.read_text("utf-8")), "utf-8")
     if calibrated_thresholds:
         from bot.nlu.calibration import calibrated_config
 
@@ -135,8 +141,11 @@ def train(
         name = f"model-{fingerprint(stage)}"
         model = models_dir / f"{name}.tar.gz"
         if kb_dir.resolve() == (PROJECT_ROOT / "knowledge_base").resolve():
-            # Keep the generated FAQ data in the project too, for `rasa test` and for reading.
+            # Keep the generated FAQ data in the project too, for `rasa test` and for reading,
+            # and domain.yml's responses in line with the catalogue.
             shutil.copy2(stage / "data" / GENERATED_FAQ, PROJECT_ROOT / "data" / GENERATED_FAQ)
+            if (stage / "domain.yml").read_bytes() != (PROJECT_ROOT / "domain.yml").read_bytes():
+                shutil.copy2(stage / "domain.yml", PROJECT_ROOT / "domain.yml")
         if model.exists() and not force:
             if not quiet:
                 print(f"model up to date: {model}")

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bot.core.clarification import CHOICES_KEY, NONE_TITLE
+from bot.core.clarification import CHOICES_KEY, none_option_title
 from bot.core.inbound import KbChoice
 
 ELLIPSIS = "\u2026"
@@ -61,7 +61,7 @@ def offered_choices(meta: Mapping[str, Any] | None) -> OfferedChoices | None:
     if not options:
         return None
     none = raw.get("none") if isinstance(raw.get("none"), Mapping) else {}
-    none_title = none.get("title") if isinstance(none.get("title"), str) and none.get("title").strip() else NONE_TITLE
+    none_title = none.get("title") if isinstance(none.get("title"), str) and none.get("title").strip() else none_option_title()
     return OfferedChoices(offer=offer, options=options, none=Option(0, " ".join(none_title.split())))
 
 

@@ -31,8 +31,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.core.clarification import CHOICES_KEY, none_option_title
 from bot.outbox.delivery import PENDING, mark_sent_in_response
-from bot.core.clarification import CHOICES_KEY, NONE_TITLE
 from bot.core.inbound import KbChoice
 from bot.store.models import ChannelIdentity, Message
 from bot.store.types import utcnow
@@ -149,7 +149,7 @@ def chat_choices(raw: object) -> ChatChoices | None:
         return None
     offer = raw["offer"]
     entries = [o for o in raw.get("options") or [] if isinstance(o, dict)]
-    none = raw.get("none") if isinstance(raw.get("none"), dict) else {"n": 0, "title": NONE_TITLE}
+    none = raw.get("none") if isinstance(raw.get("none"), dict) else {"n": 0, "title": none_option_title()}
     options = []
     for item in [*entries, none]:
         n, title = item.get("n"), item.get("title")

@@ -30,6 +30,8 @@ from bot.kb.proposals_apply import suggest_entry_id
 from bot.store.models import Message
 from bot.tickets.models import Ticket
 from bot.store.types import utcnow
+from bot.texts import DEFAULT_LANGUAGE
+from bot.texts import text as catalogue_text
 
 logger = logging.getLogger(__name__)
 
@@ -460,7 +462,7 @@ def chat_page(request: Request, ctx: ConsoleContext = Depends(get_context)):
         request,
         "chat.html",
         {"token": chat.csrf_token(cookie), "max_chars": chat.MAX_TEXT_CHARS,
-         "cookie_days": chat.COOKIE_MAX_AGE_DAYS},
+         "cookie_days": chat.COOKIE_MAX_AGE_DAYS, "t": catalogue_text, "language": DEFAULT_LANGUAGE},
     )
     if fresh:
         response.set_cookie(
@@ -474,13 +476,13 @@ def _visitor(request: Request) -> str | JSONResponse:
     """The visitor's cookie after the CSRF checks, or the error response to send."""
     cookie = request.cookies.get(chat.COOKIE)
     if not chat.valid_visitor(cookie):
-        return _chat_error(403, "no_session", "Your chat session has expired. Reload the page.")
+        return _chat_error(403, "no_session", catalogue_text("web.error.no_session"))
     origin = request.headers.get("origin")
     host = (request.headers.get("host") or "").lower()
     if origin is not None and origin.split("://", 1)[-1].lower() != host:
-        return _chat_error(403, "cross_site", "Cross-site request refused.")
+        return _chat_error(403, "cross_site", catalogue_text("web.error.cross_site"))
     if not chat.token_matches(cookie, request.headers.get(chat.TOKEN_HEADER)):
-        return _chat_error(403, "bad_token", "This page has expired. Reload it and try again.")
+        return _chat_error(403, "bad_token", catalogue_text("web.error.bad_token"))
     return cookie
 
 
@@ -490,35 +492,35 @@ async def chat_send(request: Request, ctx: ConsoleContext = Depends(get_context)
     if isinstance(cookie, JSONResponse):
         return cookie
     if not request.headers.get("content-type", "").startswith("application/json"):
-        return _chat_error(415, "unsupported_media_type", "Send the message as JSON.")
+        return _chat_error(415, "unsupported_media_type", catalogue_text("web.error.not_json"))
     per_cookie, per_ip = _limiters(request)
     wait = per_cookie.retry_after(cookie) or per_ip.retry_after(client_ip(request))
     if wait:
         return _chat_error(429, "too_many_messages",
-                           f"You are sending messages very quickly. Please wait {wait} seconds.",
+                           catalogue_text("web.too_many_messages", seconds=wait),
                            {"Retry-After": str(wait)})
     body = await request.body()
     if len(body) > chat.MAX_BODY_BYTES:
-        return _chat_error(413, "too_large", f"Messages are limited to {chat.MAX_TEXT_CHARS} characters.")
+        return _chat_error(413, "too_large", catalogue_text("web.error.too_large", limit=chat.MAX_TEXT_CHARS))
     try:
         data = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
-        return _chat_error(400, "invalid_json", "The message could not be read.")
+        return _chat_error(400, "invalid_json", catalogue_text("web.error.invalid_json"))
     text = data.get("text") if isinstance(data, dict) else None
     client_id = data.get("client_id") if isinstance(data, dict) else None
     # A "Do you mean ...?" button: ``text`` is its title, what the citizen "said".
     raw_choice = data.get("choice") if isinstance(data, dict) else None
     if not isinstance(text, str) or not text.strip():
-        return _chat_error(422, "empty", "Write a message first.")
+        return _chat_error(422, "empty", catalogue_text("web.error.empty"))
     if len(text) > chat.MAX_TEXT_CHARS:
-        return _chat_error(413, "too_large", f"Messages are limited to {chat.MAX_TEXT_CHARS} characters.")
+        return _chat_error(413, "too_large", catalogue_text("web.error.too_large", limit=chat.MAX_TEXT_CHARS))
     if client_id is not None and not chat.valid_client_id(client_id):
-        return _chat_error(422, "invalid_client_id", "client_id must be 8-64 letters, digits or dashes.")
+        return _chat_error(422, "invalid_client_id", catalogue_text("web.error.invalid_client_id"))
     choice = None
     if raw_choice is not None:
         choice = KbChoice.decode(raw_choice) if isinstance(raw_choice, str) else None
         if choice is None:
-            return _chat_error(422, "invalid_choice", "This choice could not be read. Reload the page.")
+            return _chat_error(422, "invalid_choice", catalogue_text("web.error.invalid_choice"))
     address = chat.sender_address(cookie)
     inbound = InboundMessage(
         channel=chat.CHANNEL,

@@ -30,7 +30,6 @@ a tap back into an ``InboundMessage`` whose ``choice`` is the decoded
 from __future__ import annotations
 
 CHOICES_KEY = "choices"
-NONE_TITLE = "None of these / talk to a person"
 
 import logging
 import re
@@ -50,6 +49,7 @@ from bot.settings import Settings
 from bot.store.models import KbOffer, Message
 from bot.tickets.models import Ticket
 from bot.store.types import utcnow
+from bot.texts import text
 from bot.tickets.service import add_note, attach_to_ticket
 
 logger = logging.getLogger(__name__)
@@ -109,12 +109,17 @@ def choices_meta(offer: KbOffer, kb_dir) -> dict:
     return {
         "offer": offer.token,
         "options": [{"n": o.n, "entry": o.entry, "title": o.title} for o in offer_options(offer.entries, kb_dir)],
-        "none": {"n": 0, "title": NONE_TITLE},
+        "none": {"n": 0, "title": none_option_title()},
     }
 
 
+def none_option_title(language: str | None = None) -> str:
+    """The title of option 0, "none of these": the citizen wants a person instead."""
+    return text("clarification.none_title", language)
+
+
 def options_text(options: Sequence[ChoiceOption]) -> str:
-    return "\n".join([f"{o.n}. {o.title}" for o in options] + [f"0. {NONE_TITLE}"])
+    return "\n".join([f"{o.n}. {o.title}" for o in options] + [f"0. {none_option_title()}"])
 
 
 def pending_offer(session: Session, citizen_id: int, *, now: datetime | None = None) -> KbOffer | None:
@@ -299,12 +304,20 @@ def _hand_over(session: Session, offer: KbOffer, settings: Settings, *, now: dat
     return escalation
 
 
-def handed_over_text(escalation: Escalation, department: str, *, lead: str = "Thank you.") -> str:
-    if escalation.created:
-        return (f"{lead} I've passed your question to our {department} team as ticket "
-                f"{escalation.ticket.public_id}. A member of staff will reply within {escalation.commitment}.")
-    return (f"{lead} I've added your question to your open ticket {escalation.ticket.public_id} with our {department} team. "
-            f"They will reply within {escalation.commitment}.")
+# The catalogue's texts for a question handed over without Rasa, by situation.
+_HANDED_OVER = {
+    "earlier_question": ("clarification.earlier_question.created", "clarification.earlier_question.joined"),
+    # The same words as Rasa's own hand-over on expiry (domain.yml), from the same catalogue keys.
+    "expired": ("rasa.utter_kb_offer_expired_ticket_created", "rasa.utter_kb_offer_expired_ticket_joined"),
+}
+
+
+def handed_over_text(escalation: Escalation, department: str, *, situation: str, language: str | None = None) -> str:
+    """What the citizen is told when the core hands their question over itself: ``situation``
+    is ``earlier_question`` (they wrote something else) or ``expired`` (they did not answer)."""
+    created, joined = _HANDED_OVER[situation]
+    return text(created if escalation.created else joined, language, department=department,
+                ticket_id=escalation.ticket.public_id, commitment=escalation.commitment)
 
 
 def due_offers(session: Session, *, now: datetime | None = None, limit: int = 50) -> list[int]:

@@ -30,21 +30,14 @@ from bot.store.messages import record_inbound, record_outbound
 from bot.store.models import ChannelIdentity, KbOffer, Message
 from bot.tickets.models import Ticket
 from bot.store.types import utcnow
+from bot.texts import text as catalogue_text
 from bot.tickets.service import attach_to_ticket, open_ticket_of
 from bot.tickets.status import OPEN_STATUSES
 
 logger = logging.getLogger(__name__)
 
-ATTACHMENT_LABELS = {
-    "photo": "photo",
-    "document": "document",
-    "voice": "voice message",
-    "audio": "audio file",
-    "video": "video",
-    "sticker": "sticker",
-    "location": "location",
-    "contact": "contact",
-}
+# Kinds of attachment with a word of their own (attachment.kind.<kind> in bot.texts).
+ATTACHMENT_KINDS = ("photo", "document", "voice", "audio", "video", "sticker", "location", "contact")
 
 
 @dataclass(frozen=True)
@@ -224,10 +217,8 @@ class Conversation:
         if ticket is None:
             return None
         threads.join_thread(session, message, ticket, self._settings)
-        text = (
-            f"Thank you. Your message has been added to ticket {ticket.public_id}, and a member of staff "
-            f"will reply within {ticket_commitment(session, ticket, self._settings)}."
-        )
+        text = catalogue_text("ticket.joined_thread", ticket_id=ticket.public_id,
+                              commitment=ticket_commitment(session, ticket, self._settings))
         reply = record_outbound(session, inbound=message, text=text)
         self._mark_reply(reply, replies_in_response)
         return [text], [reply.id]
@@ -270,7 +261,7 @@ class Conversation:
                 return None, []
             department = department_names(self._settings.kb_dir).get(escalation.ticket.department,
                                                                      escalation.ticket.department)
-            text = clarification.handed_over_text(escalation, department, lead="About your earlier question:")
+            text = clarification.handed_over_text(escalation, department, situation="earlier_question")
             return None, [(text, escalation.ticket.id)]
 
     def expire_offers(self, *, now: datetime | None = None, limit: int = 50) -> list[int]:
@@ -311,7 +302,7 @@ class Conversation:
                     department = department_names(self._settings.kb_dir).get(escalation.ticket.department,
                                                                              escalation.ticket.department)
                     texts = [clarification.handed_over_text(escalation, department,
-                                                            lead="I haven't heard back from you, so")]
+                                                            situation="expired")]
                 elif offer.status != clarification.EXPIRED or not texts:
                     continue  # settled meanwhile (a pick, another process's expiry): nothing to say
                 for text in texts:
@@ -328,21 +319,17 @@ class Conversation:
         With an open ticket it belongs to that ticket (a photo of the pothole just
         reported); otherwise the citizen is asked to describe it in text.
         """
-        label = ATTACHMENT_LABELS.get(kind, "attachment")
+        label = catalogue_text(f"attachment.kind.{kind if kind in ATTACHMENT_KINDS else 'other'}")
         with self._sessions.begin() as session:
             message = session.get(Message, message_id)
             ticket = open_ticket_of(session, message.citizen_id)
             if ticket is not None:
                 attach_to_ticket(session, ticket, message, settings=self._settings)
                 record_handling(message, intent=None, confidence=None, handling="attachment_added", ticket=ticket)
-                text = f"Thank you. I have added your {label} to ticket {ticket.public_id}."
+                text = catalogue_text("attachment.added", label=label, ticket_id=ticket.public_id)
             else:
                 record_handling(message, intent=None, confidence=None, handling="attachment_unhandled")
-                text = (
-                    f"Thank you for the {label}. I can only read text: please describe your question or "
-                    "the problem in a message. If you are reporting a problem, you can send the "
-                    f"{label} again after your description and it will be added to your report."
-                )
+                text = catalogue_text("attachment.unreadable", label=label)
             reply = record_outbound(session, inbound=message, text=text)
             self._mark_reply(reply, replies_in_response)
             reply_ids = [reply.id]
@@ -408,11 +395,9 @@ class Conversation:
             replies, reply_ids = [], []
             if earlier_edits == 0:
                 if ticket is not None:
-                    text = (f"I see you edited your message. I have added the new version to ticket "
-                            f"{ticket.public_id}, so the staff handling it will read it.")
+                    text = catalogue_text("edit.added_to_ticket", ticket_id=ticket.public_id)
                 else:
-                    text = ("I see you edited your message. I had already answered it; if your question has "
-                            "changed, please send it again as a new message.")
+                    text = catalogue_text("edit.already_answered")
                 reply = record_outbound(session, inbound=message, text=text)
                 self._mark_reply(reply, replies_in_response)
                 replies, reply_ids = [text], [reply.id]
@@ -446,11 +431,8 @@ class Conversation:
             handling="escalated" if outcome.created else "ticket_joined",
             ticket=outcome.ticket,
         )
-        if reason == "assistant_unavailable" and apologise:
-            lead = "Sorry, I can't process your message right now. It has been saved"
-        else:
-            lead = "Thank you. Your message has been saved"
-        return f"{lead} as ticket {outcome.ticket.public_id}, and a member of staff will reply within {outcome.commitment}."
+        key = "ticket.saved_unavailable" if reason == "assistant_unavailable" and apologise else "ticket.saved"
+        return catalogue_text(key, ticket_id=outcome.ticket.public_id, commitment=outcome.commitment)
 
     def _result(
         self,

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from bot.core.routing import route_department
 from bot.settings import Settings
 from bot.store.models import Message
+from bot.texts import text
 from bot.tickets.models import Ticket
 from bot.tickets.service import department_commitment, detect_priority, open_or_join_ticket
 
@@ -56,9 +57,9 @@ def ticket_commitment(session: Session, ticket: Ticket, settings: Settings) -> s
 
 def commitment_text(hours: float) -> str:
     if hours >= 48 and hours % 24 == 0:
-        return f"{int(hours // 24)} days"
+        return text("commitment.days", days=int(hours // 24))
     whole = int(hours) if float(hours).is_integer() else hours
-    return f"{whole} hour" if whole == 1 else f"{whole} hours"
+    return text("commitment.hour", hours=whole) if whole == 1 else text("commitment.hours", hours=whole)
 
 
 def escalate(

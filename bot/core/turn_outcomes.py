@@ -21,7 +21,8 @@ from bot.store.db import session_scope
 from bot.store.models import ChannelIdentity
 from bot.core.inbound import KbChoice
 from bot.tickets.ids import extract_ticket_ids
-from bot.tickets.status import OPEN_STATUSES
+from bot.texts import text
+from bot.tickets.status import OPEN_STATUSES, STATUSES
 from bot.tickets.service import lookup_status_for_identity
 
 # E-mail does not ask "Do you mean ...?": a reply in the ticket's thread joins the ticket, and
@@ -31,13 +32,11 @@ CHANNELS_WITHOUT_OFFER = frozenset({"email"})
 
 SMALL_TALK_RESPONSES = {"greet": "utter_greet", "goodbye": "utter_goodbye", "thanks": "utter_thanks"}
 
-STATUS_LABELS = {
-    "new": "received and waiting for a member of staff",
-    "open": "being worked on",
-    "pending_citizen": "waiting for information from you",
-    "resolved": "resolved",
-    "closed": "closed",
-}
+
+
+def status_label(status: str, language: str | None = None) -> str:
+    """How a ticket status reads to the citizen (ticket.status.<status> in bot.texts)."""
+    return text(f"ticket.status.{status}", language) if status in STATUSES else status
 
 
 @dataclass(frozen=True)
@@ -126,7 +125,7 @@ def offer_kb_choices(turn: Turn) -> list[Reply]:
         offer = clarification.open_offer(session, message, options, settings)
         buttons = [{"title": o.title, "payload": clarification.rasa_payload(KbChoice(offer.token, o.n))}
                    for o in options]
-        buttons.append({"title": clarification.NONE_TITLE, "payload": clarification.rasa_payload(KbChoice(offer.token, 0))})
+        buttons.append({"title": clarification.none_option_title(), "payload": clarification.rasa_payload(KbChoice(offer.token, 0))})
     return [Reply("utter_ask_kb_choice", {"options": clarification.options_text(options)}, buttons)]
 
 
@@ -195,14 +194,14 @@ def ticket_status(turn: Turn) -> list[Reply]:
         if lookup.outcome != "found":
             return [Reply("utter_ticket_not_found")]
         ticket = lookup.ticket
-        update = f"Latest update: {lookup.last_public_update}" if lookup.last_public_update else ""
+        update = text("ticket.latest_update", update=lookup.last_public_update) if lookup.last_public_update else ""
         return [
             Reply(
                 "utter_ticket_status",
                 {
                     "ticket_id": ticket.public_id,
                     "department": department_name(ticket.department),
-                    "status": STATUS_LABELS.get(ticket.status, ticket.status),
+                    "status": status_label(ticket.status),
                     "last_update": update,
                 },
             )

@@ -10,24 +10,23 @@ from __future__ import annotations
 
 import re
 
+from bot.texts import text
+
 # Channels a code can be sent to: they deliver to an address the citizen holds.
 LINKABLE_CHANNELS: tuple[str, ...] = ("email", "telegram", "whatsapp")
 
-CHANNEL_LABELS = {
-    "email": "e-mail address",
-    "telegram": "Telegram chat",
-    "whatsapp": "WhatsApp number",
-    "web": "web chat",
-    "sms": "phone number",
-    "api": "conversation",
-}
+# Channels with a word of their own for one address on them (link.channel_label.<channel> in bot.texts).
+LABELLED_CHANNELS = ("email", "telegram", "whatsapp", "web", "sms", "api")
 
 _EMAIL = re.compile(r"[^@\s<>(),;:\"\[\]]+@[^@\s<>(),;:\"\[\]]+\.[^@\s<>(),;:\"\[\]]+")
 _PHONE_NOISE = re.compile(r"[\s\-.()/]")
 
 
-def label(channel: str) -> str:
-    return CHANNEL_LABELS.get(channel, f"{channel} address")
+def label(channel: str, language: str | None = None) -> str:
+    """What one address on ``channel`` is called inside a sentence ("this Telegram chat")."""
+    if channel in LABELLED_CHANNELS:
+        return text(f"link.channel_label.{channel}", language)
+    return text("link.other_channel_label", language, channel=channel)
 
 
 def normalize_email(raw: str) -> str | None:

@@ -38,6 +38,7 @@ from bot.settings import Settings
 from bot.store.citizens import get_or_create_identity
 from bot.store.models import ChannelIdentity, Message
 from bot.store.types import utcnow
+from bot.texts import text
 
 CODE_TTL = timedelta(minutes=15)
 MAX_WRONG_CODES = 5
@@ -51,11 +52,6 @@ HANDLING = "identity_link"
 
 PENDING, USED, EXHAUSTED, EXPIRED, SUPERSEDED = "pending", "used", "exhausted", "expired", "superseded"
 
-USAGE = (
-    "To link another way of reaching us to this conversation, send /link followed by the address, "
-    "for example /link email ana@example.org, /link whatsapp +34 600 123 456 or /link telegram 123456789. "
-    "We send a 6-digit code there; type it here and your messages and tickets from both are kept together."
-)
 
 
 @dataclass(frozen=True)
@@ -104,14 +100,14 @@ def _count_since(session: Session, column, value: int, since: datetime) -> int:
     return session.scalar(select(func.count()).select_from(LinkCode).where(column == value, LinkCode.created_at > since))
 
 
+def _usage() -> LinkOutcome:
+    return LinkOutcome("usage", text("link.usage"))
+
+
 def _code_text(code: str, requester: ChannelIdentity, target: ChannelIdentity) -> str:
     minutes = int(CODE_TTL.total_seconds() // 60)
-    return (
-        f"Your code is {code}. Someone (we hope you) asked to link this {label(target.channel)} to a "
-        f"{label(requester.channel)} they use to contact the city. To do it, type the code in that "
-        f"{label(requester.channel)} within {minutes} minutes; it does not work anywhere else. "
-        "If you did not ask for this, ignore this message: nothing is linked without the code."
-    )
+    return text("link.code", code=code, target_label=label(target.channel), requester_label=label(requester.channel),
+                minutes=minutes)
 
 
 def request_code(
@@ -126,38 +122,30 @@ def request_code(
     """Send a one-time code to ``raw_address`` on ``channel`` for ``requester`` to type."""
     now = now or utcnow()
     if channel not in LINKABLE_CHANNELS:
-        return LinkOutcome("usage", USAGE)
+        return _usage()
     if channel not in enabled_channels(settings):
         return LinkOutcome(
             "channel_off",
-            f"Sorry, we cannot send codes by {channel if channel != 'email' else 'e-mail'} at the moment. "
-            "You can link another of your channels instead, or write to us there directly.",
+            text("link.channel_off", channel=text(f"link.channel_name.{channel}")),
         )
     address = normalize_address(channel, raw_address)
     if address is None:
-        hint = {
-            "email": "for example /link email ana@example.org",
-            "whatsapp": "with the country code, for example /link whatsapp +34 600 123 456",
-            "telegram": "with the chat's number (easier: in our Telegram chat, send /link followed by your "
-            "e-mail address, and type the code there)",
-        }[channel]
-        return LinkOutcome("bad_address", f"That does not look like a {label(channel)}. Please send it {hint}.")
+        return LinkOutcome("bad_address", text(f"link.bad_address.{channel}", label=label(channel)))
     if (channel, address) == (requester.channel, requester.address):
-        return LinkOutcome("same_address", f"That is the {label(channel)} you are writing from, so it is already yours.")
+        return LinkOutcome("same_address", text("link.same_address", label=label(channel)))
     # Serialise one identity's requests so that two at once cannot both slip under the limit.
     session.execute(select(ChannelIdentity.id).where(ChannelIdentity.id == requester.id).with_for_update())
     if _count_since(session, LinkCode.identity_id, requester.id, now - timedelta(hours=1)) >= REQUESTS_PER_HOUR:
         return LinkOutcome(
             "rate_limited",
-            f"You have asked for {REQUESTS_PER_HOUR} codes in the last hour, which is the limit. "
-            "Please try again later. If a code did arrive, you can still type it here.",
+            text("link.rate_limited", limit=REQUESTS_PER_HOUR),
         )
     target = get_or_create_identity(session, channel, address)
     if target.citizen_id == requester.citizen_id:
-        return LinkOutcome("already_linked", f"{address} is already linked to this conversation; nothing to do.")
+        return LinkOutcome("already_linked", text("link.already_linked", address=address))
     if _count_since(session, LinkCode.target_identity_id, target.id, now - timedelta(hours=1)) >= CODES_PER_TARGET_PER_HOUR:
         return LinkOutcome(
-            "target_busy", f"We cannot send another code to {address} right now. Please try again in an hour."
+            "target_busy", text("link.target_busy", address=address)
         )
 
     session.execute(
@@ -183,7 +171,7 @@ def request_code(
         identity=target,
         text=_code_text(code, requester, target),
         author="assistant",
-        meta={"kind": "link_code", "subject": "Your code to link your contact details"},
+        meta={"kind": "link_code", "subject": text("link.code_subject")},
         now=now,
     )
     link_code.message_id = message.id
@@ -191,8 +179,8 @@ def request_code(
     minutes = int(CODE_TTL.total_seconds() // 60)
     return LinkOutcome(
         "code_sent",
-        f"We are sending a 6-digit code to {address} ({label(channel)}). Type it here within {minutes} minutes "
-        f"to link it to this {label(requester.channel)}. If nothing arrives, check the address and send /link again.",
+        text("link.code_sent", address=address, label=label(channel), minutes=minutes,
+             requester_label=label(requester.channel)),
         link_code=link_code,
     )
 
@@ -206,14 +194,14 @@ def confirm_code(
     if link_code is None or link_code.status != PENDING:
         return LinkOutcome(
             "no_code",
-            "There is no code waiting for you here (a code works once, and only in the chat where it was "
-            "asked for). To link an address, send /link followed by it, for example /link email ana@example.org.",
+            text("link.no_code"),
         )
     target = link_code.target_identity
-    again = f"Send /link {target.channel} {target.address} for a new code."
+    again = {"channel": target.channel, "address": target.address}
     if now >= link_code.expires_at:
         link_code.status = EXPIRED
-        return LinkOutcome("expired", f"That code has expired: codes work for 15 minutes. {again}", link_code=link_code)
+        return LinkOutcome("expired", text("link.expired", minutes=int(CODE_TTL.total_seconds() // 60), **again),
+                           link_code=link_code)
     if not hmac.compare_digest(link_code.code_hash, hash_code(settings, requester.id, code)):
         link_code.attempts += 1
         left = MAX_WRONG_CODES - link_code.attempts
@@ -221,19 +209,15 @@ def confirm_code(
             link_code.status = EXHAUSTED
             return LinkOutcome(
                 "code_dead",
-                f"That code is not right, and it was the {MAX_WRONG_CODES}th try, so the code no longer works. {again}",
+                text("link.code_dead", max_tries=MAX_WRONG_CODES, **again),
                 link_code=link_code,
             )
-        tries = "1 try" if left == 1 else f"{left} tries"
-        return LinkOutcome(
-            "wrong_code", f"That code is not right. Please check it and type it again ({tries} left).", link_code=link_code
-        )
+        wrong = text("link.wrong_code_one_left") if left == 1 else text("link.wrong_code", left=left)
+        return LinkOutcome("wrong_code", wrong, link_code=link_code)
     link_code.status = USED
     link_code.used_at = now
-    done = (
-        f"Done: your {label(target.channel)} {target.address} is now linked to this {label(requester.channel)}. "
-        "Your messages and tickets from both are kept together, and you can ask about your tickets from either."
-    )
+    done = text("link.linked", target_label=label(target.channel), address=target.address,
+                requester_label=label(requester.channel))
     if target.citizen_id == requester.citizen_id:
         return LinkOutcome("linked", done, link_code=link_code)
     merge = merge_citizens(session, requester.citizen_id, target.citizen_id, actor="citizen", link_code=link_code, now=now)
@@ -260,6 +244,6 @@ def handle_link_message(
         outcome = confirm_code(session, identity, command.code, settings=settings, now=now)
     else:
         assert isinstance(command, LinkUsage)
-        outcome = LinkOutcome("usage", USAGE)
+        outcome = _usage()
     record_handling(message, intent=None, confidence=None, handling=HANDLING)
     return outcome

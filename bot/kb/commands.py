@@ -20,8 +20,10 @@ from bot.kb.loader import load_kb
 from bot.kb.schema import KnowledgeBase, Problem, sort_problems
 from bot.kb.validate import check_kb
 from bot.settings import PROJECT_ROOT
+from bot.texts.domain import sync_domain
 
 DEFAULT_OUT = PROJECT_ROOT / "data" / "nlu" / "faq.yml"
+DEFAULT_DOMAIN = PROJECT_ROOT / "domain.yml"
 
 
 def default_kb_dir() -> Path:
@@ -38,10 +40,16 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
     _kb_dir_option(validate)
     validate.set_defaults(func=cmd_validate)
 
-    compile_ = commands.add_parser("compile", help="generate Rasa FAQ training data from the KB")
+    compile_ = commands.add_parser(
+        "compile", help="generate Rasa FAQ training data from the KB, and domain.yml's responses from the texts"
+    )
     _kb_dir_option(compile_)
     compile_.add_argument(
         "--out", type=Path, default=DEFAULT_OUT, help=f"output file (default: {_show(DEFAULT_OUT)})"
+    )
+    compile_.add_argument(
+        "--domain", type=Path, default=DEFAULT_DOMAIN,
+        help=f"Rasa domain whose responses come from the text catalogue (default: {_show(DEFAULT_DOMAIN)})",
     )
     compile_.set_defaults(func=cmd_compile)
 
@@ -128,6 +136,8 @@ def cmd_compile(args: argparse.Namespace) -> int:
     examples = sum(e.phrasing_count() for e in kb.entries)
     state = "wrote" if changed else "unchanged:"
     print(f"{state} {_show(args.out)} ({len(kb.entries)} entries, {examples} phrasings)")
+    if sync_domain(args.domain):
+        print(f"wrote {_show(args.domain)} (responses from the text catalogue, bot/texts)")
     return 0
 
 

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from bot.console import chat
-from bot.core.clarification import CHOICES_KEY, NONE_TITLE
+from bot.core.clarification import CHOICES_KEY, none_option_title
 from bot.core.conversation import Conversation
 from bot.core.inbound import KbChoice
 from bot.store.db import session_factory, session_scope
@@ -222,7 +222,7 @@ def test_an_asking_reply_carries_its_buttons_in_the_response_and_the_history(ask
     choices = reply["choices"]
     offer = choices["offer"]
     assert [o["n"] for o in choices["options"]] == [1, 2, 0]
-    assert choices["options"][-1]["title"] == NONE_TITLE
+    assert choices["options"][-1]["title"] == none_option_title()
     assert [o["choice"] for o in choices["options"]] == [f"kb:{offer}:1", f"kb:{offer}:2", f"kb:{offer}:0"]
     # Entry ids stay in the store: the page needs titles and choices only.
     assert set(choices["options"][0]) == {"n", "title", "choice"}
@@ -311,10 +311,10 @@ def test_none_of_these_leaves_a_readable_trace_on_the_ticket_page(asking, db_url
 
 def test_chat_choices_read_only_the_documented_shape() -> None:
     good = {"offer": "abc234", "options": [{"n": 1, "entry": BULKY, "title": "Sofa?"}],
-            "none": {"n": 0, "title": NONE_TITLE}}
+            "none": {"n": 0, "title": none_option_title()}}
     parsed = chat.chat_choices(good)
     assert parsed.as_json() == {"offer": "abc234", "options": [
-        {"n": 1, "title": "Sofa?", "choice": "kb:abc234:1"}, {"n": 0, "title": NONE_TITLE, "choice": "kb:abc234:0"}]}
+        {"n": 1, "title": "Sofa?", "choice": "kb:abc234:1"}, {"n": 0, "title": none_option_title(), "choice": "kb:abc234:0"}]}
     for bad in (None, [], {"offer": 5}, {**good, "offer": "a:b"}, {**good, "options": [{"n": "1", "title": "x"}]},
                 {**good, "options": [{"n": True, "title": "x"}]}, {**good, "options": [{"n": 1, "title": " "}]},
                 {**good, "options": [{"n": 100, "title": "x"}]}, {**good, "options": []}):

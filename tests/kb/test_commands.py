@@ -96,6 +96,20 @@ def test_compile(kb_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert capsys.readouterr().out.startswith("unchanged: data/nlu/faq.yml")
 
 
+def test_compile_regenerates_domain_responses_from_the_text_catalogue(kb_copy: Path, tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]):
+    domain = tmp_path / "domain.yml"
+    committed = (commands.PROJECT_ROOT / "domain.yml").read_text(encoding="utf-8")
+    domain.write_text(committed.replace("Goodbye! You can write again at any time.", "Bye."), encoding="utf-8")
+    out = tmp_path / "faq.yml"
+    assert run("compile", "--kb-dir", str(kb_copy), "--out", str(out), "--domain", str(domain)) == 0
+    assert "responses from the text catalogue" in capsys.readouterr().out
+    assert domain.read_text(encoding="utf-8") == committed
+
+    assert run("compile", "--kb-dir", str(kb_copy), "--out", str(out), "--domain", str(domain)) == 0
+    assert "domain" not in capsys.readouterr().out
+
+
 def test_compile_refuses_on_errors(kb_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     (kb_copy / "parking.yml").write_text("department: parking\nentries:\n  - id: X\n", encoding="utf-8")
     out = tmp_path / "faq.yml"

@@ -23,6 +23,7 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
 
+from bot.texts import text as catalogue_text
 from bot.tickets.ids import extract_ticket_ids
 
 MAX_SUBJECT_CHARS = 200
@@ -72,14 +73,14 @@ def strip_reply_prefixes(subject: str | None) -> str:
 
 def reply_subject(original_subject: str | None, ticket_id: str | None) -> str:
     """ "Re: <original> [Ticket <ID>]": one "Re:", the ticket ID only if not already there."""
-    subject = strip_reply_prefixes(original_subject) or "Your message"
+    subject = strip_reply_prefixes(original_subject) or catalogue_text("email.subject_default")
     if len(subject) > MAX_SUBJECT_CHARS:
         subject = subject[: MAX_SUBJECT_CHARS - 1].rstrip() + "…"
     subject = f"Re: {subject}"
     if ticket_id:
         present = {found.canonical for found in extract_ticket_ids(subject) if found.valid}
         if ticket_id not in present:
-            subject = f"{subject} [Ticket {ticket_id}]"
+            subject = catalogue_text("email.subject_with_ticket", subject=subject, ticket_id=ticket_id)
     return subject
 
 
@@ -168,26 +169,19 @@ def compose_combined_reply(
     answers = [answer.strip() for answer in answers if answer and answer.strip()]
     escalated = [part.strip() for part in escalated_parts if part and part.strip()]
     if answers and escalated:
-        blocks.append("Thank you for your message. Here is what we can answer straight away:")
+        blocks.append(catalogue_text("email.reply.thanks_with_answers"))
     elif answers:
-        blocks.append("Thank you for your message.")
+        blocks.append(catalogue_text("email.reply.thanks"))
     if len(answers) == 1:
         blocks.append(answers[0])
     else:
         blocks.extend(f"{index}. {answer}" for index, answer in enumerate(answers, 1))
     if escalated:
-        what = (
-            "Your message"
-            if not answers
-            else "The rest of your message" if len(escalated) > 1 else "Your other question"
-        )
+        what = "message" if not answers else "rest" if len(escalated) > 1 else "other_question"
         listed = "\n".join(f"- {_quoted(part)}" for part in escalated)
         if ticket_id:
-            tail = (
-                f"{what} has been passed to our staff as ticket {ticket_id}, and a member of staff "
-                f"will reply within {commitment}. Please keep the ticket number in the subject if you write again."
-            )
+            tail = catalogue_text(f"email.reply.passed_with_ticket.{what}", ticket_id=ticket_id, commitment=commitment)
         else:
-            tail = f"{what} has been passed to our staff, and a member of staff will reply within {commitment}."
+            tail = catalogue_text(f"email.reply.passed.{what}", commitment=commitment)
         blocks.append(f"{tail}\n{listed}" if answers else tail)
     return "\n\n".join(blocks)

@@ -17,6 +17,7 @@ from telegram import Bot, CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 from bot.channels.choices import OfferedChoices, offered_choices, truncate
 from bot.channels.telegram.updates import CHANNEL
 from bot.core.inbound import InboundMessage, KbChoice
+from bot.texts import text
 
 # Bot API: callback_data is 1-64 bytes. KbChoice.encode() is ~17 (a 12-character token).
 CALLBACK_DATA_BYTES = 64
@@ -26,21 +27,21 @@ BUTTON_TEXT_CHARS = 60
 # answerCallbackQuery: "0-200 characters".
 ANSWER_TEXT_CHARS = 200
 
-# What the toast says after a tap, by how the core handled it (Message.handling). Nothing
-# for a pick that was answered: the answer itself arrives in the chat at once.
-STALE_BUTTON = "That button is no longer valid."
+# What the toast says after a tap (its bot.texts key), by how the core handled it
+# (Message.handling). Nothing for a pick that was answered: the answer itself arrives in the
+# chat at once.
+STALE_BUTTON = "telegram.stale_button"
 ANSWER_TEXTS = {
-    "choice_already_answered": "Already answered above.",
-    "choice_closed": "That question was passed to a member of staff.",
+    "choice_already_answered": "telegram.choice_already_answered",
+    "choice_closed": "telegram.choice_closed",
     "choice_invalid": STALE_BUTTON,
 }
 # Handlings after which the question is settled, so its buttons can go.
 SETTLED_HANDLINGS = frozenset({"kb_answer", "escalated", "ticket_joined", "choice_already_answered", "choice_closed"})
 
 # The chat's reply to a button whose data is not a choice at all (tampered, or from an old
-# version of the bot); stored with the tap, like every answer the bot gives.
-MALFORMED_REPLY = ("That button is no longer valid. Please write your question again and I'll help, "
-                   "or send /human to reach a member of staff.")
+# version of the bot), its bot.texts key; stored with the tap, like every answer the bot gives.
+MALFORMED_REPLY = "telegram.malformed_button"
 
 
 def button_text(option_n: int, title: str) -> str:
@@ -121,9 +122,9 @@ def callback_to_inbound(update: Update, bot: Bot) -> InboundMessage:
     )
 
 
-def answer_text(handling: str | None) -> str | None:
-    text = ANSWER_TEXTS.get(handling or "")
-    return text[:ANSWER_TEXT_CHARS] if text else None
+def answer_text(handling: str | None, language: str | None = None) -> str | None:
+    key = ANSWER_TEXTS.get(handling or "")
+    return text(key, language)[:ANSWER_TEXT_CHARS] if key else None
 
 
 def is_own_button(query: CallbackQuery) -> bool:

@@ -24,6 +24,7 @@ from bot.channels.telegram.updates import command_and_argument, for_us, to_inbou
 from bot.core.conversation import Conversation, HandledMessage
 from bot.core.inbound import InboundMessage
 from bot.store.models import Message as StoredMessage
+from bot.texts import text as catalogue_text
 from bot.tickets.ids import extract_ticket_ids
 
 logger = logging.getLogger(__name__)
@@ -88,12 +89,12 @@ class TelegramHandlers:
 
     # --- handlers -------------------------------------------------------------------------
     async def start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        await self._answer_directly(to_inbound(update, context.bot), texts.WELCOME)
+        await self._answer_directly(to_inbound(update, context.bot), catalogue_text("telegram.welcome"))
 
     async def status(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         _command, argument = command_and_argument(update.effective_message.text or "")
         if not extract_ticket_ids(argument, expecting_id=True):
-            await self._answer_directly(to_inbound(update, context.bot), texts.ASK_TICKET_ID)
+            await self._answer_directly(to_inbound(update, context.bot), catalogue_text("telegram.ask_ticket_id"))
             return
         wording = texts.STATUS_FOR_ASSISTANT.format(argument=argument)
         await self._handle(to_inbound(update, context.bot, text_for_assistant=wording))
@@ -105,14 +106,14 @@ class TelegramHandlers:
         await self._handle(to_inbound(update, context.bot))
 
     async def unknown_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        await self._answer_directly(to_inbound(update, context.bot), texts.UNKNOWN_COMMAND)
+        await self._answer_directly(to_inbound(update, context.bot), catalogue_text("telegram.unknown_command"))
 
     async def text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Text, captioned or bare attachments, and edits: the core decides what each needs."""
         inbound = to_inbound(update, context.bot)
         if inbound.kind == "text" and not inbound.assistant_text.strip() and inbound.edit_of is None:
             # "@our_bot" and nothing else
-            await self._answer_directly(inbound, texts.EMPTY_MENTION)
+            await self._answer_directly(inbound, catalogue_text("telegram.empty_mention"))
             return
         await self._handle(inbound)
 
@@ -124,7 +125,7 @@ class TelegramHandlers:
         if query.message is None:
             # A button of an inline-mode message: we send none, so it is not a citizen's pick.
             logger.debug("ignored callback query of update %s without a message", update.update_id)
-            await self._answer_query(query, choices.STALE_BUTTON)
+            await self._answer_query(query, catalogue_text(choices.STALE_BUTTON))
             return
         inbound = choices.callback_to_inbound(update, context.bot)
         handled: HandledMessage | None = None
@@ -132,13 +133,13 @@ class TelegramHandlers:
             if inbound.choice is None:
                 # Not a choice at all: nothing for the assistant, but the tap is kept and answered.
                 direct = functools.partial(self._conversation.answer_directly, handling="choice_invalid")
-                handled = await self._store_and_answer(direct, inbound, choices.MALFORMED_REPLY)
+                handled = await self._store_and_answer(direct, inbound, catalogue_text(choices.MALFORMED_REPLY))
             else:
                 handled = await self._store_and_answer(self._conversation.handle_inbound, inbound)
         finally:
             # Even when storing failed (the update comes again, and is answered then too):
             # the citizen's button must stop spinning.
-            text = choices.STALE_BUTTON if inbound.choice is None else (
+            text = catalogue_text(choices.STALE_BUTTON) if inbound.choice is None else (
                 choices.answer_text(handled.handling) if handled is not None and not handled.duplicate else None)
             await self._answer_query(query, text)
         if (handled is not None and inbound.choice is not None and handled.handling in choices.SETTLED_HANDLINGS

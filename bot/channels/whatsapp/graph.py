@@ -17,6 +17,7 @@ import httpx
 
 from bot.channels.choices import OfferedChoices, offered_choices, truncate
 from bot.outbox.outbound import DeliveryError, OutboundMessage, SendResult
+from bot.texts import text as catalogue_text
 
 logger = logging.getLogger(__name__)
 
@@ -40,12 +41,9 @@ ROW_ID_LIMIT = 200
 ROW_TITLE_LIMIT = 24
 ROW_DESCRIPTION_LIMIT = 72
 SECTION_TITLE_LIMIT = 24
-LIST_BUTTON = "Choose"
-SECTION_TITLE = "Do you mean"
-NONE_BUTTON = "None of these"
-# The body of the buttons when the question itself is too long to be their body: it went
-# out as text just before.
-SHORT_BODY = "Which one do you mean? Pick a number, or “None of these” to talk to a person."
+# The words on the buttons are in the catalogue (bot.texts, the whatsapp section), among them
+# whatsapp.short_body: the body of the buttons when the question itself is too long to be
+# their body (it went out as text just before).
 
 # Graph error codes that mean "later", even when they come with HTTP 400:
 # 1/2 temporary API problems, 4/80007/130429/131056 rate limits, 131000/133004 Meta-side
@@ -83,9 +81,9 @@ def text_payload(to: str, body: str) -> dict[str, Any]:
 def _option_titles(choices: OfferedChoices, limit: int) -> list[str]:
     """Each option's own question when it fits in ``limit`` (and all stay distinct), else
     "Option N": the body above lists every question in full, numbered."""
-    titles = [o.title if len(o.title) <= limit else f"Option {o.n}" for o in choices.options]
+    titles = [o.title if len(o.title) <= limit else catalogue_text("whatsapp.option", n=o.n) for o in choices.options]
     if len({t.casefold() for t in titles}) != len(titles):
-        titles = [f"Option {o.n}" for o in choices.options]
+        titles = [catalogue_text("whatsapp.option", n=o.n) for o in choices.options]
     return titles
 
 
@@ -97,7 +95,7 @@ def interactive_payload(to: str, body: str, choices: OfferedChoices) -> dict[str
         return None
     body = truncate(body, INTERACTIVE_BODY_LIMIT) if len(body) > INTERACTIVE_BODY_LIMIT else body
     if len(choices.all) <= MAX_REPLY_BUTTONS:
-        titles = [*_option_titles(choices, BUTTON_TITLE_LIMIT), NONE_BUTTON]
+        titles = [*_option_titles(choices, BUTTON_TITLE_LIMIT), catalogue_text("whatsapp.none_button")]
         action: dict[str, Any] = {"buttons": [{"type": "reply", "reply": {"id": i, "title": t}}
                                               for i, t in zip(ids, titles)]}
         interactive: dict[str, Any] = {"type": "button", "body": {"text": body}, "action": action}
@@ -105,10 +103,11 @@ def interactive_payload(to: str, body: str, choices: OfferedChoices) -> dict[str
         titles = _option_titles(choices, ROW_TITLE_LIMIT)
         rows = [{"id": i, "title": t, "description": truncate(o.title, ROW_DESCRIPTION_LIMIT)}
                 for i, t, o in zip(ids, titles, choices.options)]
-        rows.append({"id": ids[-1], "title": NONE_BUTTON, "description": truncate(choices.none.title,
+        rows.append({"id": ids[-1], "title": catalogue_text("whatsapp.none_button"), "description": truncate(choices.none.title,
                                                                                    ROW_DESCRIPTION_LIMIT)})
         interactive = {"type": "list", "body": {"text": body},
-                       "action": {"button": LIST_BUTTON, "sections": [{"title": SECTION_TITLE, "rows": rows}]}}
+                       "action": {"button": catalogue_text("whatsapp.list_button"),
+                                  "sections": [{"title": catalogue_text("whatsapp.section_title"), "rows": rows}]}}
     return {"messaging_product": "whatsapp", "recipient_type": "individual", "to": to, "type": "interactive",
             "interactive": interactive}
 
@@ -182,7 +181,7 @@ class GraphSender:
                     return [interactive]
             else:
                 # The question and its options in full as text, then the buttons under a short body.
-                interactive = interactive_payload(message.address, SHORT_BODY, choices)
+                interactive = interactive_payload(message.address, catalogue_text("whatsapp.short_body"), choices)
                 if interactive is not None:
                     return [*(text_payload(message.address, part) for part in split_text(message.text)), interactive]
         return [text_payload(message.address, part) for part in split_text(message.text)]

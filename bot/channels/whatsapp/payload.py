@@ -21,7 +21,7 @@ from bot.core.inbound import InboundMessage, KbChoice
 
 CHANNEL = "whatsapp"
 
-# Cloud API media types -> the core's kinds (bot.core.conversation.ATTACHMENT_LABELS).
+# Cloud API media types -> the core's kinds (bot.core.conversation.ATTACHMENT_KINDS).
 _MEDIA_KINDS = {"image": "photo", "video": "video", "document": "document", "sticker": "sticker", "audio": "audio"}
 _MEDIA_FIELDS = ("id", "mime_type", "sha256", "caption", "filename", "animated", "voice")
 _LOCATION_FIELDS = ("latitude", "longitude", "name", "address", "url")

@@ -26,13 +26,14 @@ from bot.core.conversation import Conversation
 from bot.store.citizens import get_or_create_identity
 from bot.store.messages import record_inbound
 from bot.store.models import Message
+from bot.texts import text as catalogue_text
 
 logger = logging.getLogger(__name__)
 
 SWEEP_SECONDS = 10.0
 
-MALFORMED_CHOICE_REPLY = ("That choice is no longer valid. Please write your question again and I'll help, "
-                          "or ask to talk to a person.")
+# The reply to a choice whose data is not one of ours (its bot.texts key).
+MALFORMED_CHOICE_REPLY = "whatsapp.malformed_choice"
 
 
 class WebhookProcessor:
@@ -123,7 +124,7 @@ class WebhookProcessor:
         if parsed.malformed_choice:
             handled = await run_in_threadpool(
                 lambda: self._conversation.answer_directly(
-                    parsed.inbound, MALFORMED_CHOICE_REPLY, handling="choice_invalid", replies_in_response=False
+                    parsed.inbound, catalogue_text(MALFORMED_CHOICE_REPLY), handling="choice_invalid", replies_in_response=False
                 )
             )
         else:

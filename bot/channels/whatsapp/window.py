@@ -32,6 +32,7 @@ from bot.channels.whatsapp.graph import TEMPLATE_META_KEY
 from bot.store.models import ChannelIdentity, Message
 from bot.tickets.models import Ticket
 from bot.store.types import utcnow
+from bot.texts import text as catalogue_text
 from bot.tickets.service import add_note
 
 CHANNEL = "whatsapp"
@@ -42,7 +43,6 @@ SAFETY_MARGIN = timedelta(minutes=2)
 PARAMETER_LIMIT = 1000
 # Held replies older than this are not sent any more when the citizen writes again.
 HOLD_LIMIT = timedelta(days=30)
-NO_TICKET = "your message"
 ACTOR = "whatsapp"
 
 
@@ -109,7 +109,7 @@ class WindowPolicy:
         parameters, whole_text = [], False
         for name in self._template_parameters:
             if name == "ticket":
-                parameters.append(ticket.public_id if ticket is not None else NO_TICKET)
+                parameters.append(ticket.public_id if ticket is not None else catalogue_text("whatsapp.no_ticket"))
             else:
                 line = _one_line(outbound.text)
                 whole_text = whole_text or len(line) <= PARAMETER_LIMIT

@@ -4,6 +4,7 @@
   var POLL_MS = 5000;
   var token = document.querySelector("meta[name=chat-token]").getAttribute("content");
   var log = document.getElementById("chat-log");
+  var words = log.dataset; // the page's texts, from the server's catalogue
   var form = document.getElementById("chat-form");
   var input = document.getElementById("chat-text");
   var send = document.getElementById("chat-send");
@@ -37,7 +38,7 @@
     var group = document.createElement("div");
     group.className = "choices";
     group.setAttribute("role", "group");
-    group.setAttribute("aria-label", "Do you mean one of these? Choose one");
+    group.setAttribute("aria-label", words.choicesLabel);
     var state = {group: group, buttons: [], picked: false};
     options.forEach(function (option) {
       var button = document.createElement("button");
@@ -66,7 +67,7 @@
     if (author === "agent") {
       var who = document.createElement("span");
       who.className = "who";
-      who.textContent = "City staff";
+      who.textContent = words.staff;
       bubble.appendChild(who);
     }
     bubble.appendChild(document.createTextNode(text));
@@ -86,7 +87,7 @@
     return fetch(url, options).then(function (response) {
       return response.json().catch(function () { return {}; }).then(function (data) {
         if (!response.ok) {
-          var error = new Error(data.detail || "Something went wrong. Please try again.");
+          var error = new Error(data.detail || words.failed);
           error.status = response.status;
           throw error;
         }
@@ -123,7 +124,7 @@
     pending[id] = mine;
     var body = {text: text, client_id: id};
     if (choice) { body.choice = choice; }
-    setStatus("Sending\u2026");
+    setStatus(words.sending);
     return request("POST", "/chat/messages", body).then(function (data) {
       shown[data.message_id] = true;
       if (data.message_id > after) { after = data.message_id; }

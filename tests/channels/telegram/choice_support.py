@@ -66,5 +66,5 @@ def choices_meta(offer: str = "abcdefgh2345", titles: list[str] | None = None) -
     return {clarification.CHOICES_KEY: {
         "offer": offer,
         "options": [{"n": n, "entry": f"entry-{n}", "title": t} for n, t in enumerate(titles, start=1)],
-        "none": {"n": 0, "title": clarification.NONE_TITLE},
+        "none": {"n": 0, "title": clarification.none_option_title()},
     }}

@@ -20,6 +20,7 @@ from bot.core import clarification
 from bot.core.inbound import KbChoice
 from bot.store.db import session_factory
 from bot.store.models import KbOffer, Message
+from bot.texts import text as catalogue_text
 from tools.standins.telegram import CALLBACK_DATA_BYTES, UpdateFactory, keyboard_problem
 from tests.channels.telegram.choice_support import OFFERED, ChoiceRasa, choices_meta
 from tests.channels.telegram.support import TOKEN, PollingBot, telegram_settings
@@ -50,7 +51,7 @@ def test_keyboard_has_one_button_per_option_then_none_within_telegrams_limits():
     assert all(len(b["callback_data"].encode()) <= CALLBACK_DATA_BYTES for b in buttons)
     assert all(len(b["text"]) <= BUTTON_TEXT_CHARS for b in buttons)
     assert buttons[0]["text"].startswith("1. How do I really") and buttons[0]["text"].endswith("\u2026")
-    assert buttons[3]["text"] == clarification.NONE_TITLE
+    assert buttons[3]["text"] == clarification.none_option_title()
     assert keyboard_problem(markup.to_dict()) is None
 
 
@@ -214,7 +215,7 @@ def test_a_tap_from_another_chat_settles_nothing_and_leaves_the_keyboard(db_url,
         # Someone in chat 5151 sends a callback with 4242's data (a forwarded keyboard, a forged client).
         tap = standin.tap(asking, 0, chat_id=5151)
         standin.push(tap)
-        assert standin.wait_for_answer(tap["callback_query"]["id"])["text"] == STALE_BUTTON
+        assert standin.wait_for_answer(tap["callback_query"]["id"])["text"] == catalogue_text(STALE_BUTTON)
         (reply,) = standin.wait_for_sent(5151)
     assert reply.text == "choice: invalid"
     assert _offer(db_url).status == clarification.PENDING
@@ -229,9 +230,9 @@ def test_a_tampered_button_is_answered_stored_and_the_bot_keeps_working(db_url, 
         asking = _ask(standin, 4242)
         bad = standin.tap(asking, data="kb:../../etc:1")
         standin.push(bad)
-        assert standin.wait_for_answer(bad["callback_query"]["id"])["text"] == STALE_BUTTON
+        assert standin.wait_for_answer(bad["callback_query"]["id"])["text"] == catalogue_text(STALE_BUTTON)
         _asking, reply = standin.wait_for_sent(4242, 2)
-        assert reply.text == MALFORMED_REPLY
+        assert reply.text == catalogue_text(MALFORMED_REPLY)
         # A valid tap after it still works.
         good = standin.tap(asking, 3)  # "None of these": a person takes it
         standin.push(good)

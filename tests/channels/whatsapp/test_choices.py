@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from bot.api.app import create_app
 from bot.outbox.outbound import DeliveryError, OutboundMessage
-from bot.channels.whatsapp.graph import (BUTTON_TITLE_LIMIT, ROW_DESCRIPTION_LIMIT, ROW_TITLE_LIMIT, SHORT_BODY,
+from bot.channels.whatsapp.graph import (BUTTON_TITLE_LIMIT, ROW_DESCRIPTION_LIMIT, ROW_TITLE_LIMIT,
                                          TEMPLATE_META_KEY, GraphSender)
 from bot.channels.whatsapp.payload import parse_webhook
 from bot.channels.whatsapp.processing import MALFORMED_CHOICE_REPLY
@@ -20,6 +20,7 @@ from bot.core.inbound import KbChoice
 from bot.store.db import session_factory
 from bot.store.models import KbOffer, Message
 from bot.runtime import Runtime
+from bot.texts import text as catalogue_text
 from tests.channels.telegram.choice_support import OFFERED, ChoiceRasa, choices_meta
 from tests.channels.whatsapp.conftest import (ACCESS_TOKEN, PHONE_NUMBER_ID, WebhookClient, make_settings, message,
                                               new_wamid, webhook)
@@ -78,14 +79,14 @@ def test_three_long_questions_and_none_are_a_list_within_metas_limits():
     assert [r["title"] for r in rows] == ["Option 1", "Option 2", "Option 3", "None of these"]
     assert all(len(r["title"]) <= ROW_TITLE_LIMIT and len(r["description"]) <= ROW_DESCRIPTION_LIMIT for r in rows)
     assert rows[0]["description"].startswith("How do I really") and rows[0]["description"].endswith("\u2026")
-    assert rows[3]["description"] == clarification.NONE_TITLE
+    assert rows[3]["description"] == clarification.none_option_title()
 
 
 def test_a_question_too_long_for_a_body_goes_as_text_then_the_buttons():
     text = _text(LONG) + "\n" + "More words. " * 100
     *texts, interactive = _payloads(text, choices_meta("abcdefgh2345", LONG))
     assert [p["type"] for p in texts] == ["text"] and texts[0]["text"]["body"] == text
-    assert interactive["type"] == "interactive" and interactive["interactive"]["body"]["text"] == SHORT_BODY
+    assert interactive["type"] == "interactive" and interactive["interactive"]["body"]["text"] == catalogue_text("whatsapp.short_body")
     assert limit_problem(interactive) is None
 
 
@@ -194,7 +195,7 @@ def test_another_citizens_pick_and_a_tampered_id_are_answered_and_settle_nothing
     assert wa.post(webhook([_reply("list_reply", asking.choices[0][0], "Option 1", wa_id=other)])).status_code == 200
     assert wa.post(webhook([_reply("button_reply", "kb:../../x:1", "Option 1")])).status_code == 200
     assert [r.text for r in graph.wait_for(other)] == ["choice: invalid"]
-    assert [r.text for r in graph.wait_for(WA_ID, 2)][1] == MALFORMED_CHOICE_REPLY
+    assert [r.text for r in graph.wait_for(WA_ID, 2)][1] == catalogue_text(MALFORMED_CHOICE_REPLY)
     assert _offer(db_url).status == clarification.PENDING
     tampered = _inbound(db_url)[-1]
     assert (tampered.text, tampered.handling) == ("Option 1", "choice_invalid")
