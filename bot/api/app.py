@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from bot.api.errors import ApiError
 from bot.api.schemas import HandlingOut, MessageIn, MessageOut, OptionOut, ReplyOut, TicketOut, printable
 from bot.api.tickets import build_router as build_tickets_router
+from bot.channels.web.routes import mount as mount_web_chat
 from bot.console.app import register as register_console
 from bot.core.conversation import Conversation, HandledMessage
 from bot.core.inbound import InboundMessage
@@ -266,7 +267,8 @@ def create_app(runtime: Runtime) -> FastAPI:
     for router in runtime.routers():
         app.include_router(router)
 
-    # The agent console (/console) and the pages built on it; /chat talks through this same Conversation.
+    # The citizens' web chat (/chat), through this same Conversation, and the agent console (/console).
+    mount_web_chat(app, runtime)
     register_console(app, runtime)
 
     return app

@@ -1,7 +1,7 @@
 """Staff side of the API: read a ticket, reply to the citizen, and let pull-only clients fetch replies.
 
 Routes stay thin: the work is in ``bot.tickets.replies``, ``bot.tickets.detail``
-and ``bot.channels.web_pull``, which the agent console calls too. The app
+and ``bot.channels.web.pull``, which the agent console calls too. The app
 mounts this router behind the same API key as ``/api/v1/messages``.
 """
 
@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.api.errors import ApiError
 from bot.api.schemas import unstorable
 from bot.outbox.delivery import DeliveryService
-from bot.channels.web_pull import fetch_pending, is_pull_channel
+from bot.channels.web.pull import fetch_pending, is_pull_channel
 from bot.settings import Settings
 from bot.store.models import Message
 from bot.tickets.models import Ticket, TicketEvent

@@ -4,35 +4,22 @@ from __future__ import annotations
 
 import importlib
 import logging
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
-from starlette.datastructures import MutableHeaders
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from urllib.parse import quote
 
 from bot.console.auth import ConsoleError, NotSignedIn
 from bot.console.context import STATIC_DIR, ConsoleContext, _KbCache
 from bot.console.web import make_templates, render
-from bot.runtime import Runtime
+from bot.http_security import SecurityHeadersMiddleware
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
 
 logger = logging.getLogger(__name__)
-
-PREFIXES = ("/console", "/chat")
-
-# No inline scripts or styles anywhere: citizen text that slipped through escaping still could not run.
-CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
-)
-SECURITY_HEADERS = {
-    "content-security-policy": CONTENT_SECURITY_POLICY,
-    "x-frame-options": "DENY",
-    "x-content-type-options": "nosniff",
-    "referrer-policy": "same-origin",
-    "cross-origin-opener-policy": "same-origin",
-}
 
 BASE_NAV: list[tuple[str, str, str]] = [
     ("Queues", "/console/", "agent"),
@@ -40,34 +27,6 @@ BASE_NAV: list[tuple[str, str, str]] = [
     ("Staff", "/console/admin/staff", "admin"),
     ("Departments", "/console/admin/departments", "admin"),
 ]
-
-
-def _in_scope(path: str) -> bool:
-    return any(path == prefix or path.startswith(prefix + "/") for prefix in PREFIXES)
-
-
-class SecurityHeadersMiddleware:
-    """Adds the headers above to every console and chat response (static files too)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not _in_scope(scope["path"]):
-            await self.app(scope, receive, send)
-            return
-        static = scope["path"].startswith("/console/static/")
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in SECURITY_HEADERS.items():
-                    headers[name] = value
-                # Pages hold citizens' personal data: never keep them in a shared cache.
-                headers["cache-control"] = "no-cache" if static else "no-store"
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
 
 
 def _wants_json(request: Request) -> bool:
@@ -98,7 +57,6 @@ def register(app: FastAPI, runtime: Runtime) -> ConsoleContext:
         sessions=runtime.sessions,
         templates=make_templates(settings.console_timezone),
         delivery=runtime.delivery,
-        conversation=runtime.conversation,
         nav=nav,
         push_channels=frozenset(c.name for c in runtime.channels),
         _kb_cache=_KbCache(settings.kb_dir),
@@ -124,5 +82,5 @@ def register(app: FastAPI, runtime: Runtime) -> ConsoleContext:
             return JSONResponse({"error": "console_error", "detail": exc.message}, status_code=exc.status)
         return render(request, "error.html", {"status": exc.status, "message": exc.message}, status_code=exc.status)
 
-    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware, prefixes=("/console",), static_prefix="/console/static")
     return context

@@ -10,7 +10,6 @@ from fastapi import Request
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.core.conversation import Conversation
 from bot.kb.loader import kb_files, load_kb
 from bot.kb.schema import KnowledgeBase
 from bot.outbox.delivery import DeliveryService
@@ -49,8 +48,6 @@ class ConsoleContext:
     sessions: sessionmaker[Session]
     templates: Jinja2Templates
     delivery: DeliveryService
-    # The API's conversation: the web chat talks through the same path as POST /api/v1/messages.
-    conversation: Conversation
     # (label, path, minimum role) entries of the top navigation.
     nav: list[tuple[str, str, str]]
     # Channels that deliver to the citizen (Telegram, WhatsApp, e-mail when on); the generic

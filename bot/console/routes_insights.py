@@ -1,37 +1,31 @@
-"""Routes of the insight pages (statistics, KB proposals, KB gaps) and the citizens' web chat.
+"""Routes of the insight pages (statistics, KB proposals, KB gaps).
 
-Included by ``bot.console.app.register``. Console pages use the console's sign-in,
-roles and CSRF (``require_staff``); ``/chat`` is public and protects itself (see
-``bot.console.chat``).
+Included by ``bot.console.app.register``; they use the console's sign-in, roles and
+CSRF (``require_staff``).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import date, timedelta
 
 from fastapi import APIRouter, Depends, Form, Request
-from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from sqlalchemy import select
 
-from bot.console import chat, proposals, stats
+from bot.console import proposals, stats
 from bot.console.access import ticket_for
 from bot.staff.audit import audit
-from bot.console.auth import ConsoleError, CurrentStaff, client_ip, require_staff
+from bot.console.auth import ConsoleError, CurrentStaff, require_staff
 from bot.console.context import ConsoleContext, get_context
 from bot.console.insights_models import NEW_ENTRY, NEW_PHRASING, PROPOSAL_STATUSES, PROPOSED, KbProposal
 from bot.console.proposals import ProposalError, ProposalRefused
 from bot.console.stats_charts import report_charts
 from bot.console.web import redirect, render
-from bot.core.inbound import InboundMessage, KbChoice
 from bot.kb.proposals_apply import suggest_entry_id
 from bot.store.models import Message
 from bot.tickets.models import Ticket
 from bot.store.types import utcnow
-from bot.texts import DEFAULT_LANGUAGE
-from bot.texts import text as catalogue_text
 
 logger = logging.getLogger(__name__)
 
@@ -432,133 +426,3 @@ def gaps_page(
         },
         staff=staff,
     )
-
-
-# --- Citizens' web chat ----------------------------------------------------------------------
-
-
-def _limiters(request: Request) -> tuple[chat.RateLimiter, chat.RateLimiter]:
-    state = request.app.state
-    if getattr(state, "chat_limiters", None) is None:
-        state.chat_limiters = (chat.RateLimiter(chat.PER_COOKIE_PER_MINUTE), chat.RateLimiter(chat.PER_IP_PER_MINUTE))
-    return state.chat_limiters
-
-
-def _chat_error(status: int, error: str, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": error, "detail": detail}, status_code=status, headers=headers)
-
-
-def _cookie_secure(ctx: ConsoleContext) -> bool:
-    return bool(getattr(ctx.settings, "console_cookie_secure", False))
-
-
-@router.get("/chat", include_in_schema=False)
-def chat_page(request: Request, ctx: ConsoleContext = Depends(get_context)):
-    cookie = request.cookies.get(chat.COOKIE)
-    fresh = not chat.valid_visitor(cookie)
-    if fresh:
-        cookie = chat.new_visitor()
-    response = ctx.templates.TemplateResponse(
-        request,
-        "chat.html",
-        {"token": chat.csrf_token(cookie), "max_chars": chat.MAX_TEXT_CHARS,
-         "cookie_days": chat.COOKIE_MAX_AGE_DAYS, "t": catalogue_text, "language": DEFAULT_LANGUAGE},
-    )
-    if fresh:
-        response.set_cookie(
-            chat.COOKIE, cookie, max_age=chat.COOKIE_MAX_AGE_DAYS * 86400, path=chat.COOKIE_PATH,
-            httponly=True, secure=_cookie_secure(ctx), samesite="strict",
-        )
-    return response
-
-
-def _visitor(request: Request) -> str | JSONResponse:
-    """The visitor's cookie after the CSRF checks, or the error response to send."""
-    cookie = request.cookies.get(chat.COOKIE)
-    if not chat.valid_visitor(cookie):
-        return _chat_error(403, "no_session", catalogue_text("web.error.no_session"))
-    origin = request.headers.get("origin")
-    host = (request.headers.get("host") or "").lower()
-    if origin is not None and origin.split("://", 1)[-1].lower() != host:
-        return _chat_error(403, "cross_site", catalogue_text("web.error.cross_site"))
-    if not chat.token_matches(cookie, request.headers.get(chat.TOKEN_HEADER)):
-        return _chat_error(403, "bad_token", catalogue_text("web.error.bad_token"))
-    return cookie
-
-
-@router.post("/chat/messages", include_in_schema=False)
-async def chat_send(request: Request, ctx: ConsoleContext = Depends(get_context)):
-    cookie = _visitor(request)
-    if isinstance(cookie, JSONResponse):
-        return cookie
-    if not request.headers.get("content-type", "").startswith("application/json"):
-        return _chat_error(415, "unsupported_media_type", catalogue_text("web.error.not_json"))
-    per_cookie, per_ip = _limiters(request)
-    wait = per_cookie.retry_after(cookie) or per_ip.retry_after(client_ip(request))
-    if wait:
-        return _chat_error(429, "too_many_messages",
-                           catalogue_text("web.too_many_messages", seconds=wait),
-                           {"Retry-After": str(wait)})
-    body = await request.body()
-    if len(body) > chat.MAX_BODY_BYTES:
-        return _chat_error(413, "too_large", catalogue_text("web.error.too_large", limit=chat.MAX_TEXT_CHARS))
-    try:
-        data = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return _chat_error(400, "invalid_json", catalogue_text("web.error.invalid_json"))
-    text = data.get("text") if isinstance(data, dict) else None
-    client_id = data.get("client_id") if isinstance(data, dict) else None
-    # A "Do you mean ...?" button: ``text`` is its title, what the citizen "said".
-    raw_choice = data.get("choice") if isinstance(data, dict) else None
-    if not isinstance(text, str) or not text.strip():
-        return _chat_error(422, "empty", catalogue_text("web.error.empty"))
-    if len(text) > chat.MAX_TEXT_CHARS:
-        return _chat_error(413, "too_large", catalogue_text("web.error.too_large", limit=chat.MAX_TEXT_CHARS))
-    if client_id is not None and not chat.valid_client_id(client_id):
-        return _chat_error(422, "invalid_client_id", catalogue_text("web.error.invalid_client_id"))
-    choice = None
-    if raw_choice is not None:
-        choice = KbChoice.decode(raw_choice) if isinstance(raw_choice, str) else None
-        if choice is None:
-            return _chat_error(422, "invalid_choice", catalogue_text("web.error.invalid_choice"))
-    address = chat.sender_address(cookie)
-    inbound = InboundMessage(
-        channel=chat.CHANNEL,
-        sender=address,
-        text=text,
-        external_id=chat.external_id(address, client_id) if client_id else None,
-        metadata={"source": "web_chat"},
-        choice=choice,
-    )
-    conversation = ctx.conversation
-    handled = await run_in_threadpool(conversation.handle_inbound, inbound)
-    replies = [{"id": rid, "text": text, "choices": None}
-               for rid, text in zip(handled.reply_ids, handled.replies, strict=False)]
-    # The core attaches the options to the last reply, the one that asks.
-    choices = chat.chat_choices(handled.choices)
-    if replies and choices is not None:
-        replies[-1]["choices"] = choices.as_json()
-    return JSONResponse({
-        "message_id": handled.message_id,
-        "duplicate": handled.duplicate,
-        "replies": replies,
-        "ticket": handled.ticket.id if handled.ticket is not None else None,
-    })
-
-
-@router.get("/chat/messages", include_in_schema=False)
-def chat_poll(request: Request, after: int = 0, ctx: ConsoleContext = Depends(get_context)):
-    cookie = _visitor(request)
-    if isinstance(cookie, JSONResponse):
-        return cookie
-    address = chat.sender_address(cookie)
-    with ctx.sessions.begin() as session:
-        lines = chat.fetch_lines(session, address, after=max(after, 0))
-    return JSONResponse({
-        "messages": [
-            {"id": line.id, "direction": line.direction, "text": line.text, "author": line.author,
-             "client_id": line.client_id, "at": line.created_at.isoformat(),
-             "choices": line.choices.as_json() if line.choices is not None else None}
-            for line in lines
-        ]
-    })

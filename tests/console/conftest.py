@@ -26,6 +26,7 @@ from bot.store.citizens import get_or_create_identity
 from bot.store.db import session_scope, upgrade_database
 from bot.store.messages import record_inbound
 from bot.tickets.service import open_or_join_ticket
+from bot.channels.web.routes import mount as mount_web_chat
 from bot.runtime import Runtime
 from tools.local_server import serve_in_thread
 
@@ -55,7 +56,9 @@ def make_settings(db_url: str, **overrides: Any) -> Settings:
 
 def build_app(settings: Settings, rasa=None) -> FastAPI:  # noqa: ANN001 - a FakeRasa or a RasaClient
     app = FastAPI()
-    register(app, Runtime(settings, rasa=rasa))
+    runtime = Runtime(settings, rasa=rasa)
+    mount_web_chat(app, runtime)
+    register(app, runtime)
     return app
 
 

@@ -234,8 +234,8 @@ def test_chat_on_a_phone_sends_a_message_and_shows_replies(browser, live: LiveIn
 def test_chat_shows_do_you_mean_buttons_and_a_tap_sends_the_choice(page, live: LiveInsights) -> None:
     """The assistant asks; the options are real buttons (also after a reload), a tap or Enter on
     one sends its choice, and the offer's buttons are then disabled or gone."""
-    usual = live.app.state.console.conversation
-    live.app.state.console.conversation = Conversation(live.settings, session_factory(live.db_url), AskingRasa())
+    usual = live.app.state.web_chat.conversation
+    live.app.state.web_chat.conversation = Conversation(live.settings, session_factory(live.db_url), AskingRasa())
     try:
         with asking_environment(live.db_url, live.kb_dir, live.settings.api_keys.get_secret_value()):
             page.goto(f"{live.url}/chat")
@@ -287,4 +287,4 @@ def test_chat_shows_do_you_mean_buttons_and_a_tap_sends_the_choice(page, live: L
             # No script error and nothing blocked by the CSP (the page has no favicon: a 404 may show).
             assert not [e for e in page.console_errors if not e.startswith("Failed to load resource")], page.console_errors
     finally:
-        live.app.state.console.conversation = usual
+        live.app.state.web_chat.conversation = usual

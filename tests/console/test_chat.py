@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from bot.console import chat
+from bot.channels.web import chat
 from bot.core.clarification import CHOICES_KEY, none_option_title
 from bot.core.conversation import Conversation
 from bot.core.inbound import KbChoice
@@ -51,7 +51,7 @@ def test_page_is_public_mobile_ready_and_sets_an_anonymous_cookie(chat_client) -
     html = page.text
     assert '<meta name="viewport" content="width=device-width, initial-scale=1' in html
     assert "Privacy: what we store and why" in html
-    assert "<script>" not in html and 'style="' not in html and "<script src=\"/console/static/chat.js\">" in html
+    assert "<script>" not in html and 'style="' not in html and "<script src=\"/chat/static/chat.js\">" in html
     cookie = page.headers["set-cookie"]
     assert cookie.startswith(f"{chat.COOKIE}=")
     for part in ("HttpOnly", "Path=/chat", "SameSite=strict", f"Max-Age={30 * 86400}"):
@@ -202,7 +202,7 @@ def asking(db_url: str):
     rasa = AskingRasa()
     app = build_app(settings)
     conversation = RecordingConversation(Conversation(settings, session_factory(db_url), rasa))
-    app.state.console.conversation = conversation
+    app.state.web_chat.conversation = conversation
     with asking_environment(db_url, settings.kb_dir, settings.api_keys.get_secret_value()):
         with TestClient(app, base_url="http://testserver") as client:
             yield client, conversation, rasa

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from bot.api.app import create_app
-from bot.console.app import CONTENT_SECURITY_POLICY
+from bot.http_security import CONTENT_SECURITY_POLICY
 from bot.staff.audit import audit
 from bot.console.context import STATIC_DIR, TEMPLATES_DIR
 from bot.staff.models import AuditLog

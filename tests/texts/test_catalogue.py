@@ -235,6 +235,6 @@ def test_keys_held_in_constants_exist():
 
 
 def test_the_chat_page_names_existing_keys():
-    page = (PROJECT_ROOT / "bot" / "console" / "templates" / "chat.html").read_text("utf-8")
+    page = (PROJECT_ROOT / "bot" / "channels" / "web" / "templates" / "chat.html").read_text("utf-8")
     keys = re.findall(r't\("([a-z_.]+)"', page)
     assert len(keys) > 10 and set(keys) <= set(catalogue(DEFAULT_LANGUAGE))
