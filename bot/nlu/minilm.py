@@ -3,7 +3,7 @@
 Reproduces ``SentenceTransformer('all-MiniLM-L6-v2').encode(texts,
 normalize_embeddings=True)`` without torch/transformers:
 
-* weights are read straight from ``model.safetensors`` (numpy only, F32/F16/BF16),
+* weights are read from ``model.safetensors`` with the ``safetensors`` library (F32/F16/BF16),
 * tokenization uses ``tokenizers.Tokenizer.from_file('tokenizer.json')``,
 * BERT encoder (post-LayerNorm, exact erf GELU), mean pooling over the
   attention mask (or whatever ``1_Pooling/config.json`` asks for), L2 norm;
@@ -31,13 +31,13 @@ from __future__ import annotations
 import json
 import math
 import os
-import struct
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
+from safetensors import SafetensorError, safe_open
 
 __all__ = ["BatchedEncoding", "MiniLMEncoder", "pad_batch", "ModelMeta", "load_safetensors", "read_model_meta", "ENV_MODEL_DIR"]
 
@@ -49,63 +49,33 @@ _F32 = np.float32
 
 
 # --------------------------------------------------------------------------- #
-# safetensors reader (numpy only)
+# safetensors reader
 # --------------------------------------------------------------------------- #
 
-_ST_DTYPES = {
-    "F64": "<f8",
-    "F32": "<f4",
-    "F16": "<f2",
-    "I64": "<i8",
-    "I32": "<i4",
-    "I16": "<i2",
-    "I8": "i1",
-    "U8": "u1",
-    "BOOL": "?",
-}
+_ST_FLOATS = frozenset({"F64", "F32", "F16", "BF16"})
 
 
 def load_safetensors(path: Union[str, Path]) -> Dict[str, np.ndarray]:
-    """Read a ``.safetensors`` file into a dict of numpy arrays.
+    """Read a ``.safetensors`` file into a dict of numpy arrays (with the ``safetensors`` library).
 
     Floating point tensors (F64/F32/F16/BF16) are returned as native float32;
-    integer/bool tensors keep their type. Only numpy is used.
+    integer/bool tensors keep their type. A file the library cannot parse raises
+    ``ValueError``.
     """
     path = Path(path)
-    with open(path, "rb") as fh:
-        raw = fh.read()
-    if len(raw) < 8:
-        raise ValueError(f"{path}: not a safetensors file (too short)")
-    (header_len,) = struct.unpack("<Q", raw[:8])
-    if header_len > len(raw) - 8:
-        raise ValueError(f"{path}: corrupt safetensors header length {header_len}")
-    header = json.loads(raw[8 : 8 + header_len].decode("utf-8"))
-    base = 8 + header_len
-    buf = memoryview(raw)
-
     out: Dict[str, np.ndarray] = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        dtype = info["dtype"]
-        shape = tuple(int(s) for s in info["shape"])
-        start, end = (int(o) for o in info["data_offsets"])
-        if end < start or base + end > len(raw):
-            raise ValueError(f"{path}: bad data offsets for tensor {name!r}")
-        chunk = buf[base + start : base + end]
-        count = int(np.prod(shape)) if shape else 1
-        if dtype == "BF16":
-            bits = np.frombuffer(chunk, dtype="<u2", count=count)
-            arr = (bits.astype(np.uint32) << np.uint32(16)).view(np.float32)
-        elif dtype in _ST_DTYPES:
-            arr = np.frombuffer(chunk, dtype=_ST_DTYPES[dtype], count=count)
-            if arr.dtype.kind == "f":
-                arr = arr.astype(_F32)  # copy, native byte order
-            else:
-                arr = arr.astype(arr.dtype.newbyteorder("="))
-        else:
-            raise ValueError(f"{path}: unsupported safetensors dtype {dtype!r} ({name})")
-        out[name] = arr.reshape(shape)
+    try:
+        with safe_open(str(path), framework="np") as fh:
+            for name in fh.keys():
+                dtype = fh.get_slice(name).get_dtype()
+                if dtype == "BF16":
+                    # numpy has no bfloat16 of its own; ml_dtypes registers the one safetensors asks for
+                    # (widening bfloat16 to float32 is exact).
+                    import ml_dtypes  # noqa: F401
+                arr = fh.get_tensor(name)
+                out[name] = arr.astype(_F32) if dtype in _ST_FLOATS else arr
+    except SafetensorError as exc:
+        raise ValueError(f"{path}: not a readable safetensors file ({exc})") from exc
     return out
 
 

@@ -11,17 +11,17 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from pytest_httpserver import HTTPServer
+from werkzeug import Response
 
 from bot.channels import registry
 from bot.outbox.delivery import queue_outbound
 from bot.settings import PROJECT_ROOT, get_settings
-from bot.stack import Stack, StackConfig, free_port
+from bot.stack import Stack, StackConfig
 from bot.store.citizens import get_or_create_identity
 from bot.store.db import session_factory
 from bot.store.models import Message
@@ -40,47 +40,19 @@ sys.exit(main(["deliveries"]))
 """
 
 
-class StandIn:
-    """A local HTTP endpoint playing the provider: answers 502 to the first call, then accepts."""
-
-    def __init__(self) -> None:
-        self.received: list[dict] = []
-        self.fail_first = 1
-        stand_in = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                stand_in.received.append(body)
-                if stand_in.fail_first:
-                    stand_in.fail_first -= 1
-                    self.send_response(502)
-                    self.end_headers()
-                    return
-                data = json.dumps({"external_id": f"ext-{body['id']}"}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *_args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/send"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
-def stand_in():
-    server = StandIn()
-    yield server
-    server.close()
+def stand_in(httpserver: HTTPServer) -> HTTPServer:
+    """A local HTTP endpoint playing the provider: answers 502 to the first call, then accepts."""
+    httpserver.expect_oneshot_request("/send", method="POST").respond_with_data(status=502)
+    httpserver.expect_request("/send", method="POST").respond_with_handler(
+        lambda request: Response(json.dumps({"external_id": f"ext-{json.loads(request.get_data())['id']}"}),
+                                 content_type="application/json")
+    )
+    return httpserver
+
+
+def _received(server: HTTPServer) -> list[dict]:
+    return [json.loads(request.get_data()) for request, _response in server.log]
 
 
 def _queue(db_url: str, texts: list[str]) -> list[int]:
@@ -89,7 +61,7 @@ def _queue(db_url: str, texts: list[str]) -> list[int]:
         return [queue_outbound(session, identity=identity, text=t, author="agent:ana").id for t in texts]
 
 
-def test_deliveries_worker_process_delivers_and_retries(db_url: str, stand_in: StandIn, tmp_path: Path) -> None:
+def test_deliveries_worker_process_delivers_and_retries(db_url: str, stand_in: HTTPServer, tmp_path: Path) -> None:
     ids = _queue(db_url, ["Your bin will be collected on Monday.", "Sorry for the wait."])
     env = {
         **os.environ,
@@ -98,7 +70,7 @@ def test_deliveries_worker_process_delivers_and_retries(db_url: str, stand_in: S
         "CRM_API_KEYS": API_KEY,
         "CRM_TELEGRAM_BOT_TOKEN": "123456:test-token",
         "CRM_DELIVERY_BACKOFF_SECONDS": "0.3",
-        "FAKE_CHANNEL_URL": stand_in.url,
+        "FAKE_CHANNEL_URL": stand_in.url_for("/send"),
     }
     log = open(tmp_path / "deliveries.log", "wb")
     proc = subprocess.Popen([sys.executable, "-c", WORKER], cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -125,8 +97,9 @@ def test_deliveries_worker_process_delivers_and_retries(db_url: str, stand_in: S
         assert (first.delivery_attempts, first.external_id, first.delivery_error) == (2, f"ext-{ids[0]}", None)
         assert (second.delivery_attempts, second.external_id) == (1, f"ext-{ids[1]}")
     # The failed message waits out its backoff; the next one is not held up behind it.
-    assert [(r["id"], r["attempt"]) for r in stand_in.received] == [(ids[0], 1), (ids[1], 1), (ids[0], 2)]
-    assert stand_in.received[0] == {"id": ids[0], "address": "4242", "text": "Your bin will be collected on Monday.", "attempt": 1}
+    received = _received(stand_in)
+    assert [(r["id"], r["attempt"]) for r in received] == [(ids[0], 1), (ids[1], 1), (ids[0], 2)]
+    assert received[0] == {"id": ids[0], "address": "4242", "text": "Your bin will be collected on Monday.", "attempt": 1}
 
 
 @pytest.fixture

@@ -6,21 +6,17 @@ import random
 import re
 from pathlib import Path
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from tools.evaluation.understanding import Case, load_cases
 from bot.nlu.typos import KEYBOARD_NEIGHBOURS, TEXT_SPEAK, typo_cases, typo_variant, write_typo_set
-from bot.tickets.ids import CHECK_SYMBOLS, SYMBOLS, extract_ticket_ids, is_valid
+from bot.tickets.ids import extract_ticket_ids
+from tests.tickets.strategies import ticket_ids
 
 REPO = Path(__file__).resolve().parents[2]
 DEV = REPO / "evaluation" / "dev.tsv"
 DEV_TYPOS = REPO / "evaluation" / "dev_typos.tsv"
-
-
-def _valid_id(rng: random.Random) -> str:
-    while True:
-        data = "".join(rng.choice(SYMBOLS) for _ in range(8))
-        for check in CHECK_SYMBOLS:
-            if is_valid(data + check):
-                return f"{data[:3]}-{data[3:6]}-{data[6:]}{check}"
 
 
 def _distance(a: str, b: str) -> int:
@@ -71,24 +67,23 @@ def test_slips_are_keyboard_like_and_text_speak_is_used() -> None:
     assert TEXT_SPEAK["you"] == "u" and TEXT_SPEAK["please"] == "pls" and TEXT_SPEAK["when"] == "wen"
 
 
-def test_ticket_ids_numbers_and_addresses_are_never_touched() -> None:
-    rng = random.Random(18)
-    for _ in range(300):
-        ticket = _valid_id(rng)
-        text = f"Hello, what is the status of ticket {ticket}? Ring 0151 555 2290 or mail jo@eastbrook.example"
-        variant = typo_variant(text, rng)
-        assert ticket in variant
-        assert [f.canonical for f in extract_ticket_ids(variant, expecting_id=True)] == [ticket]
-        assert "0151 555 2290" in variant and "jo@eastbrook.example" in variant
-    # An ID typed lower case, letters only, is found by the status action: kept as typed too.
-    tried = 0
-    while tried < 50:
-        ticket = _valid_id(rng).lower()
-        if any(c.isdigit() for c in ticket):
-            continue
-        tried += 1
-        assert extract_ticket_ids(ticket, expecting_id=True)
-        assert ticket in typo_variant(f"status of my request {ticket} please", rng)
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(ticket=ticket_ids(), rng=st.randoms(use_true_random=False))
+def test_ticket_ids_numbers_and_addresses_are_never_touched(ticket: str, rng: random.Random) -> None:
+    text = f"Hello, what is the status of ticket {ticket}? Ring 0151 555 2290 or mail jo@eastbrook.example"
+    variant = typo_variant(text, rng)
+    assert ticket in variant
+    assert [f.canonical for f in extract_ticket_ids(variant, expecting_id=True)] == [ticket]
+    assert "0151 555 2290" in variant and "jo@eastbrook.example" in variant
+
+
+# An ID typed lower case, letters only, is found by the status action: kept as typed too.
+@settings(max_examples=50, deadline=None, derandomize=True, database=None)
+@given(ticket=ticket_ids(letters_only=True).map(str.lower).filter(lambda i: not i[-1].isdigit()),
+       rng=st.randoms(use_true_random=False))
+def test_a_lowercase_letters_only_id_is_never_touched(ticket: str, rng: random.Random) -> None:
+    assert extract_ticket_ids(ticket, expecting_id=True)
+    assert ticket in typo_variant(f"status of my request {ticket} please", rng)
 
 
 def test_the_committed_typo_set_is_dev_tsv_through_the_generator(tmp_path: Path) -> None:

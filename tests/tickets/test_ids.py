@@ -1,11 +1,12 @@
 from __future__ import annotations
 
-import random
 import re
 
 import pytest
+from hypothesis import given, settings
 
 from bot.tickets.ids import CHECK_SYMBOLS, SYMBOLS, extract_ticket_ids, is_valid, new_ticket_id, normalize
+from tests.tickets.strategies import ticket_ids
 
 DISPLAY = re.compile(r"^[0-9A-HJKMNP-TV-Z]{3}-[0-9A-HJKMNP-TV-Z]{3}-[0-9A-HJKMNP-TV-Z]{2}[0-9A-HJKMNP-TV-Z*~$=U]$")
 
@@ -154,15 +155,10 @@ def test_extract_ignores_prose_and_other_codes(text: str) -> None:
     assert extract_ticket_ids(text) == []
 
 
-def test_extract_letters_only_id_needs_valid_check_and_not_lowercase() -> None:
-    rng = random.Random(7)
-    letters = [s for s in SYMBOLS if s.isalpha()]
-    while True:
-        data = "".join(rng.choice(letters) for _ in range(8))
-        candidate = next((data + c for c in CHECK_SYMBOLS if c.isalpha() and is_valid(data + c)), None)
-        if candidate:
-            break
-    display = f"{candidate[:3]}-{candidate[3:6]}-{candidate[6:]}"
+@settings(max_examples=50, deadline=None, derandomize=True, database=None)
+@given(display=ticket_ids(letters_only=True).filter(lambda i: i[-1].isalpha()))
+def test_extract_letters_only_id_needs_valid_check_and_not_lowercase(display: str) -> None:
+    candidate = display.replace("-", "")
     assert [f.canonical for f in extract_ticket_ids(f"ticket {display}")] == [display]
     assert extract_ticket_ids(f"ticket {display.lower()}") == []
     # A status query is about a ticket: there the lowercase ID is one, however typed.

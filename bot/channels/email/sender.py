@@ -23,6 +23,7 @@ import ssl
 from email import policy
 
 import aiosmtplib
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 
 from bot.channels.email.compose import compose_reply, make_message_id
 from bot.channels.email.imap import already_in_mailbox
@@ -110,19 +111,18 @@ class EmailSender:
         return SendResult(external_id=message_id)
 
     async def _transmit(self, sender: str, recipients: list[str], raw: bytes) -> None:
-        for attempt in (1, 2):
-            smtp = await self._connection()
-            try:
-                errors, _response = await smtp.sendmail(sender, recipients, raw)
-            except aiosmtplib.SMTPServerDisconnected:
-                # An idle connection the server closed: one fresh connection, then give up.
-                await self._drop_connection()
-                if attempt == 2:
+        # An idle connection the server closed: one fresh connection, then give up.
+        async for attempt in AsyncRetrying(stop=stop_after_attempt(2), reraise=True,
+                                           retry=retry_if_exception_type(aiosmtplib.SMTPServerDisconnected)):
+            smtp = await self._connection()  # failing to connect is not retried here
+            with attempt:
+                try:
+                    errors, _response = await smtp.sendmail(sender, recipients, raw)
+                except aiosmtplib.SMTPServerDisconnected:
+                    await self._drop_connection()
                     raise
-                continue
-            if message_refused := errors.get(recipients[0]):
-                raise aiosmtplib.SMTPRecipientsRefused([message_refused])
-            return
+        if message_refused := errors.get(recipients[0]):
+            raise aiosmtplib.SMTPRecipientsRefused([message_refused])
 
     async def _connection(self) -> aiosmtplib.SMTP:
         if self._smtp is not None and self._smtp.is_connected:

@@ -7,12 +7,15 @@ updates arrive differs.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+from typing import Awaitable, Callable
 
 from telegram import Bot
 from telegram.error import InvalidToken, RetryAfter, TelegramError
 from telegram.ext import Application, ApplicationBuilder
 from telegram.request import HTTPXRequest
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_exponential
 
 from bot.channels.telegram.handlers import ALLOWED_UPDATES
 from bot.channels.telegram.ordering import ChatOrderedUpdateProcessor
@@ -103,22 +106,37 @@ async def initialize(application: Application, stop: asyncio.Event, *, max_pause
     """Initialise (getMe), waiting out Telegram being unreachable rather than exiting: the
     runner would otherwise stop the whole assistant. A wrong token is raised at once.
     False if ``stop`` was set first."""
-    pause = 1.0
-    while not stop.is_set():
-        try:
-            await application.initialize()
-            return True
-        except InvalidToken:
-            raise
-        except TelegramError as exc:
-            logger.warning("Telegram is not reachable (%s: %s); trying again in %.0f s",
-                           type(exc).__name__, exc.message, pause)
-        try:
-            await asyncio.wait_for(stop.wait(), timeout=pause)
-        except asyncio.TimeoutError:
-            pass
-        pause = min(max_pause, pause * 2)
-    return False
+    return await retry_until_done(
+        stop, application.initialize,
+        lambda exc: f"Telegram is not reachable ({type(exc).__name__}: {exc.message})", max_pause=max_pause,
+    )
+
+
+async def retry_until_done(stop: asyncio.Event, call: Callable[[], Awaitable[object]],
+                           describe: Callable[[TelegramError], str], *, max_pause: float = 60.0,
+                           retry_invalid_token: bool = False) -> bool:
+    """Await ``call()`` until it succeeds (True) or ``stop`` is set (False).
+
+    A Telegram error is logged (``describe`` says what failed) and the call made again
+    after a pause that doubles from 1 s up to ``max_pause``; setting ``stop`` ends the
+    pause and the retrying. A wrong token is raised at once unless ``retry_invalid_token``;
+    any other exception is raised as it is.
+    """
+
+    def worth_retrying(exc: BaseException) -> bool:
+        return isinstance(exc, TelegramError) and (retry_invalid_token or not isinstance(exc, InvalidToken))
+
+    def log(state: RetryCallState) -> None:
+        pause = state.next_action.sleep if state.next_action else 0.0
+        logger.warning("%s; trying again in %.0f s", describe(state.outcome.exception()), pause)
+
+    async for attempt in AsyncRetrying(retry=retry_if_exception(worth_retrying), wait=wait_exponential(max=max_pause),
+                                       sleep=functools.partial(_sleep, stop), before_sleep=log):
+        if stop.is_set():
+            return False
+        with attempt:
+            await call()
+    return True
 
 
 async def poll(application: Application, stop: asyncio.Event, *, poll_interval: float = 0.0,
@@ -144,7 +162,8 @@ async def poll(application: Application, stop: asyncio.Event, *, poll_interval: 
     bot = application.bot
     try:
         await application.start()
-        await _retry_until_done(stop, lambda: bot.delete_webhook(drop_pending_updates=False), "deleteWebhook")
+        await retry_until_done(stop, lambda: bot.delete_webhook(drop_pending_updates=False),
+                               lambda exc: f"deleteWebhook failed ({exc.message})")
         logger.info("Telegram bot @%s is polling for updates", bot.username)
         offset: int | None = None
         pause = 1.0
@@ -226,17 +245,3 @@ async def _sleep(stop: asyncio.Event, seconds: float) -> None:
         await asyncio.wait_for(stop.wait(), timeout=seconds)
     except asyncio.TimeoutError:
         pass
-
-
-async def _retry_until_done(stop: asyncio.Event, call, what: str) -> None:
-    pause = 1.0
-    while not stop.is_set():
-        try:
-            await call()
-            return
-        except InvalidToken:
-            raise
-        except TelegramError as exc:
-            logger.warning("%s failed (%s); trying again in %.0f s", what, exc.message, pause)
-            await _sleep(stop, pause)
-            pause = min(60.0, pause * 2)

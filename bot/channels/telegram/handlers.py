@@ -16,6 +16,7 @@ from telegram import CallbackQuery, Message, Update
 from telegram.error import TelegramError
 from telegram.ext import (Application, CallbackQueryHandler, CommandHandler, ContextTypes, MessageHandler,
                           TypeHandler, filters)
+from tenacity import AsyncRetrying, RetryCallState, stop_after_attempt, wait_exponential
 
 from bot.outbox.delivery import SENDING, DeliveryService
 from bot.channels.telegram import choices, texts
@@ -196,19 +197,20 @@ class TelegramHandlers:
         await self._deliver(handled)
 
     async def _store_and_answer(self, call: Any, *args: Any) -> HandledMessage:
-        for attempt in range(1, HANDLE_ATTEMPTS + 1):
-            try:
+        def log(state: RetryCallState) -> None:
+            logger.warning("storing Telegram message %s failed (attempt %s); retrying",
+                           args[0].external_id, state.attempt_number, exc_info=state.outcome.exception())
+
+        # Pauses of retry_pause, then twice that; the last attempt's error is raised as it is.
+        async for attempt in AsyncRetrying(stop=stop_after_attempt(HANDLE_ATTEMPTS),
+                                           wait=wait_exponential(multiplier=self._retry_pause),
+                                           reraise=True, before_sleep=log):
+            with attempt:
                 options: dict[str, Any] = {"replies_in_response": False}
-                if attempt > 1 and call == self._conversation.handle_inbound:
+                if attempt.retry_state.attempt_number > 1 and call == self._conversation.handle_inbound:
                     # The failed attempt may have stored the message before dying: answer it now.
                     options["resume_unanswered"] = True
                 return await asyncio.to_thread(call, *args, **options)
-            except Exception:
-                if attempt == HANDLE_ATTEMPTS:
-                    raise
-                logger.warning("storing Telegram message %s failed (attempt %s); retrying",
-                               args[0].external_id, attempt, exc_info=True)
-                await asyncio.sleep(self._retry_pause * 2 ** (attempt - 1))
         raise AssertionError("unreachable")
 
     async def _deliver(self, handled: HandledMessage) -> None:

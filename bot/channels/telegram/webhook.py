@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from telegram import Update
-from telegram.error import InvalidToken, TelegramError
+from telegram.error import InvalidToken
 from telegram.ext import Application
 
-from bot.channels.telegram.application import initialize
+from bot.channels.telegram.application import initialize, retry_until_done
 from bot.channels.telegram.handlers import ALLOWED_UPDATES
 from bot.channels.telegram.unstored import RetryWindow, unstored_updates
 from bot.settings import Settings
@@ -47,25 +47,20 @@ async def register_webhook(application: Application, settings: Settings, stop: a
     """Initialise the bot and tell Telegram where to post, retrying while Telegram is unreachable."""
     if not await initialize(application, stop):
         return False
-    pause = 1.0
-    while not stop.is_set():
-        try:
-            await application.bot.set_webhook(
-                url=settings.telegram_webhook_url,
-                secret_token=settings.telegram_webhook_secret.get_secret_value(),
-                allowed_updates=ALLOWED_UPDATES,
-            )
-            await application.start()
-            logger.info("Telegram webhook registered for @%s", application.bot.username)
-            return True
-        except TelegramError as exc:
-            logger.warning("setWebhook failed (%s: %s); trying again in %.0f s", type(exc).__name__, exc.message, pause)
-        try:
-            await asyncio.wait_for(stop.wait(), timeout=pause)
-        except asyncio.TimeoutError:
-            pass
-        pause = min(60.0, pause * 2)
-    return False
+
+    async def register() -> None:
+        await application.bot.set_webhook(
+            url=settings.telegram_webhook_url,
+            secret_token=settings.telegram_webhook_secret.get_secret_value(),
+            allowed_updates=ALLOWED_UPDATES,
+        )
+        await application.start()
+
+    if not await retry_until_done(stop, register, lambda exc: f"setWebhook failed ({type(exc).__name__}: {exc.message})",
+                                  retry_invalid_token=True):
+        return False
+    logger.info("Telegram webhook registered for @%s", application.bot.username)
+    return True
 
 
 def webhook_router(settings: Settings, application: Application) -> APIRouter:
