@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from pathlib import Path
-
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator

@@ -32,7 +32,6 @@ from bot.core.inbound import InboundMessage
 from bot.runtime import Runtime
 from bot.store.messages import inbound_text
 
-
 logger = logging.getLogger(__name__)
 
 # Deepest nesting of arrays and objects a request body may have: far more than any message needs,

@@ -8,7 +8,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-
 # A client's idempotency key is stored namespaced by the API key that sent it
 # (bot.api.app.idempotency_key), in a column of 255 characters.
 MAX_MESSAGE_ID_CHARS = 200

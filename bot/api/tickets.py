@@ -18,12 +18,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.api.errors import ApiError
 from bot.api.schemas import unstorable
-from bot.outbox.delivery import DeliveryService
 from bot.channels.web.pull import fetch_pending, is_pull_channel
+from bot.outbox.delivery import DeliveryService
 from bot.settings import Settings
 from bot.store.models import Message
-from bot.tickets.models import Ticket, TicketEvent
 from bot.tickets.detail import TicketNotFound, find_ticket, ticket_detail
+from bot.tickets.models import Ticket, TicketEvent
 from bot.tickets.replies import EmptyReply, TicketClosed, reply_to_ticket
 
 logger = logging.getLogger(__name__)

@@ -11,8 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.console.auth import ConsoleError, CurrentStaff
-from bot.tickets.models import Ticket
 from bot.tickets import ids
+from bot.tickets.models import Ticket
 
 NOT_FOUND = "There is no such ticket, or it is not in your departments."
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import importlib
 import logging
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
-from urllib.parse import quote
 
 from bot.console.auth import ConsoleError, NotSignedIn
 from bot.console.context import STATIC_DIR, ConsoleContext, _KbCache

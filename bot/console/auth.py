@@ -21,11 +21,11 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from bot.staff.audit import audit
-from bot.staff.models import ADMIN, AGENT, ROLES, SUPERVISOR, StaffUser
 from bot.console.models import SignInAttempt, StaffSession
 from bot.console.passwords import burn_time, hash_password, needs_rehash, verify_password
 from bot.settings import Settings
+from bot.staff.audit import audit
+from bot.staff.models import ADMIN, AGENT, ROLES, SUPERVISOR, StaffUser
 from bot.store.types import utcnow
 
 COOKIE = "crm_console"

@@ -58,9 +58,9 @@ def _create_admin(args: argparse.Namespace) -> int:
 def _reset_password(args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
-    from bot.staff.models import StaffUser
     from bot.console.staff import reset_password
     from bot.settings import get_settings
+    from bot.staff.models import StaffUser
     from bot.store.db import session_scope
 
     settings = get_settings()

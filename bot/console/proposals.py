@@ -35,8 +35,8 @@ from bot.console.insights_models import (
 )
 from bot.kb.proposals_apply import KbChange, ProposalRefused, add_entry, add_phrasing
 from bot.store.models import Message
-from bot.tickets.models import Ticket
 from bot.store.types import utcnow
+from bot.tickets.models import Ticket
 
 __all__ = [
     "GapGroup",

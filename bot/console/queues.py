@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 
 from bot.staff.models import StaffUser
 from bot.store.models import ChannelIdentity
-from bot.tickets.models import Ticket
 from bot.store.types import utcnow
+from bot.tickets.models import Ticket
 from bot.tickets.priority import PRIORITIES
 from bot.tickets.status import OPEN_STATUSES, STATUSES
 

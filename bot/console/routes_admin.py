@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Form, Request
 
-from bot.staff.audit import audit
 from bot.console.auth import ConsoleError, CurrentStaff, require_staff
 from bot.console.context import ConsoleContext, get_context
-from bot.staff.departments import list_departments, set_commitment, sync_departments
-from bot.staff.models import ROLES, StaffUser
 from bot.console.staff import StaffError, all_staff, create_staff, reset_password, update_staff
 from bot.console.web import redirect, render
+from bot.staff.audit import audit
+from bot.staff.departments import list_departments, set_commitment, sync_departments
+from bot.staff.models import ROLES, StaffUser
 
 router = APIRouter()
 admin = require_staff("admin")

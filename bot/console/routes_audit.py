@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
 
-from bot.staff.audit import audit_entries
 from bot.console.auth import CurrentStaff, require_staff
 from bot.console.context import ConsoleContext, get_context
 from bot.console.web import render
+from bot.staff.audit import audit_entries
 
 router = APIRouter()
 PAGE = 100

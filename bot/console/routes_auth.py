@@ -8,7 +8,6 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse
 
-from bot.staff.audit import audit
 from bot.console.auth import (
     COOKIE,
     COOKIE_PATH,
@@ -26,9 +25,10 @@ from bot.console.auth import (
     sign_in,
 )
 from bot.console.context import ConsoleContext, get_context
-from bot.staff.models import StaffUser
 from bot.console.passwords import WeakPassword, check_policy, hash_password, verify_password
 from bot.console.web import redirect, render, safe_next
+from bot.staff.audit import audit
+from bot.staff.models import StaffUser
 from bot.store.types import utcnow
 
 router = APIRouter()

@@ -15,7 +15,6 @@ from sqlalchemy import select
 
 from bot.console import proposals, stats
 from bot.console.access import ticket_for
-from bot.staff.audit import audit
 from bot.console.auth import ConsoleError, CurrentStaff, require_staff
 from bot.console.context import ConsoleContext, get_context
 from bot.console.insights_models import NEW_ENTRY, NEW_PHRASING, PROPOSAL_STATUSES, PROPOSED, KbProposal
@@ -23,9 +22,10 @@ from bot.console.proposals import ProposalError, ProposalRefused
 from bot.console.stats_charts import report_charts
 from bot.console.web import redirect, render
 from bot.kb.proposals_apply import suggest_entry_id
+from bot.staff.audit import audit
 from bot.store.models import Message
-from bot.tickets.models import Ticket
 from bot.store.types import utcnow
+from bot.tickets.models import Ticket
 
 logger = logging.getLogger(__name__)
 

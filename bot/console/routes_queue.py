@@ -8,7 +8,14 @@ from fastapi import APIRouter, Depends, Request
 
 from bot.console.auth import ConsoleError, CurrentStaff, require_staff
 from bot.console.context import ConsoleContext, get_context
-from bot.console.queues import STATUS_FILTERS, QueueFilters, channels_in_use, department_overview, queue_counts, queue_rows
+from bot.console.queues import (
+    STATUS_FILTERS,
+    QueueFilters,
+    channels_in_use,
+    department_overview,
+    queue_counts,
+    queue_rows,
+)
 from bot.console.web import render, time_left
 from bot.store.types import utcnow
 from bot.tickets.priority import PRIORITIES

@@ -16,13 +16,13 @@ from bot.console.auth import CurrentStaff, require_staff
 from bot.console.canned import canned_by_id, canned_for, search
 from bot.console.context import ConsoleContext, get_context
 from bot.console.history import KbRef, _kb_ref, citizen_history
-from bot.staff.models import StaffUser
 from bot.console.ticket_actions import ActionRefused
 from bot.console.web import redirect, render, time_left
 from bot.core.escalation import CITIZEN_OFFER_KEY, KB_SUGGESTIONS_KEY
+from bot.staff.models import StaffUser
 from bot.store.models import Message
-from bot.tickets.models import Ticket
 from bot.store.types import utcnow
+from bot.tickets.models import Ticket
 from bot.tickets.priority import PRIORITIES
 from bot.tickets.status import ALLOWED_TRANSITIONS, STATUSES
 

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bot.staff.audit import audit
 from bot.console.auth import end_all_sessions, normalise_username
-from bot.staff.models import ADMIN, ROLES, StaffDepartment, StaffUser
 from bot.console.passwords import check_policy, hash_password
+from bot.staff.audit import audit
+from bot.staff.models import ADMIN, ROLES, StaffDepartment, StaffUser
 from bot.store.types import utcnow
 
 if TYPE_CHECKING:

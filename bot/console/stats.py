@@ -21,8 +21,8 @@ from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.orm import Session
 
 from bot.store.models import Message
-from bot.tickets.models import Ticket
 from bot.store.types import utcnow
+from bot.tickets.models import Ticket
 from bot.tickets.status import OPEN_STATUSES
 
 # How the assistant's handling of a message counts in the automatic/escalated split.

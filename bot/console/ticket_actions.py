@@ -13,17 +13,16 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.staff.audit import audit
 from bot.console.auth import CurrentStaff
-from bot.tickets.service import department_commitment
-from bot.staff.models import AGENT, StaffDepartment, StaffUser
 from bot.settings import Settings
+from bot.staff.audit import audit
+from bot.staff.models import AGENT, StaffDepartment, StaffUser
 from bot.store.models import Message
-from bot.tickets.models import Ticket, TicketEvent
 from bot.store.types import utcnow
+from bot.tickets.models import Ticket, TicketEvent
 from bot.tickets.priority import PRIORITIES
 from bot.tickets.replies import EmptyReply, reply_to_ticket
-from bot.tickets.service import add_note, change_status
+from bot.tickets.service import add_note, change_status, department_commitment
 from bot.tickets.status import CLOSED, NEW, OPEN, RESOLVED, InvalidTransition
 
 # Longest reply or note accepted from the console; the store keeps anything, but a

@@ -47,9 +47,9 @@ from bot.core.routing import entry_questions
 from bot.core.turns import record_handling
 from bot.settings import Settings
 from bot.store.models import KbOffer, Message
-from bot.tickets.models import Ticket
 from bot.store.types import utcnow
 from bot.texts import text
+from bot.tickets.models import Ticket
 from bot.tickets.service import add_note, attach_to_ticket
 
 logger = logging.getLogger(__name__)

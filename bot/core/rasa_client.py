@@ -6,7 +6,6 @@ from typing import Any
 
 import httpx
 
-
 # A readiness probe must answer quickly, whatever the (long) timeout for classifying is.
 READY_TIMEOUT_SECONDS = 2.0
 

@@ -18,8 +18,8 @@ from bot.core.turns import record_handling
 from bot.settings import Settings
 from bot.store.citizens import find_identity
 from bot.store.models import Message
-from bot.tickets.models import Ticket
 from bot.tickets import ids
+from bot.tickets.models import Ticket
 from bot.tickets.service import attach_to_ticket
 from bot.tickets.status import OPEN_STATUSES
 

@@ -14,16 +14,16 @@ from typing import Any
 
 from bot.core import clarification
 from bot.core.escalation import REASON_BY_INTENT, escalate
+from bot.core.inbound import KbChoice
 from bot.core.routing import department_names
 from bot.core.turns import record_handling, resolve_turn
 from bot.settings import get_settings
 from bot.store.db import session_scope
 from bot.store.models import ChannelIdentity
-from bot.core.inbound import KbChoice
-from bot.tickets.ids import extract_ticket_ids
 from bot.texts import text
-from bot.tickets.status import OPEN_STATUSES, STATUSES
+from bot.tickets.ids import extract_ticket_ids
 from bot.tickets.service import lookup_status_for_identity
+from bot.tickets.status import OPEN_STATUSES, STATUSES
 
 # E-mail does not ask "Do you mean ...?": a reply in the ticket's thread joins the ticket, and
 # a round trip of mails for one question serves nobody. It answers what it is sure of, and

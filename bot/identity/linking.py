@@ -27,13 +27,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from bot.outbox.delivery import queue_outbound
-from bot.channels.registry import enabled_channels
 from bot.core.turns import record_handling
 from bot.identity.addresses import LINKABLE_CHANNELS, label, normalize_address
 from bot.identity.commands import EnterCode, LinkUsage, RequestCode, parse_link_command
 from bot.identity.merge import merge_citizens
 from bot.identity.models import CitizenMerge, LinkCode
+from bot.outbox.delivery import queue_outbound
 from bot.settings import Settings
 from bot.store.citizens import get_or_create_identity
 from bot.store.models import ChannelIdentity, Message
@@ -123,7 +122,8 @@ def request_code(
     now = now or utcnow()
     if channel not in LINKABLE_CHANNELS:
         return _usage()
-    if channel not in enabled_channels(settings):
+    # The settings say which channels are on; identity sits below the channels and never loads them.
+    if not getattr(settings, f"{channel}_enabled", False):
         return LinkOutcome(
             "channel_off",
             text("link.channel_off", channel=text(f"link.channel_name.{channel}")),

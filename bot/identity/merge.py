@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 
 from bot.identity.models import CitizenMerge, LinkCode
 from bot.store.models import ChannelIdentity, Citizen, Message
-from bot.tickets.models import Ticket, TicketEvent
 from bot.store.types import utcnow
+from bot.tickets.models import Ticket, TicketEvent
 from bot.tickets.status import OPEN_STATUSES
 
 EVENT_KIND = "citizen_linked"

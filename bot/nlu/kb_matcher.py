@@ -57,8 +57,8 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
 
 from bot.nlu import calibration
-from bot.nlu.decision import FAQ_INTENT, Thresholds, decide
 from bot.nlu.backends import DEFAULT_BACKEND, DEFAULT_PRECISION, shared_encoder
+from bot.nlu.decision import FAQ_INTENT, Thresholds, decide
 from bot.nlu.featurizer import FEATURIZER_ALIAS, sentence_embedding
 
 logger = logging.getLogger(__name__)

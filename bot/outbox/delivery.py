@@ -28,8 +28,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.outbox.outbound import ChannelSender, DeliveryError, OutboundMessage, SendResult
 from bot.store.messages import _storable
 from bot.store.models import ChannelIdentity, Message, MessagePart
-from bot.tickets.models import Ticket
 from bot.store.types import utcnow
+from bot.tickets.models import Ticket
 
 logger = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.store.models import Message
-from bot.tickets.models import Ticket, TicketEvent
 from bot.tickets import ids
+from bot.tickets.models import Ticket, TicketEvent
 from bot.tickets.replies import reply_identity
 
 

@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 
 from bot.outbox.delivery import queue_outbound
 from bot.store.models import ChannelIdentity, Message
-from bot.tickets.models import Ticket
 from bot.store.types import utcnow
+from bot.tickets.models import Ticket
 from bot.tickets.service import add_public_update
 from bot.tickets.status import CLOSED
 

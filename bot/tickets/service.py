@@ -17,9 +17,9 @@ from sqlalchemy.orm import Session
 
 from bot.staff.departments import own_commitment_hours
 from bot.store.models import ChannelIdentity, Message
-from bot.tickets.models import Ticket, TicketEvent
 from bot.store.types import utcnow
 from bot.tickets import ids
+from bot.tickets.models import Ticket, TicketEvent
 from bot.tickets.priority import NORMAL as NORMAL_PRIORITY
 from bot.tickets.priority import PRIORITIES, URGENT, detect_priority, priority_rank
 from bot.tickets.status import CLOSED, NEW, OPEN, OPEN_STATUSES, PENDING_CITIZEN, RESOLVED, check_transition

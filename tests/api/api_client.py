@@ -10,9 +10,9 @@ from contextlib import contextmanager
 from fastapi.testclient import TestClient
 
 from bot.api.app import create_app
+from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.stack import free_port
-from bot.runtime import Runtime
 
 API_KEY = "test-key-0123456789abcdef"
 OTHER_API_KEY = "other-key-0123456789abcdef"

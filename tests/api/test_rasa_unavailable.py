@@ -6,12 +6,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from bot.api.app import create_app
+from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.stack import free_port
 from bot.store.db import session_factory, upgrade_database
 from bot.store.models import Message
 from bot.tickets.models import Ticket
-from bot.runtime import Runtime
 
 API_KEY = "test-key-0123456789abcdef"
 

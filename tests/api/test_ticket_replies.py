@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from bot.api.app import create_app
 from bot.outbox.delivery import DeliveryService
 from bot.outbox.outbound import DeliveryError, OutboundMessage, SendResult
+from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.stack import free_port
 from bot.store.citizens import get_or_create_identity
@@ -24,7 +25,6 @@ from bot.store.messages import record_inbound
 from bot.store.models import ChannelIdentity, Message
 from bot.tickets import ids
 from bot.tickets.service import change_status, open_or_join_ticket
-from bot.runtime import Runtime
 
 API_KEY = "test-key-0123456789abcdef"
 AUTH = {"X-API-Key": API_KEY}

@@ -10,8 +10,8 @@ import os
 
 import httpx
 
-from bot.outbox.outbound import DeliveryError, OutboundMessage, SendResult
 from bot.channels.contract import ChannelAdapter
+from bot.outbox.outbound import DeliveryError, OutboundMessage, SendResult
 
 
 class HttpSender:

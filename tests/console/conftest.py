@@ -20,14 +20,14 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from bot.channels.web.routes import mount as mount_web_chat
 from bot.console.app import register
+from bot.runtime import Runtime
 from bot.settings import PROJECT_ROOT, Settings
 from bot.store.citizens import get_or_create_identity
 from bot.store.db import session_scope, upgrade_database
 from bot.store.messages import record_inbound
 from bot.tickets.service import open_or_join_ticket
-from bot.channels.web.routes import mount as mount_web_chat
-from bot.runtime import Runtime
 from tools.local_server import serve_in_thread
 
 PASSWORD = "correct horse battery staple"

@@ -8,7 +8,6 @@ Every number asserted in tests/console/test_stats.py follows from the rows of
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -17,8 +16,8 @@ from bot.console.stats import Period
 from bot.core.escalation import escalate
 from bot.core.rasa_client import RasaUnavailable
 from bot.core.turns import METADATA_KEY, record_handling
-from bot.store.db import session_scope
 from bot.store.citizens import get_or_create_identity
+from bot.store.db import session_scope
 from bot.store.models import ChannelIdentity, Message
 from bot.tickets.models import Ticket
 

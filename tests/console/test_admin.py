@@ -7,8 +7,8 @@ from datetime import timedelta
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from bot.staff.models import AuditLog, DepartmentSetting, StaffUser
 from bot.console.models import StaffSession
+from bot.staff.models import AuditLog, DepartmentSetting, StaffUser
 from bot.store.db import session_scope
 from bot.tickets.models import Ticket
 from tests.console.conftest import PASSWORD, login_form_token, sign_in

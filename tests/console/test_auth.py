@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import select, update
 
 from bot.console.auth import COOKIE
-from bot.staff.models import AuditLog, StaffUser
 from bot.console.models import SignInAttempt, StaffSession
 from bot.console.passwords import WeakPassword, check_policy, hash_password, verify_password
+from bot.staff.models import AuditLog, StaffUser
 from bot.store.db import session_scope
 from bot.store.types import utcnow
 from tests.console.conftest import PASSWORD, build_app, login_form_token, make_settings, sign_in

@@ -29,10 +29,10 @@ from bot.store.db import session_factory, session_scope, upgrade_database
 from bot.store.models import Message
 from bot.tickets.models import Ticket
 from bot.tickets.replies import reply_to_ticket
-from tools.local_server import serve_in_thread
 from tests.console.chat_asking import GARDEN, UNSURE, AskingRasa, answer_text, asking_environment
 from tests.console.conftest import build_app, login, make_settings, staff_factory
 from tests.console.insights_seed import ANSWER, FakeRasa, at, message, seed_known
+from tools.local_server import serve_in_thread
 
 XSS = '<img src=x onerror="alert(document.domain)">'
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from bot.staff.models import AuditLog, StaffUser
 from bot.console.passwords import verify_password
 from bot.settings import PROJECT_ROOT
+from bot.staff.models import AuditLog, StaffUser
 from bot.store.db import session_scope
 
 

@@ -11,9 +11,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from bot.console.insights_models import KbProposal
-from bot.staff.models import AuditLog
 from bot.kb.loader import load_kb
 from bot.settings import PROJECT_ROOT
+from bot.staff.models import AuditLog
 from bot.store.db import session_scope
 from bot.store.models import Message
 from bot.tickets.models import Ticket

@@ -8,8 +8,8 @@ from datetime import timedelta
 from sqlalchemy import update
 
 from bot.store.db import session_scope
-from bot.tickets.models import Ticket
 from bot.store.types import utcnow
+from bot.tickets.models import Ticket
 from tests.console.conftest import sign_in
 
 

@@ -9,12 +9,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from bot.api.app import create_app
-from bot.http_security import CONTENT_SECURITY_POLICY
-from bot.staff.audit import audit
 from bot.console.context import STATIC_DIR, TEMPLATES_DIR
+from bot.http_security import CONTENT_SECURITY_POLICY
+from bot.runtime import Runtime
+from bot.staff.audit import audit
 from bot.staff.models import AuditLog
 from bot.store.db import session_scope
-from bot.runtime import Runtime
 from tests.console.conftest import make_settings, sign_in
 
 

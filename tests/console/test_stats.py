@@ -153,8 +153,8 @@ def test_csv_quotes_and_guards_values_from_the_store(session) -> None:
     import csv
     import io
 
-    from tests.console.insights_seed import at, message, ticket
     from bot.store.citizens import get_or_create_identity
+    from tests.console.insights_seed import at, message, ticket
 
     web = get_or_create_identity(session, "web", "mallory")
     message(session, web, at(2, 9), "kb_answer", kb_entry_id="=cmd|' /C calc'!A0")

@@ -9,13 +9,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from bot.outbox.outbound import DeliveryError, OutboundMessage, SendResult
 from bot.console.app import register
+from bot.outbox.outbound import DeliveryError, OutboundMessage, SendResult
+from bot.runtime import Runtime
 from bot.staff.models import AuditLog
 from bot.store.db import session_factory, session_scope
 from bot.store.models import Message
 from bot.tickets.models import Ticket, TicketEvent
-from bot.runtime import Runtime
 from tests.console.conftest import sign_in
 
 

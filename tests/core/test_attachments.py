@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from bot.outbox.delivery import PENDING, SENT
 from bot.core.conversation import Conversation
 from bot.core.inbound import InboundMessage
+from bot.outbox.delivery import PENDING, SENT
 from bot.settings import Settings
 from bot.store.citizens import get_or_create_identity
 from bot.store.db import session_factory

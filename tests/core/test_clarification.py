@@ -19,13 +19,19 @@ from bot.core.conversation import Conversation
 from bot.core.inbound import InboundMessage, KbChoice
 from bot.core.rasa_client import RasaUnavailable
 from bot.core.turn_outcomes import (
-    Turn, answer_faq, escalate_turn, expire_kb_offer, offer_kb_choices, settle_kb_choice, small_talk,
+    Turn,
+    answer_faq,
+    escalate_turn,
+    expire_kb_offer,
+    offer_kb_choices,
+    settle_kb_choice,
+    small_talk,
 )
 from bot.settings import PROJECT_ROOT, Settings, get_settings
 from bot.store.db import session_factory
 from bot.store.models import KbOffer, Message
-from bot.tickets.models import Ticket
 from bot.store.types import utcnow
+from bot.tickets.models import Ticket
 
 RESPONSES = yaml.safe_load((PROJECT_ROOT / "domain.yml").read_text())["responses"]
 BULKY, GARDEN, LIBRARY = "waste-bulky-items", "waste-garden-waste", "culture-library-opening-hours"

@@ -12,9 +12,9 @@ from bot.core.conversation import Conversation
 from bot.core.rasa_client import RasaClient
 from bot.settings import Settings
 from bot.store.models import KbOffer, Message
-from bot.tickets.models import Ticket, TicketEvent
 from bot.store.types import utcnow
 from bot.tickets.ids import is_valid, new_ticket_id
+from bot.tickets.models import Ticket, TicketEvent
 
 pytestmark = pytest.mark.e2e
 

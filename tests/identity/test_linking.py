@@ -20,8 +20,8 @@ from bot.settings import Settings
 from bot.store.citizens import get_or_create_identity
 from bot.store.messages import citizen_history, record_inbound
 from bot.store.models import ChannelIdentity, Message
-from bot.tickets.models import Ticket, TicketEvent
 from bot.store.types import utcnow
+from bot.tickets.models import Ticket, TicketEvent
 from bot.tickets.service import open_or_join_ticket
 
 CHANNELS_ON = dict(

@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 
 from bot.nlu.calibration import (
-    ANSWER_ONLY, ENTRY_OUT, INTENT, PHRASING, Calibration, Probe, Settings, calibrate, calibrated_config,
+    ANSWER_ONLY,
+    ENTRY_OUT,
+    INTENT,
+    PHRASING,
+    Calibration,
+    Probe,
+    Settings,
+    calibrate,
+    calibrated_config,
 )
 from bot.nlu.decision import ASK_INTENT, FAQ_INTENT, Thresholds, decide
 

@@ -23,7 +23,6 @@ import pytest
 from bot.nlu import backends as featurizer
 from bot.nlu.minilm import MiniLMEncoder, ModelMeta
 from bot.nlu.onnx_encoder import OnnxEncoder, OnnxModelMissing, build_graph, export_name
-
 from tests.nlu.test_minilm import (
     MPNET_CFG,
     MPNET_SEQUENCES,

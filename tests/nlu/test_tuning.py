@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import json
 
-from tools.evaluation.understanding import ESCALATE, Case
-from tools.evaluation.tuning import (
-    frontier, grade, main, outcomes, rates, recorded_thresholds, replay_main, search, simulate, write_thresholds,
-)
 from bot.nlu.decision import Thresholds
+from tools.evaluation.tuning import (
+    frontier,
+    grade,
+    main,
+    outcomes,
+    rates,
+    recorded_thresholds,
+    replay_main,
+    search,
+    simulate,
+    write_thresholds,
+)
+from tools.evaluation.understanding import ESCALATE, Case
 
 
 def _score(entry: str, similarity: float, intent: str = "faq") -> dict:

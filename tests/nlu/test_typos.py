@@ -9,10 +9,10 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tools.evaluation.understanding import Case, load_cases
 from bot.nlu.typos import KEYBOARD_NEIGHBOURS, TEXT_SPEAK, typo_cases, typo_variant, write_typo_set
 from bot.tickets.ids import extract_ticket_ids
 from tests.tickets.strategies import ticket_ids
+from tools.evaluation.understanding import Case, load_cases
 
 REPO = Path(__file__).resolve().parents[2]
 DEV = REPO / "evaluation" / "dev.tsv"

@@ -10,9 +10,9 @@ from bot.store.citizens import get_or_create_identity
 from bot.store.db import session_scope
 from bot.store.messages import record_inbound, record_outbound
 from bot.store.models import Message
-from bot.tickets.models import Ticket, TicketEvent
 from bot.store.types import utcnow
 from bot.tickets import ids
+from bot.tickets.models import Ticket, TicketEvent
 from bot.tickets.service import (
     add_note,
     add_public_update,

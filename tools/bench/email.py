@@ -269,10 +269,10 @@ def main(*, emails: int, crash_emails: int, kills: int, out_dir: Path) -> int:
     import tempfile
     from datetime import datetime, timezone
 
-    from tools.standins.email import start_mail_servers
-    from tools.evaluation.understanding import machine_description
     from bot.stack import Stack, StackConfig
     from bot.training import train
+    from tools.evaluation.understanding import machine_description
+    from tools.standins.email import start_mail_servers
 
     model = train()
     with tempfile.TemporaryDirectory(prefix="crm-bench-email-") as tmp, start_mail_servers() as servers:

@@ -139,9 +139,9 @@ class TelegramWorker:
 
 def main(*, messages: int, concurrency: list[int], poll_intervals: list[float], poll_messages: int,
          out_dir: Path) -> int:
-    from tools.evaluation.understanding import load_cases, machine_description
     from bot.stack import Stack, StackConfig
     from bot.training import train
+    from tools.evaluation.understanding import load_cases, machine_description
 
     dev_texts = [case.text for case in load_cases(PROJECT_ROOT / "evaluation" / "dev.tsv")]
     texts = [dev_texts[i % len(dev_texts)] for i in range(messages)]

@@ -322,8 +322,8 @@ def record_main(set_names: list[str], out_dir: Path) -> int:
     with tempfile.TemporaryDirectory(prefix="crm-record-") as tmp:
         work = Path(tmp)
         if set_names == ["covid"]:
-            from tools.evaluation.understanding import covid_kb_rows
             from bot.kb.importer import import_rows, write_kb
+            from tools.evaluation.understanding import covid_kb_rows
 
             bench_dir = BENCHMARKS_DIR / "covid_q_govfaq"
             kb_dir = work / "covid_kb"

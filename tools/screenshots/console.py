@@ -132,8 +132,8 @@ def take_screenshots(out_dir: str | Path) -> list[Path]:
 
     from bot.console.app import register
     from bot.runtime import Runtime
-    from tools.local_server import serve_in_thread
     from bot.store.db import dispose_engines, upgrade_database
+    from tools.local_server import serve_in_thread
 
     out = Path(out_dir)
     if not out.is_absolute():

@@ -102,12 +102,12 @@ def main(out: Path = DEFAULT_OUT) -> int:
     from playwright.sync_api import sync_playwright
 
     from bot.console.app import register
-    from bot.runtime import Runtime
-    from tools.screenshots.console import CHROMIUM, CHROMIUM_ARGS
     from bot.console.staff import create_staff
-    from tools.local_server import serve_in_thread
+    from bot.runtime import Runtime
     from bot.settings import Settings
     from bot.store.db import session_scope, upgrade_database
+    from tools.local_server import serve_in_thread
+    from tools.screenshots.console import CHROMIUM, CHROMIUM_ARGS
 
     with tempfile.TemporaryDirectory(prefix="crm-screenshot-") as tmp:
         db_url = f"sqlite:///{Path(tmp) / 'crm.db'}"

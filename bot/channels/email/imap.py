@@ -10,7 +10,7 @@ from bot.settings import Settings
 
 def connect(settings: Settings) -> IMAPClient:
     """A logged-in client: implicit TLS, STARTTLS (refusing to log in without it) or plain."""
-    from bot.channels.email.sender import tls_context
+    from bot.channels.email.tls import tls_context
 
     security = settings.imap_security
     context = tls_context(settings) if security != "none" else None

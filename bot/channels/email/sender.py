@@ -27,6 +27,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 
 from bot.channels.email.compose import compose_reply, make_message_id
 from bot.channels.email.imap import already_in_mailbox
+from bot.channels.email.tls import tls_context
 from bot.outbox.outbound import DeliveryError, OutboundMessage, SendResult
 from bot.settings import Settings
 
@@ -34,14 +35,6 @@ logger = logging.getLogger(__name__)
 
 # Per-recipient SMTP codes that no retry can fix (no such user, bad address, policy refusal).
 _PERMANENT = range(500, 600)
-
-
-def tls_context(settings: Settings) -> ssl.SSLContext:
-    """The system's CAs plus the configured CA file (a city's own CA, the tests' certificate)."""
-    context = ssl.create_default_context()
-    if settings.email_tls_ca_file is not None:
-        context.load_verify_locations(cafile=str(settings.email_tls_ca_file))
-    return context
 
 
 def domain_of(address: str) -> str:

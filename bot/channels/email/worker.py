@@ -39,7 +39,6 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.outbox.delivery import DeliveryService, queue_outbound
 from bot.channels.email import imap
 from bot.channels.email.compose import (
     compose_combined_reply,
@@ -55,10 +54,11 @@ from bot.channels.email.sender import domain_of
 from bot.channels.email.splitting import asks_several, split_questions
 from bot.core.conversation import Conversation, HandledMessage
 from bot.core.inbound import InboundMessage
+from bot.outbox.delivery import DeliveryService, queue_outbound
 from bot.settings import Settings
 from bot.store.models import Message
-from bot.tickets.models import Ticket
 from bot.store.types import utcnow
+from bot.tickets.models import Ticket
 
 logger = logging.getLogger(__name__)
 

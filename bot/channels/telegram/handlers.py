@@ -14,16 +14,23 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from telegram import CallbackQuery, Message, Update
 from telegram.error import TelegramError
-from telegram.ext import (Application, CallbackQueryHandler, CommandHandler, ContextTypes, MessageHandler,
-                          TypeHandler, filters)
+from telegram.ext import (
+    Application,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
 from tenacity import AsyncRetrying, RetryCallState, stop_after_attempt, wait_exponential
 
-from bot.outbox.delivery import SENDING, DeliveryService
 from bot.channels.telegram import choices, texts
 from bot.channels.telegram.unstored import mark_unstored
 from bot.channels.telegram.updates import command_and_argument, for_us, to_inbound
 from bot.core.conversation import Conversation, HandledMessage
 from bot.core.inbound import InboundMessage
+from bot.outbox.delivery import SENDING, DeliveryService
 from bot.store.models import Message as StoredMessage
 from bot.texts import text as catalogue_text
 from bot.tickets.ids import extract_ticket_ids

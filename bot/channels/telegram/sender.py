@@ -10,8 +10,8 @@ from telegram import Bot
 from telegram.error import BadRequest, ChatMigrated, Forbidden, InvalidToken, RetryAfter, TelegramError
 from telegram.warnings import PTBDeprecationWarning
 
-from bot.outbox.outbound import DeliveryError, OutboundMessage, SendResult
 from bot.channels.telegram.choices import keyboard
+from bot.outbox.outbound import DeliveryError, OutboundMessage, SendResult
 
 # Telegram refuses texts over 4096 characters (counted in UTF-16 units); stay below.
 MAX_CHARS = 4000

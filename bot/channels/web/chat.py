@@ -32,8 +32,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.core.clarification import CHOICES_KEY, none_option_title
-from bot.outbox.delivery import PENDING, mark_sent_in_response
 from bot.core.inbound import KbChoice
+from bot.outbox.delivery import PENDING, mark_sent_in_response
 from bot.store.models import ChannelIdentity, Message
 from bot.store.types import utcnow
 

@@ -19,8 +19,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.outbox.delivery import PENDING, SENT
 from bot.channels.registry import CHANNELS
+from bot.outbox.delivery import PENDING, SENT
 from bot.store.models import ChannelIdentity, Message
 from bot.store.types import utcnow
 

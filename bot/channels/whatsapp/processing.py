@@ -17,12 +17,12 @@ import weakref
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.outbox.delivery import DeliveryService
 from bot.channels.whatsapp import inbox
 from bot.channels.whatsapp.payload import ParsedMessage, StatusUpdate, parse_webhook
 from bot.channels.whatsapp.statuses import apply_status
 from bot.channels.whatsapp.window import release_held
 from bot.core.conversation import Conversation
+from bot.outbox.delivery import DeliveryService
 from bot.store.citizens import get_or_create_identity
 from bot.store.messages import record_inbound
 from bot.store.models import Message

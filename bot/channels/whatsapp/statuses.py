@@ -15,8 +15,8 @@ import logging
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.outbox.delivery import FAILED
 from bot.channels.whatsapp.payload import CHANNEL, StatusUpdate, describe_errors
+from bot.outbox.delivery import FAILED
 from bot.store.models import Message, MessagePart
 from bot.store.types import utcnow
 

@@ -26,13 +26,13 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from bot.channels.whatsapp.graph import TEMPLATE_META_KEY
 from bot.outbox.delivery import FAILED, SENT, Settled, queue_outbound
 from bot.outbox.outbound import OutboundMessage
-from bot.channels.whatsapp.graph import TEMPLATE_META_KEY
 from bot.store.models import ChannelIdentity, Message
-from bot.tickets.models import Ticket
 from bot.store.types import utcnow
 from bot.texts import text as catalogue_text
+from bot.tickets.models import Ticket
 from bot.tickets.service import add_note
 
 CHANNEL = "whatsapp"

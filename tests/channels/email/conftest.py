@@ -12,9 +12,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from tools.standins.email import MailServers, start_mail_servers
 from tests.channels.email.mailkit import EmailHarness
 from tests.stack_fixture import RunningAssistant
+from tools.standins.email import MailServers, start_mail_servers
 
 
 @pytest.fixture(scope="session")

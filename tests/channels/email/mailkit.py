@@ -12,7 +12,6 @@ from email.utils import make_msgid
 
 from sqlalchemy import select
 
-from bot.outbox.delivery import DeliveryService
 from bot.channels.email import imap
 from bot.channels.email.adapter import build_preparer, delivery_lease
 from bot.channels.email.models import EmailInbound
@@ -20,6 +19,7 @@ from bot.channels.email.sender import EmailSender
 from bot.channels.email.worker import EmailWorker
 from bot.core.conversation import Conversation
 from bot.core.rasa_client import RasaClient
+from bot.outbox.delivery import DeliveryService
 from bot.settings import Settings
 from bot.store.db import session_factory
 from tools.standins.email import DOMAIN, MailServers

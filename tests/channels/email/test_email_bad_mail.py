@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import select
 
 from bot.channels.email.models import EmailInbound
-from tools.standins.email import DOMAIN
 from tests.channels.email.mailkit import EmailHarness, citizen, make_mail
+from tools.standins.email import DOMAIN
 
 pytestmark = pytest.mark.e2e
 

@@ -16,11 +16,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from tools.standins.email import MailServers
-from bot.staff.models import DepartmentSetting
 from bot.core.escalation import commitment_text, escalate
 from bot.core.turns import METADATA_KEY, record_handling
 from bot.settings import Settings
+from bot.staff.models import DepartmentSetting
 from bot.store.citizens import get_or_create_identity
 from bot.store.db import session_factory
 from bot.store.messages import record_inbound
@@ -28,6 +27,7 @@ from bot.store.models import Message
 from bot.tickets.models import Ticket
 from bot.tickets.service import open_or_join_ticket
 from tests.channels.email.mailkit import EmailHarness, citizen, make_mail
+from tools.standins.email import MailServers
 
 FAQ_ANSWER = "Household waste is collected every Tuesday."
 # Slower than the global default (24 hours): a promise of 24 hours would be broken.

@@ -9,17 +9,17 @@ import time
 
 import pytest
 
-from bot.outbox.delivery import DeliveryService
 from bot.channels.email import imap
 from bot.channels.email.adapter import delivery_lease
 from bot.channels.email.sender import EmailSender
 from bot.channels.email.worker import EmailWorker
-from bot.outbox.outbound import DeliveryError, OutboundMessage
 from bot.core.conversation import Conversation
 from bot.core.rasa_client import RasaClient
+from bot.outbox.delivery import DeliveryService
+from bot.outbox.outbound import DeliveryError, OutboundMessage
 from bot.store.db import session_factory
-from tools.standins.email import MailServers
 from tests.channels.email.mailkit import EmailHarness, citizen, make_mail, parse, settings_for
+from tools.standins.email import MailServers
 
 
 def _settings(servers: MailServers, **overrides: object):  # noqa: ANN202

@@ -4,8 +4,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tools.standins.telegram import BotApiStandIn
 from tests.channels.telegram.support import TOKEN
+from tools.standins.telegram import BotApiStandIn
 
 
 @pytest.fixture

@@ -15,10 +15,10 @@ from bot.channels.telegram.handlers import TelegramHandlers
 from bot.channels.telegram.sender import TelegramSender
 from bot.core.conversation import Conversation
 from bot.core.turns import METADATA_KEY, record_handling
+from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.store.db import session_factory
 from bot.store.models import Message
-from bot.runtime import Runtime
 from tools.standins.telegram import BotApiStandIn
 
 TOKEN = "123456:TEST-token-for-the-stand-in"

@@ -11,19 +11,24 @@ from sqlalchemy import select
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest
 
-from bot.outbox.outbound import OutboundMessage
 from bot.channels.telegram.adapter import build_sender
-from bot.channels.telegram.choices import (BUTTON_TEXT_CHARS, MALFORMED_REPLY, STALE_BUTTON, callback_to_inbound,
-                                           keyboard)
+from bot.channels.telegram.choices import (
+    BUTTON_TEXT_CHARS,
+    MALFORMED_REPLY,
+    STALE_BUTTON,
+    callback_to_inbound,
+    keyboard,
+)
 from bot.channels.telegram.handlers import ALLOWED_UPDATES
 from bot.core import clarification
 from bot.core.inbound import KbChoice
+from bot.outbox.outbound import OutboundMessage
 from bot.store.db import session_factory
 from bot.store.models import KbOffer, Message
 from bot.texts import text as catalogue_text
-from tools.standins.telegram import CALLBACK_DATA_BYTES, UpdateFactory, keyboard_problem
 from tests.channels.telegram.choice_support import OFFERED, ChoiceRasa, choices_meta
 from tests.channels.telegram.support import TOKEN, PollingBot, telegram_settings
+from tools.standins.telegram import CALLBACK_DATA_BYTES, UpdateFactory, keyboard_problem
 
 LONG = [("How do I " + "really " * 20 + "get rid of an old sofa?")[:150],
         ("Where can I " + "possibly " * 20 + "pay a parking fine?")[:150],

@@ -9,10 +9,10 @@ import time
 from sqlalchemy import select
 
 from bot.outbox.delivery import FAILED, PENDING, SENT
+from bot.runtime import Runtime
 from bot.store.db import session_factory
 from bot.store.models import Message
 from bot.store.types import utcnow
-from bot.runtime import Runtime
 from tests.channels.telegram.support import FakeRasa, PollingBot, telegram_settings
 
 

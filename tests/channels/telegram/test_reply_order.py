@@ -5,15 +5,15 @@ from __future__ import annotations
 import asyncio
 from types import SimpleNamespace
 
-from bot.outbox.delivery import SENT, claim, queue_outbound
-from bot.outbox.outbound import OutboundMessage
 from bot.channels.telegram.adapter import build_sender
 from bot.channels.telegram.handlers import TelegramHandlers
+from bot.outbox.delivery import SENT, claim, queue_outbound
+from bot.outbox.outbound import OutboundMessage
+from bot.runtime import Runtime
 from bot.store.citizens import get_or_create_identity
 from bot.store.db import session_factory
 from bot.store.models import Message
 from bot.store.types import utcnow
-from bot.runtime import Runtime
 from tests.channels.telegram.support import telegram_settings
 
 

@@ -8,9 +8,9 @@ import socket
 
 import pytest
 
-from bot.outbox.outbound import DeliveryError, OutboundMessage
 from bot.channels.telegram.adapter import build_sender
 from bot.channels.telegram.sender import split_text
+from bot.outbox.outbound import DeliveryError, OutboundMessage
 from tests.channels.telegram.support import telegram_settings
 
 

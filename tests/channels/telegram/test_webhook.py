@@ -13,13 +13,13 @@ from sqlalchemy import func, select
 from bot.api.app import create_app
 from bot.channels.registry import worker_channels
 from bot.channels.telegram.webhook import WEBHOOK_PATH
+from bot.runtime import Runtime
 from bot.stack import free_port
 from bot.store.db import session_factory
 from bot.store.models import Message
-from bot.runtime import Runtime
-from tools.local_server import serve_in_thread
 from tests.channels.telegram.choice_support import OFFERED, ChoiceRasa
 from tests.channels.telegram.support import FakeRasa, store_fails, telegram_settings
+from tools.local_server import serve_in_thread
 
 SECRET = "webhook-secret-" + "k" * 20
 

@@ -12,15 +12,15 @@ import pytest
 from fastapi.testclient import TestClient
 
 from bot.api.app import create_app
+from bot.channels.whatsapp.signature import sign
 from bot.core.rasa_client import RasaUnavailable
 from bot.core.turns import METADATA_KEY, record_handling
+from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.stack import free_port
 from bot.store.db import session_factory
 from bot.store.models import Message
 from tests.channels.whatsapp.graph_standin import GraphStandIn
-from bot.channels.whatsapp.signature import sign
-from bot.runtime import Runtime
 
 APP_SECRET = "test-app-secret-0123456789"
 VERIFY_TOKEN = "test-verify-token-abc"

@@ -10,20 +10,32 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from bot.api.app import create_app
-from bot.outbox.outbound import DeliveryError, OutboundMessage
-from bot.channels.whatsapp.graph import (BUTTON_TITLE_LIMIT, ROW_DESCRIPTION_LIMIT, ROW_TITLE_LIMIT,
-                                         TEMPLATE_META_KEY, GraphSender)
+from bot.channels.whatsapp.graph import (
+    BUTTON_TITLE_LIMIT,
+    ROW_DESCRIPTION_LIMIT,
+    ROW_TITLE_LIMIT,
+    TEMPLATE_META_KEY,
+    GraphSender,
+)
 from bot.channels.whatsapp.payload import parse_webhook
 from bot.channels.whatsapp.processing import MALFORMED_CHOICE_REPLY
 from bot.core import clarification
 from bot.core.inbound import KbChoice
+from bot.outbox.outbound import DeliveryError, OutboundMessage
+from bot.runtime import Runtime
 from bot.store.db import session_factory
 from bot.store.models import KbOffer, Message
-from bot.runtime import Runtime
 from bot.texts import text as catalogue_text
 from tests.channels.telegram.choice_support import OFFERED, ChoiceRasa, choices_meta
-from tests.channels.whatsapp.conftest import (ACCESS_TOKEN, PHONE_NUMBER_ID, WebhookClient, make_settings, message,
-                                              new_wamid, webhook)
+from tests.channels.whatsapp.conftest import (
+    ACCESS_TOKEN,
+    PHONE_NUMBER_ID,
+    WebhookClient,
+    make_settings,
+    message,
+    new_wamid,
+    webhook,
+)
 from tests.channels.whatsapp.graph_standin import limit_problem
 
 WA_ID = "34600000077"

@@ -7,15 +7,15 @@ import time
 
 import pytest
 
+from bot.channels.whatsapp.graph import TEMPLATE_META_KEY, GraphSender, split_text
 from bot.outbox.delivery import FAILED, PENDING, SENT, DeliveryService, queue_outbound
 from bot.outbox.outbound import DeliveryError, OutboundMessage
-from bot.channels.whatsapp.graph import TEMPLATE_META_KEY, GraphSender, split_text
+from bot.runtime import Runtime
 from bot.stack import free_port
 from bot.store.citizens import get_or_create_identity
 from bot.store.db import session_factory
 from bot.store.messages import record_inbound
 from bot.store.models import Message
-from bot.runtime import Runtime
 from tests.channels.whatsapp.conftest import ACCESS_TOKEN, PHONE_NUMBER_ID
 
 WA_ID = "34600000009"

@@ -12,16 +12,16 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
 from bot.api.app import create_app
-from bot.outbox.delivery import DeliveryService
 from bot.channels.whatsapp import inbox
 from bot.channels.whatsapp.adapter import build_preparer, build_sender
 from bot.channels.whatsapp.models import WhatsAppWebhook
 from bot.channels.whatsapp.processing import WebhookProcessor
 from bot.core.conversation import Conversation
+from bot.outbox.delivery import DeliveryService
+from bot.runtime import Runtime
 from bot.store.db import session_factory
 from bot.store.models import Message
 from bot.store.types import utcnow
-from bot.runtime import Runtime
 from tests.channels.whatsapp.conftest import FAQ_ANSWER, PHONE_NUMBER_ID, make_settings, message, webhook
 
 WA_ID = "34600000077"

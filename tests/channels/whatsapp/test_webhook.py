@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
+from bot.channels.whatsapp.models import WhatsAppWebhook
 from bot.outbox.delivery import FAILED, SENT, record_success
 from bot.outbox.outbound import SendResult
-from bot.channels.whatsapp.models import WhatsAppWebhook
 from bot.store.db import session_factory
 from bot.store.models import Message
 from bot.tickets.models import Ticket

@@ -8,16 +8,16 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from bot.outbox.delivery import FAILED, PENDING, SENT, DeliveryService, queue_outbound
-from bot.outbox.outbound import OutboundMessage, SendResult
 from bot.channels.whatsapp.graph import GraphSender
 from bot.channels.whatsapp.window import WindowPolicy
+from bot.outbox.delivery import FAILED, PENDING, SENT, DeliveryService, queue_outbound
+from bot.outbox.outbound import OutboundMessage, SendResult
 from bot.store.citizens import get_or_create_identity
 from bot.store.db import session_factory
 from bot.store.messages import record_inbound
 from bot.store.models import ChannelIdentity, Message
-from bot.tickets.models import TicketEvent
 from bot.store.types import utcnow
+from bot.tickets.models import TicketEvent
 from bot.tickets.service import open_or_join_ticket
 from tests.channels.whatsapp.conftest import ACCESS_TOKEN, PHONE_NUMBER_ID, message, webhook
 
