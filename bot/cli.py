@@ -14,7 +14,6 @@ _COMMAND_MODULES = [
     "bot.kb.commands",
     "bot.store.commands",
     "bot.run_commands",
-    "bot.channels.commands",
     "bot.console.commands",
 ]
 

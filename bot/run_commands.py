@@ -1,8 +1,11 @@
-"""`python -m bot train` and `python -m bot run`."""
+"""`python -m bot train`, `run`, `channel <name>` (a channel's own worker) and `deliveries`: the commands that start processes."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import logging
+import signal
 
 from bot.settings import PROJECT_ROOT
 
@@ -61,9 +64,50 @@ def _run(args: argparse.Namespace) -> int:
     return stack.wait()
 
 
+def _channel(args: argparse.Namespace) -> int:
+    from bot.runtime import build_runtime
+
+    with build_runtime() as runtime:
+        channel = next((c for c in runtime.channels if c.name == args.name), None)
+        if channel is None:
+            print(f"the {args.name} channel is off: its settings are not given (see README, 'Channels')")
+            return 2
+        if channel.run_worker is None:
+            print(f"the {args.name} channel has no worker of its own: the API serves it")
+            return 2
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        return int(channel.run_worker(runtime) or 0)
+
+
+def _deliveries(_args: argparse.Namespace) -> int:
+    from bot.runtime import build_runtime
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    runtime = build_runtime()
+    service = runtime.delivery
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await service.run_forever(stop)
+
+    with runtime:
+        asyncio.run(main())
+    return 0
+
+
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
+    from bot.channels.registry import CHANNELS
+
     train_parser = subparsers.add_parser("train", help="compile the KB and train the Rasa model if inputs changed")
     train_parser.add_argument("--force", action="store_true", help="train even if a model for these inputs exists")
     train_parser.set_defaults(func=_train)
     run_parser = subparsers.add_parser("run", help="start the action server, Rasa and the API")
     run_parser.set_defaults(func=_run)
+    channel = subparsers.add_parser("channel", help="run one channel's worker (Telegram polling, e-mail reader)")
+    channel.add_argument("name", choices=CHANNELS)
+    channel.set_defaults(func=_channel)
+    deliveries = subparsers.add_parser("deliveries", help="deliver queued outbound messages, retrying failures")
+    deliveries.set_defaults(func=_deliveries)

@@ -44,8 +44,8 @@ from sqlalchemy.orm import Session
 from bot.core.escalation import CITIZEN_OFFER_KEY, Escalation, escalate
 from bot.core.inbound import KbChoice
 from bot.core.routing import entry_questions
-from bot.core.turns import record_handling
 from bot.settings import Settings
+from bot.store.messages import record_handling
 from bot.store.models import KbOffer, Message
 from bot.store.types import utcnow
 from bot.texts import text

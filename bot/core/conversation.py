@@ -20,13 +20,13 @@ from bot.core.escalation import CITIZEN_OFFER_KEY, escalate, ticket_commitment
 from bot.core.inbound import InboundMessage
 from bot.core.rasa_client import RasaClient, RasaUnavailable
 from bot.core.routing import department_names
-from bot.core.turns import METADATA_KEY, record_handling
+from bot.core.turns import METADATA_KEY
 from bot.identity.commands import might_be_link_command
 from bot.identity.linking import handle_link_message
 from bot.outbox.delivery import PENDING, SENT
 from bot.settings import Settings
 from bot.store.citizens import get_or_create_identity
-from bot.store.messages import record_inbound, record_outbound
+from bot.store.messages import record_handling, record_inbound, record_outbound
 from bot.store.models import ChannelIdentity, KbOffer, Message
 from bot.store.types import utcnow
 from bot.texts import text as catalogue_text

@@ -14,9 +14,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.core.inbound import InboundMessage
-from bot.core.turns import record_handling
 from bot.settings import Settings
 from bot.store.citizens import find_identity
+from bot.store.messages import record_handling
 from bot.store.models import Message
 from bot.tickets import ids
 from bot.tickets.models import Ticket

@@ -3,22 +3,22 @@
 Each function runs in one unit of work: it finds the stored inbound message,
 does what the outcome needs (answer, ticket, status lookup), records how the
 message was handled, and returns the responses for the action to send. Wording
-lives in domain.yml; these return response names and their variables.
+lives in domain.yml; these return response names and their variables. Each takes the
+process's services (the action server's runtime) rather than building its own.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.core import clarification
 from bot.core.escalation import REASON_BY_INTENT, escalate
 from bot.core.inbound import KbChoice
 from bot.core.routing import department_names
-from bot.core.turns import record_handling, resolve_turn
-from bot.settings import get_settings
-from bot.store.db import session_scope
+from bot.core.turns import resolve_turn
+from bot.store.messages import record_handling
 from bot.store.models import ChannelIdentity
 from bot.texts import text
 from bot.tickets.ids import extract_ticket_ids
@@ -37,6 +37,22 @@ SMALL_TALK_RESPONSES = {"greet": "utter_greet", "goodbye": "utter_goodbye", "tha
 def status_label(status: str, language: str | None = None) -> str:
     """How a ticket status reads to the citizen (ticket.status.<status> in bot.texts)."""
     return text(f"ticket.status.{status}", language) if status in STATUSES else status
+
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from bot.settings import Settings
+
+
+class StoreServices(Protocol):
+    """What an outcome needs from the process's runtime (``bot.runtime.Runtime`` in the action server)."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def sessions(self) -> sessionmaker[Session]: ...
 
 
 @dataclass(frozen=True)
@@ -74,20 +90,20 @@ class Turn:
         )
 
 
-def answer_faq(turn: Turn) -> list[Reply]:
+def answer_faq(turn: Turn, services: StoreServices) -> list[Reply]:
     entry = turn.kb_match.get("entry")
     if not entry:
-        return escalate_turn(turn)
-    with session_scope() as session:
+        return escalate_turn(turn, services)
+    with services.sessions.begin() as session:
         message = resolve_turn(session, sender_id=turn.sender_id, text=turn.text, metadata=turn.metadata)
         record_handling(message, intent=turn.intent, confidence=turn.confidence, handling="kb_answer", kb_entry_id=entry)
     return [Reply(f"utter_faq/{entry}")]
 
 
-def escalate_turn(turn: Turn) -> list[Reply]:
-    settings = get_settings()
+def escalate_turn(turn: Turn, services: StoreServices) -> list[Reply]:
+    settings = services.settings
     reason = REASON_BY_INTENT.get(turn.intent or "", "low_confidence")
-    with session_scope() as session:
+    with services.sessions.begin() as session:
         message = resolve_turn(session, sender_id=turn.sender_id, text=turn.text, metadata=turn.metadata)
         return [_escalate(session, message, turn, reason, settings)]
 
@@ -101,22 +117,22 @@ def _escalate(session, message, turn: Turn, reason: str, settings) -> Reply:
         handling="escalated" if outcome.created else "ticket_joined",
         ticket=outcome.ticket,
     )
-    return _ticket_reply(outcome)
+    return _ticket_reply(outcome, settings)
 
 
-def _ticket_reply(outcome, prefix: str = "utter_ticket") -> Reply:
+def _ticket_reply(outcome, settings: Settings, prefix: str = "utter_ticket") -> Reply:
     variables = {
         "ticket_id": outcome.ticket.public_id,
-        "department": department_name(outcome.ticket.department),
+        "department": department_name(outcome.ticket.department, settings),
         "commitment": outcome.commitment,
     }
     return Reply(f"{prefix}_created" if outcome.created else f"{prefix}_joined", variables)
 
 
-def offer_kb_choices(turn: Turn) -> list[Reply]:
+def offer_kb_choices(turn: Turn, services: StoreServices) -> list[Reply]:
     """Unsure, with plausible KB entries: ask which one the citizen means (or hand over)."""
-    settings = get_settings()
-    with session_scope() as session:
+    settings = services.settings
+    with services.sessions.begin() as session:
         message = resolve_turn(session, sender_id=turn.sender_id, text=turn.text, metadata=turn.metadata)
         options = clarification.offer_options(turn.kb_match.get("offer") or [], settings.kb_dir)
         if not options or message.identity.channel in CHANNELS_WITHOUT_OFFER:
@@ -129,14 +145,14 @@ def offer_kb_choices(turn: Turn) -> list[Reply]:
     return [Reply("utter_ask_kb_choice", {"options": clarification.options_text(options)}, buttons)]
 
 
-def settle_kb_choice(turn: Turn) -> list[Reply]:
+def settle_kb_choice(turn: Turn, services: StoreServices) -> list[Reply]:
     """A pick, or "none", of a "Do you mean ...?" question; checked against the stored offer."""
-    settings = get_settings()
+    settings = services.settings
     value = next((e.get("value") for e in turn.entities if e.get("entity") == clarification.CHOICE_ENTITY), None)
     choice = clarification.parse_choice_entity(value)
     if choice is not None and turn.intent == clarification.NONE_INTENT and choice.option != 0:
         choice = None  # "none" with an option number: a hand-made payload, not a button
-    with session_scope() as session:
+    with services.sessions.begin() as session:
         message = resolve_turn(session, sender_id=turn.sender_id, text=turn.text, metadata=turn.metadata)
         settled = clarification.settle_choice(session, message, choice, settings)
         if settled.outcome == "answered":
@@ -147,7 +163,7 @@ def settle_kb_choice(turn: Turn) -> list[Reply]:
             record_handling(message, intent=clarification.NONE_INTENT, confidence=1.0,
                             handling="escalated" if settled.escalation.created else "ticket_joined",
                             ticket=settled.ticket)
-            return [_ticket_reply(settled.escalation)]
+            return [_ticket_reply(settled.escalation, settings)]
         record_handling(message, intent=turn.intent, confidence=1.0, handling="choice_" + settled.outcome,
                         ticket=settled.ticket if settled.ticket is not None and settled.ticket.status in OPEN_STATUSES else None)
         if settled.outcome == "already_answered":
@@ -157,19 +173,19 @@ def settle_kb_choice(turn: Turn) -> list[Reply]:
         return [Reply("utter_kb_choice_invalid")]
 
 
-def expire_kb_offer(turn: Turn) -> list[Reply]:
+def expire_kb_offer(turn: Turn, services: StoreServices) -> list[Reply]:
     """No pick in time: the question goes to a person, and the citizen is told.
 
     Only the core's expiry loop sends this turn, with the offer's id and the time in the
     metadata (a citizen cannot set metadata); anything else, or an offer the citizen settled
     meanwhile, changes nothing and says nothing."""
-    settings = get_settings()
+    settings = services.settings
     vouched = turn.metadata.get(clarification.EXPIRY_METADATA_KEY)
     value = next((e.get("value") for e in turn.entities if e.get("entity") == clarification.CHOICE_ENTITY), None)
     choice = clarification.parse_choice_entity(value)
     if not isinstance(vouched, dict) or choice is None:
         return []
-    with session_scope() as session:
+    with services.sessions.begin() as session:
         offer = clarification.offer_for_token(session, choice.offer)
         if offer is None or offer.id != vouched.get("offer") or session.get(ChannelIdentity, offer.identity_id).public_id != turn.sender_id:
             return []
@@ -177,12 +193,12 @@ def expire_kb_offer(turn: Turn) -> list[Reply]:
         escalation = clarification.expire_offer(session, offer, settings, now=now)
         if escalation is None:
             return []
-        return [_ticket_reply(escalation, prefix="utter_kb_offer_expired_ticket")]
+        return [_ticket_reply(escalation, settings, prefix="utter_kb_offer_expired_ticket")]
 
 
-def ticket_status(turn: Turn) -> list[Reply]:
+def ticket_status(turn: Turn, services: StoreServices) -> list[Reply]:
     candidates = extract_ticket_ids(turn.text, expecting_id=True)
-    with session_scope() as session:
+    with services.sessions.begin() as session:
         message = resolve_turn(session, sender_id=turn.sender_id, text=turn.text, metadata=turn.metadata)
         record_handling(message, intent=turn.intent, confidence=turn.confidence, handling="status")
         if not candidates:
@@ -200,7 +216,7 @@ def ticket_status(turn: Turn) -> list[Reply]:
                 "utter_ticket_status",
                 {
                     "ticket_id": ticket.public_id,
-                    "department": department_name(ticket.department),
+                    "department": department_name(ticket.department, services.settings),
                     "status": status_label(ticket.status),
                     "last_update": update,
                 },
@@ -208,12 +224,12 @@ def ticket_status(turn: Turn) -> list[Reply]:
         ]
 
 
-def small_talk(turn: Turn) -> list[Reply]:
-    with session_scope() as session:
+def small_talk(turn: Turn, services: StoreServices) -> list[Reply]:
+    with services.sessions.begin() as session:
         message = resolve_turn(session, sender_id=turn.sender_id, text=turn.text, metadata=turn.metadata)
         record_handling(message, intent=turn.intent, confidence=turn.confidence, handling="small_talk")
     return [Reply(SMALL_TALK_RESPONSES.get(turn.intent or "", "utter_greet"))]
 
 
-def department_name(department_id: str) -> str:
-    return department_names(get_settings().kb_dir).get(department_id, department_id.replace("_", " "))
+def department_name(department_id: str, settings: Settings) -> str:
+    return department_names(settings.kb_dir).get(department_id, department_id.replace("_", " "))

@@ -15,7 +15,6 @@ from sqlalchemy.orm import Session
 from bot.store.citizens import get_or_create_identity
 from bot.store.messages import record_inbound
 from bot.store.models import Message
-from bot.tickets.models import Ticket
 
 DIRECT_RASA_CHANNEL = "rasa"
 METADATA_KEY = "inbound_message_id"
@@ -30,20 +29,3 @@ def resolve_turn(session: Session, *, sender_id: str, text: str, metadata: dict[
     identity = get_or_create_identity(session, DIRECT_RASA_CHANNEL, sender_id)
     message, _created = record_inbound(session, identity, text or "")
     return message
-
-
-def record_handling(
-    message: Message,
-    *,
-    intent: str | None,
-    confidence: float | None,
-    handling: str,
-    kb_entry_id: str | None = None,
-    ticket: Ticket | None = None,
-) -> None:
-    message.intent = intent
-    message.confidence = confidence
-    message.handling = handling
-    message.kb_entry_id = kb_entry_id
-    if ticket is not None:
-        message.ticket_id = ticket.id

@@ -27,7 +27,6 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from bot.core.turns import record_handling
 from bot.identity.addresses import LINKABLE_CHANNELS, label, normalize_address
 from bot.identity.commands import EnterCode, LinkUsage, RequestCode, parse_link_command
 from bot.identity.merge import merge_citizens
@@ -35,6 +34,7 @@ from bot.identity.models import CitizenMerge, LinkCode
 from bot.outbox.delivery import queue_outbound
 from bot.settings import Settings
 from bot.store.citizens import get_or_create_identity
+from bot.store.messages import record_handling
 from bot.store.models import ChannelIdentity, Message
 from bot.store.types import utcnow
 from bot.texts import text

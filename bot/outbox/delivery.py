@@ -20,7 +20,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Union
+from typing import Any, Protocol, Union
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -29,7 +29,6 @@ from bot.outbox.outbound import ChannelSender, DeliveryError, OutboundMessage, S
 from bot.store.messages import _storable
 from bot.store.models import ChannelIdentity, Message, MessagePart
 from bot.store.types import utcnow
-from bot.tickets.models import Ticket
 
 logger = logging.getLogger(__name__)
 
@@ -62,13 +61,19 @@ class Settled:
 Preparer = Callable[[Session, Message, OutboundMessage], Union[OutboundMessage, Settled, None]]
 
 
+class _Identified(Protocol):
+    """A ticket as the outbox needs it: its row id (the outbox sits below the tickets)."""
+
+    id: int
+
+
 def queue_outbound(
     session: Session,
     *,
     identity: ChannelIdentity,
     text: str,
     author: str,
-    ticket: Ticket | None = None,
+    ticket: _Identified | None = None,
     reply_to: Message | None = None,
     meta: dict[str, Any] | None = None,
     now: datetime | None = None,
@@ -199,7 +204,7 @@ def record_settled(message: Message, settled: Settled, *, now: datetime | None =
 
 def to_outbound(session: Session, message: Message) -> OutboundMessage:
     identity = session.get(ChannelIdentity, message.identity_id)
-    ticket = session.get(Ticket, message.ticket_id) if message.ticket_id else None
+    ticket = message.ticket
     return OutboundMessage(
         message_id=message.id,
         channel=message.channel,

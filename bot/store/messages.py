@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -128,3 +128,27 @@ def citizen_history(session: Session, citizen_id: int) -> list[Message]:
             select(Message).where(Message.citizen_id == citizen_id).order_by(Message.created_at, Message.id)
         )
     )
+
+
+class _Identified(Protocol):
+    """A ticket as the store needs it here: its row id (the store sits below the tickets)."""
+
+    id: int
+
+
+def record_handling(
+    message: Message,
+    *,
+    intent: str | None,
+    confidence: float | None,
+    handling: str,
+    kb_entry_id: str | None = None,
+    ticket: _Identified | None = None,
+) -> None:
+    """What the assistant did with an inbound message, on its row (the statistics read it)."""
+    message.intent = intent
+    message.confidence = confidence
+    message.handling = handling
+    message.kb_entry_id = kb_entry_id
+    if ticket is not None:
+        message.ticket_id = ticket.id

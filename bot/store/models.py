@@ -117,6 +117,8 @@ class Message(Base):
     delivery_error: Mapped[str | None] = mapped_column(Text)
 
     identity: Mapped[ChannelIdentity] = relationship()
+    # Resolved by name (bot.tickets.models): the store sits below the tickets and never imports them.
+    ticket: Mapped[Ticket | None] = relationship(viewonly=True)  # noqa: F821
     parts: Mapped[list[MessagePart]] = relationship(
         back_populates="message", cascade="all, delete-orphan", passive_deletes=True
     )

@@ -19,6 +19,7 @@ from pathlib import Path
 import yaml
 
 from bot.core.turn_outcomes import Turn, escalate_turn, offer_kb_choices, settle_kb_choice
+from bot.runtime import Runtime
 from bot.settings import PROJECT_ROOT, get_settings
 
 BULKY, GARDEN = "waste-bulky-items", "waste-garden-waste"
@@ -50,7 +51,7 @@ class AskingRasa:
             intent, entities, kb_match, action = "nlu_fallback", [], {"ranking": []}, escalate_turn
         turn = Turn(sender_id=sender, text=text, intent=intent, confidence=0.5, metadata=metadata,
                     kb_match=kb_match, entities=entities)
-        return [{"recipient_id": sender, "text": _render(reply.response, reply.variables)} for reply in action(turn)]
+        return [{"recipient_id": sender, "text": _render(reply.response, reply.variables)} for reply in action(turn, Runtime(get_settings()))]
 
     def close(self) -> None:
         pass

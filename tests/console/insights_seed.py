@@ -15,9 +15,10 @@ from sqlalchemy.orm import Session
 from bot.console.stats import Period
 from bot.core.escalation import escalate
 from bot.core.rasa_client import RasaUnavailable
-from bot.core.turns import METADATA_KEY, record_handling
+from bot.core.turns import METADATA_KEY
 from bot.store.citizens import get_or_create_identity
 from bot.store.db import session_scope
+from bot.store.messages import record_handling
 from bot.store.models import ChannelIdentity, Message
 from bot.tickets.models import Ticket
 

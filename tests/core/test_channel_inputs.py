@@ -7,11 +7,11 @@ from sqlalchemy import select
 
 from bot.core.conversation import Conversation
 from bot.core.inbound import InboundMessage
-from bot.core.turns import METADATA_KEY, record_handling
+from bot.core.turns import METADATA_KEY
 from bot.settings import Settings
 from bot.store.citizens import get_or_create_identity
 from bot.store.db import session_factory
-from bot.store.messages import record_inbound
+from bot.store.messages import record_handling, record_inbound
 from bot.store.models import Message
 from bot.tickets.models import TicketEvent
 from bot.tickets.service import open_or_join_ticket

@@ -27,6 +27,7 @@ from bot.core.turn_outcomes import (
     settle_kb_choice,
     small_talk,
 )
+from bot.runtime import Runtime
 from bot.settings import PROJECT_ROOT, Settings, get_settings
 from bot.store.db import session_factory
 from bot.store.models import KbOffer, Message
@@ -70,7 +71,7 @@ class ScriptedRasa:
         action = {"faq": answer_faq, "faq_unsure": offer_kb_choices, "choose_kb_entry": settle_kb_choice,
                   "choose_none": settle_kb_choice, "complaint": escalate_turn, "greet": small_talk,
                   "EXTERNAL_kb_offer_expired": expire_kb_offer}[intent]
-        return [{"text": _render(reply.response, reply.variables)} for reply in action(turn)]
+        return [{"text": _render(reply.response, reply.variables)} for reply in action(turn, Runtime(get_settings()))]
 
 
 def _render(response: str, variables: dict) -> str:
@@ -218,7 +219,7 @@ def test_the_time_out_payload_typed_by_a_citizen_expires_nothing(conversation, d
     asked = _say(conversation, "how do I get rid of an old sofa", sender="tg4", channel="telegram")
     turn = Turn(sender_id="x", text="", intent="EXTERNAL_kb_offer_expired", confidence=1.0, metadata={},
                 kb_match={}, entities=[{"entity": "kb_choice", "value": f"{asked.choices['offer']}:0"}])
-    assert expire_kb_offer(turn) == []
+    assert expire_kb_offer(turn, Runtime(get_settings())) == []
     with session_factory(db_url)() as session:
         assert session.scalars(select(KbOffer)).one().status == "pending"
 

@@ -17,6 +17,7 @@ from bot.core.conversation import Conversation
 from bot.core.inbound import InboundMessage
 from bot.core.turn_outcomes import Turn, escalate_turn, ticket_status
 from bot.identity.models import LinkCode
+from bot.runtime import Runtime
 from bot.settings import Settings, get_settings
 from bot.store.db import session_factory
 from bot.store.messages import citizen_history
@@ -44,7 +45,8 @@ class FakeRasa:
             sender_id=sender, text=text, intent="ticket_status" if status else "report_problem", confidence=0.99,
             metadata=metadata, kb_match={}, entities=[],
         )
-        replies = ticket_status(turn) if status else escalate_turn(turn)
+        services = Runtime(get_settings())
+        replies = ticket_status(turn, services) if status else escalate_turn(turn, services)
         return [{"recipient_id": sender, "text": f"{r.response} {r.variables.get('ticket_id', '')}".strip()} for r in replies]
 
 

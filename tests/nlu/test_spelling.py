@@ -18,6 +18,7 @@ from bot.core.conversation import Conversation
 from bot.core.inbound import InboundMessage
 from bot.core.turn_outcomes import Turn, escalate_turn
 from bot.nlu.speller import TEXT_SPEAK, Speller, training_names, training_words
+from bot.runtime import Runtime
 from bot.settings import Settings, get_settings
 from bot.store.db import session_factory
 from bot.store.models import Message
@@ -201,7 +202,7 @@ class CorrectingRasa:
                   "metadata": metadata, "kb_match": {"ranking": []}, "entities": []}
         turn = Turn.from_latest_message(sender, latest)
         self.seen.append(turn)
-        return [{"text": reply.response} for reply in escalate_turn(turn)]
+        return [{"text": reply.response} for reply in escalate_turn(turn, Runtime(get_settings()))]
 
 
 def test_the_stored_message_and_ticket_keep_the_text_as_sent(db_url: str, speller: Speller,

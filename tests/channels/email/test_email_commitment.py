@@ -17,12 +17,12 @@ import pytest
 from sqlalchemy import select
 
 from bot.core.escalation import commitment_text, escalate
-from bot.core.turns import METADATA_KEY, record_handling
+from bot.core.turns import METADATA_KEY
 from bot.settings import Settings
 from bot.staff.models import DepartmentSetting
 from bot.store.citizens import get_or_create_identity
 from bot.store.db import session_factory
-from bot.store.messages import record_inbound
+from bot.store.messages import record_handling, record_inbound
 from bot.store.models import Message
 from bot.tickets.models import Ticket
 from bot.tickets.service import open_or_join_ticket

@@ -11,9 +11,10 @@ from typing import Any
 
 from bot.core import clarification
 from bot.core.inbound import KbChoice
-from bot.core.turns import METADATA_KEY, record_handling
+from bot.core.turns import METADATA_KEY
 from bot.settings import Settings
 from bot.store.db import session_factory
+from bot.store.messages import record_handling
 from bot.store.models import Message
 
 OFFERED = ["building-permit-needed", "building-permit-application", "building-sheds-fences"]

@@ -14,10 +14,11 @@ from bot.channels.telegram.application import build_application, poll
 from bot.channels.telegram.handlers import TelegramHandlers
 from bot.channels.telegram.sender import TelegramSender
 from bot.core.conversation import Conversation
-from bot.core.turns import METADATA_KEY, record_handling
+from bot.core.turns import METADATA_KEY
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.store.db import session_factory
+from bot.store.messages import record_handling
 from bot.store.models import Message
 from tools.standins.telegram import BotApiStandIn
 

@@ -14,11 +14,12 @@ from fastapi.testclient import TestClient
 from bot.api.app import create_app
 from bot.channels.whatsapp.signature import sign
 from bot.core.rasa_client import RasaUnavailable
-from bot.core.turns import METADATA_KEY, record_handling
+from bot.core.turns import METADATA_KEY
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.stack import free_port
 from bot.store.db import session_factory
+from bot.store.messages import record_handling
 from bot.store.models import Message
 from tests.channels.whatsapp.graph_standin import GraphStandIn
 
