@@ -1,4 +1,4 @@
-"""The security headers of every page the city serves to a browser: the console and the web chat.
+"""The security headers of every page the city serves to a browser (the console and the web chat), and who is asking.
 
 One policy for both, so a page added to either cannot forget it: no inline
 scripts or styles anywhere (citizen text that slipped through escaping still
@@ -10,6 +10,7 @@ path prefixes; static files get ``no-cache`` instead of ``no-store``.
 from __future__ import annotations
 
 from starlette.datastructures import MutableHeaders
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 CONTENT_SECURITY_POLICY = (
@@ -52,3 +53,8 @@ class SecurityHeadersMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def client_ip(request: Request) -> str:
+    """The peer's address, for per-address limits (sign-in attempts, the chat's rate limit)."""
+    return request.client.host if request.client else "unknown"

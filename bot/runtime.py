@@ -106,13 +106,16 @@ class Runtime:
     ) -> DeliveryService:
         """A delivery service; a channel's own worker passes the senders it owns (an initialised bot)."""
         settings = self._settings
+        if senders is None:
+            senders = self.senders
+            preparers = self.preparers if preparers is None else preparers
         return DeliveryService(
             self.sessions,
-            self.senders if senders is None else senders,
+            senders,
             max_attempts=settings.delivery_max_attempts,
             backoff_seconds=settings.delivery_backoff_seconds,
             backoff_max_seconds=settings.delivery_backoff_max_seconds,
-            preparers=self.preparers if preparers is None and senders is None else (preparers or {}),
+            preparers=preparers or {},
             lease=lease or LEASE,
         )
 
@@ -129,9 +132,6 @@ class Runtime:
                 if router is not None:
                     built.append(router)
         return built
-
-    def worker_channels(self) -> list[str]:
-        return [a.name for a in self.channels if a.wants_worker(self._settings)]
 
     def close(self) -> None:
         if self._closed:

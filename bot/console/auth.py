@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from bot.console.models import SignInAttempt, StaffSession
 from bot.console.passwords import burn_time, hash_password, needs_rehash, verify_password
+from bot.http_security import client_ip
 from bot.settings import Settings
 from bot.staff.audit import audit
 from bot.staff.models import ADMIN, AGENT, ROLES, SUPERVISOR, StaffUser
@@ -97,10 +98,6 @@ class CurrentStaff:
 
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "surrogateescape")).hexdigest()
-
-
-def client_ip(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
 
 
 def normalise_username(username: str) -> str:

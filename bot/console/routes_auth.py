@@ -16,7 +16,6 @@ from bot.console.auth import (
     SignInRefused,
     check_request_origin,
     clear_session_cookie,
-    client_ip,
     end_all_sessions,
     end_session,
     load_session,
@@ -27,6 +26,7 @@ from bot.console.auth import (
 from bot.console.context import ConsoleContext, get_context
 from bot.console.passwords import WeakPassword, check_policy, hash_password, verify_password
 from bot.console.web import redirect, render, safe_next
+from bot.http_security import client_ip
 from bot.staff.audit import audit
 from bot.staff.models import StaffUser
 from bot.store.types import utcnow

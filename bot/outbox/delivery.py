@@ -20,7 +20,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol, Union
+from typing import Any, Union
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.outbox.outbound import ChannelSender, DeliveryError, OutboundMessage, SendResult
 from bot.store.messages import _storable
 from bot.store.models import ChannelIdentity, Message, MessagePart
-from bot.store.types import utcnow
+from bot.store.types import HasId, utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -61,19 +61,13 @@ class Settled:
 Preparer = Callable[[Session, Message, OutboundMessage], Union[OutboundMessage, Settled, None]]
 
 
-class _Identified(Protocol):
-    """A ticket as the outbox needs it: its row id (the outbox sits below the tickets)."""
-
-    id: int
-
-
 def queue_outbound(
     session: Session,
     *,
     identity: ChannelIdentity,
     text: str,
     author: str,
-    ticket: _Identified | None = None,
+    ticket: HasId | None = None,
     reply_to: Message | None = None,
     meta: dict[str, Any] | None = None,
     now: datetime | None = None,

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.store.models import ChannelIdentity, Message
+from bot.store.types import HasId
 
 # Characters PostgreSQL text and UTF-8 cannot hold: NUL, and lone surrogates
 # (which JSON escapes like "\ud800" can produce).
@@ -130,12 +131,6 @@ def citizen_history(session: Session, citizen_id: int) -> list[Message]:
     )
 
 
-class _Identified(Protocol):
-    """A ticket as the store needs it here: its row id (the store sits below the tickets)."""
-
-    id: int
-
-
 def record_handling(
     message: Message,
     *,
@@ -143,7 +138,7 @@ def record_handling(
     confidence: float | None,
     handling: str,
     kb_entry_id: str | None = None,
-    ticket: _Identified | None = None,
+    ticket: HasId | None = None,
 ) -> None:
     """What the assistant did with an inbound message, on its row (the statistics read it)."""
     message.intent = intent

@@ -9,6 +9,7 @@ only on one backend.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Protocol
 
 from sqlalchemy import DateTime
 from sqlalchemy.engine import Dialect
@@ -52,3 +53,9 @@ class UTCDateTime(TypeDecorator[datetime]):
 def in_list(column: str, values: tuple[str, ...]) -> str:
     """A CHECK constraint's SQL for a vocabulary, so the database refuses what the code would."""
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class HasId(Protocol):
+    """A row as a lower layer needs it: its id (a ticket passed to the store or the outbox, which never import tickets)."""
+
+    id: int

@@ -36,7 +36,6 @@ __all__ = [
     "attach_to_ticket",
     "open_ticket_of",
     "change_status",
-    "commitment_for",
     "department_commitment",
     "detect_priority",
     "lookup_status_for_identity",
@@ -81,16 +80,6 @@ def _settings(settings: Settings | None) -> Settings:
     from bot.settings import get_settings
 
     return get_settings()
-
-
-def commitment_for(priority: str, settings: Settings) -> timedelta:
-    """The global default for a ticket of this priority, before any department's own.
-
-    Not what a reply promises: that is the ticket's department's commitment
-    (``bot.core.escalation.ticket_commitment``), which its due time is set from."""
-    priority_rank(priority)  # unknown priorities fail here, not in a deadline
-    hours = settings.urgent_commitment_hours if priority == URGENT else settings.response_commitment_hours
-    return timedelta(hours=hours)
 
 
 def department_commitment(session: Session, department: str, priority: str, settings: Settings) -> timedelta:

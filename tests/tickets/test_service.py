@@ -17,7 +17,7 @@ from bot.tickets.service import (
     add_note,
     add_public_update,
     change_status,
-    commitment_for,
+    department_commitment,
     lookup_status_for_identity,
     open_or_join_ticket,
 )
@@ -59,12 +59,12 @@ def _events(session, ticket: Ticket) -> list[TicketEvent]:
     )
 
 
-def test_commitment_for(settings: Settings) -> None:
-    assert commitment_for("urgent", settings) == timedelta(hours=4)
+def test_a_department_without_its_own_commitment_promises_the_defaults(session, settings: Settings) -> None:
+    assert department_commitment(session, "waste", "urgent", settings) == timedelta(hours=4)
     for priority in ("low", "normal", "high"):
-        assert commitment_for(priority, settings) == timedelta(hours=24)
+        assert department_commitment(session, "waste", priority, settings) == timedelta(hours=24)
     with pytest.raises(ValueError):
-        commitment_for("whenever", settings)
+        department_commitment(session, "waste", "whenever", settings)
 
 
 def test_open_creates_ticket_with_deadline_subject_and_transcript(session, settings: Settings) -> None:

@@ -21,7 +21,7 @@ from fastapi.templating import Jinja2Templates
 
 from bot.channels.web import chat
 from bot.core.inbound import InboundMessage, KbChoice
-from bot.http_security import SecurityHeadersMiddleware
+from bot.http_security import SecurityHeadersMiddleware, client_ip
 from bot.texts import DEFAULT_LANGUAGE
 from bot.texts import text as catalogue_text
 
@@ -60,10 +60,6 @@ def mount(app: FastAPI, services: ChannelServices) -> WebChat:
 
 def _web_chat(request: Request) -> WebChat:
     return request.app.state.web_chat
-
-
-def _client_ip(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
 
 
 def _chat_error(status: int, error: str, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -117,7 +113,7 @@ async def chat_send(request: Request):
         return _chat_error(415, "unsupported_media_type", catalogue_text("web.error.not_json"))
     web_chat = _web_chat(request)
     per_cookie, per_ip = web_chat.limiters
-    wait = per_cookie.retry_after(cookie) or per_ip.retry_after(_client_ip(request))
+    wait = per_cookie.retry_after(cookie) or per_ip.retry_after(client_ip(request))
     if wait:
         return _chat_error(429, "too_many_messages",
                            catalogue_text("web.too_many_messages", seconds=wait),
