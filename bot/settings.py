@@ -54,9 +54,23 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
 
+    # One or more Rasa base URLs, comma-separated. The API sends a conversation's turns to one of
+    # them, chosen by the sender so that a conversation stays on one process while it is up, and
+    # moves on to the next when that one does not answer (bot.core.rasa_client).
     rasa_url: str = "http://127.0.0.1:5005"
     rasa_timeout_seconds: float = 30.0
     action_server_port: int = 5055
+
+    # --- Scale-out (docs/operations.md) ---------------------------------------------------
+    # Redis: Rasa's lock store, which keeps one conversation's turns in order across several
+    # Rasa processes, and the limits that several API workers must share. Without it, locks
+    # and limits live in each process, which is right for one process and wrong for several.
+    redis_url: str | None = None
+    # How many of each process `bot run` starts on this machine. More than one Rasa process
+    # needs Redis (above); on two cores one of each is fastest (results/scale.md).
+    rasa_processes: int = Field(default=1, ge=1, le=16)
+    action_servers: int = Field(default=1, ge=1, le=16)
+    api_workers: int = Field(default=1, ge=1, le=32)
 
     # Channel names the generic API accepts; adapters for some of them arrive later.
     channels: str = "web,sms,api,telegram,whatsapp,email"
@@ -198,6 +212,8 @@ class Settings(BaseSettings):
                 raw = value.get_secret_value() if isinstance(value, SecretStr) else value
                 if raw is None or str(raw).strip().lower() in _PLACEHOLDERS:
                     problems.append(f"CRM_{name.upper()} (needed by Telegram webhook mode)")
+        if self.rasa_processes > 1 and not self.redis_url:
+            problems.append("CRM_REDIS_URL (needed by CRM_RASA_PROCESSES > 1: Rasa's lock store)")
         if problems:
             raise ValueError("missing or placeholder settings: " + "; ".join(problems))
         return self
@@ -217,6 +233,10 @@ class Settings(BaseSettings):
     @property
     def api_key_list(self) -> list[str]:
         return [k.strip() for k in self.api_keys.get_secret_value().split(",") if k.strip()]
+
+    @property
+    def rasa_url_list(self) -> list[str]:
+        return [u.strip().rstrip("/") for u in self.rasa_url.split(",") if u.strip()]
 
     @property
     def channel_list(self) -> list[str]:
