@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
+from pathlib import Path
 
 from bot.settings import PROJECT_ROOT
 
@@ -40,6 +42,11 @@ def _run(args: argparse.Namespace) -> int:
         api_port=settings.api_port,
         host=settings.api_host,
         action_port=settings.action_server_port,
+        tracker_url=settings.tracker_url,
+        redis_url=settings.redis_url,
+        rasa_processes=settings.rasa_processes,
+        action_servers=settings.action_servers,
+        api_workers=settings.api_workers,
         channel_workers=worker_channels(settings),
         deliveries=bool(sending_channels(settings)),
     )
@@ -62,6 +69,45 @@ def _run(args: argparse.Namespace) -> int:
         flush=True,
     )
     return stack.wait()
+
+
+def _api(_args: argparse.Namespace) -> int:
+    """The API (generic channel, webhooks, web chat, console) with CRM_API_WORKERS workers."""
+    from bot.settings import get_settings
+    from bot.stack import APP_PYTHON
+
+    settings = get_settings()
+    command = [
+        str(APP_PYTHON), "-m", "uvicorn", "bot.api.main:create", "--factory",
+        "--host", settings.api_host, "--port", str(settings.api_port), "--workers", str(settings.api_workers),
+        "--no-access-log", "--log-level", "warning",
+    ]
+    os.execv(command[0], command)
+
+
+def _rasa(args: argparse.Namespace) -> int:
+    """One Rasa process, configured from the settings (its tracker, lock and action server)."""
+    from bot.settings import get_settings
+    from bot.stack import rasa_server_command
+
+    command, env = rasa_server_command(
+        get_settings(), port=args.port, model=args.model, host=args.host, log_file=args.log_file,
+        enable_api=args.enable_api,
+    )
+    os.chdir(PROJECT_ROOT)  # endpoints.yml and credentials.yml
+    os.execve(command[0], command, env)
+
+
+def _actions(args: argparse.Namespace) -> int:
+    """One action server. rasa-sdk listens on every interface unless told otherwise, and it has
+    no authentication: it stays on loopback unless --host says where else."""
+    from bot.stack import APP_PYTHON
+
+    os.environ["SANIC_HOST"] = args.host
+    os.environ.setdefault("PYTHONPATH", str(PROJECT_ROOT))
+    os.chdir(PROJECT_ROOT)
+    command = [str(APP_PYTHON), "-m", "rasa_sdk", "--actions", "actions", "--port", str(args.port), "--quiet"]
+    os.execv(command[0], command)
 
 
 def _channel(args: argparse.Namespace) -> int:
@@ -106,6 +152,20 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     train_parser.set_defaults(func=_train)
     run_parser = subparsers.add_parser("run", help="start the action server, Rasa and the API")
     run_parser.set_defaults(func=_run)
+    api = subparsers.add_parser("api", help="run the API alone (CRM_API_HOST, CRM_API_PORT, CRM_API_WORKERS)")
+    api.set_defaults(func=_api)
+    rasa = subparsers.add_parser("rasa", help="run one Rasa process (tracker, lock store, action server from the settings)")
+    rasa.add_argument("--port", type=int, default=5005)
+    rasa.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: loopback only)")
+    rasa.add_argument("--model", type=Path, default=PROJECT_ROOT / "models",
+                      help="model file, or a directory whose newest model is loaded (default: models/)")
+    rasa.add_argument("--log-file", type=Path, default=None)
+    rasa.add_argument("--enable-api", action="store_true", help=argparse.SUPPRESS)
+    rasa.set_defaults(func=_rasa)
+    actions = subparsers.add_parser("actions", help="run one action server")
+    actions.add_argument("--port", type=int, default=5055)
+    actions.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: loopback only)")
+    actions.set_defaults(func=_actions)
     channel = subparsers.add_parser("channel", help="run one channel's worker (Telegram polling, e-mail reader)")
     channel.add_argument("name", choices=CHANNELS)
     channel.set_defaults(func=_channel)

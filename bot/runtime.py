@@ -71,7 +71,7 @@ class Runtime:
     def rasa(self) -> RasaClient:
         if self._given_rasa is not None:
             return self._given_rasa
-        return RasaClient(self._settings.rasa_url, self._settings.rasa_timeout_seconds)
+        return RasaClient(self._settings.rasa_url_list, self._settings.rasa_timeout_seconds)
 
     @cached_property
     def conversation(self) -> Conversation:

@@ -65,7 +65,13 @@ class Settings(BaseSettings):
     # Redis: Rasa's lock store, which keeps one conversation's turns in order across several
     # Rasa processes, and the limits that several API workers must share. Without it, locks
     # and limits live in each process, which is right for one process and wrong for several.
-    redis_url: str | None = None
+    redis_url: str | None = Field(default=None, pattern=r"^redis://")
+    # Where Rasa keeps its conversation trackers. Unset: next to the interaction store, in
+    # var/rasa_tracker.db with SQLite, in the same database with PostgreSQL (one backup, one
+    # place for erasure).
+    tracker_database_url: str | None = None
+    # The action server Rasa calls; unset, the one on this machine at CRM_ACTION_SERVER_PORT.
+    action_server_url: str | None = None
     # How many of each process `bot run` starts on this machine. More than one Rasa process
     # needs Redis (above); on two cores one of each is fastest (results/scale.md).
     rasa_processes: int = Field(default=1, ge=1, le=16)
@@ -233,6 +239,22 @@ class Settings(BaseSettings):
     @property
     def api_key_list(self) -> list[str]:
         return [k.strip() for k in self.api_keys.get_secret_value().split(",") if k.strip()]
+
+    @property
+    def tracker_url(self) -> str:
+        """Rasa's tracker store as a URL for Rasa's own SQLAlchemy (1.4, psycopg2)."""
+        from sqlalchemy.engine import make_url
+
+        if self.tracker_database_url:
+            url = make_url(self.tracker_database_url)
+        else:
+            url = make_url(self.database_url)
+            if url.get_backend_name() == "sqlite":
+                store = Path(url.database or "var/crm.db")
+                url = url.set(database=str(store.with_name("rasa_tracker.db")))
+        if url.get_backend_name() == "postgresql":
+            url = url.set(drivername="postgresql")  # Rasa's environment has psycopg2, not psycopg 3
+        return url.render_as_string(hide_password=False)
 
     @property
     def rasa_url_list(self) -> list[str]:

@@ -18,11 +18,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import httpx
 from tenacity import Retrying, retry_if_result, stop_before_delay, wait_fixed
 
-from bot.settings import PROJECT_ROOT
+from bot.settings import PROJECT_ROOT, Settings
 from bot.training import RASA_BIN, rasa_env
 
 APP_PYTHON = Path(sys.executable)
@@ -41,9 +42,19 @@ class StackConfig:
     api_key: str
     kb_dir: Path = PROJECT_ROOT / "knowledge_base"
     tracker_db: Path = PROJECT_ROOT / "var" / "rasa_tracker.db"
+    # Rasa's tracker store; unset, the SQLite file ``tracker_db``.
+    tracker_url: str | None = None
+    # Rasa's lock store: one conversation's turns in order across several Rasa processes.
+    redis_url: str | None = None
     api_port: int = 8000
     rasa_port: int = 5005
     action_port: int = 5055
+    # Several processes of a kind listen on consecutive ports from the first one, unless given.
+    rasa_processes: int = 1
+    action_servers: int = 1
+    api_workers: int = 1
+    rasa_ports: list[int] = field(default_factory=list)
+    action_ports: list[int] = field(default_factory=list)
     host: str = "127.0.0.1"
     # /model/parse and friends; only for tuning and evaluation, never in production.
     rasa_http_api: bool = False
@@ -53,7 +64,7 @@ class StackConfig:
     # Run `python -m bot deliveries` (needed as soon as any channel can send).
     deliveries: bool = False
     extra_env: dict[str, str] = field(default_factory=dict)
-    # Only for the Rasa process (e.g. CRM_ENCODER_BACKEND for the benchmark's baseline).
+    # Only for the Rasa processes (e.g. CRM_ENCODER_BACKEND for the benchmark's baseline).
     rasa_extra_env: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -63,25 +74,86 @@ class StackConfig:
         or collides with a running assistant."""
         from bot.store.db import upgrade_database
 
-        database_url = f"sqlite:///{work / 'crm.db'}"
+        database_url = overrides.pop("database_url", None) or f"sqlite:///{work / 'crm.db'}"
         upgrade_database(database_url)
+        rasa_processes = overrides.get("rasa_processes", 1)
+        action_servers = overrides.get("action_servers", 1)
         fields: dict[str, Any] = dict(
             model=model, database_url=database_url, api_key=secrets.token_hex(32), tracker_db=work / "tracker.db",
-            api_port=free_port(), rasa_port=free_port(), action_port=free_port(), log_dir=work / "log",
+            api_port=free_port(), rasa_ports=[free_port() for _ in range(rasa_processes)],
+            action_ports=[free_port() for _ in range(action_servers)], log_dir=work / "log",
         )
         return cls(**{**fields, **overrides})
+
+    def __post_init__(self) -> None:
+        if not self.rasa_ports:
+            self.rasa_ports = [self.rasa_port + i for i in range(self.rasa_processes)]
+        if not self.action_ports:
+            self.action_ports = [self.action_port + i for i in range(self.action_servers)]
+        self.rasa_processes, self.action_servers = len(self.rasa_ports), len(self.action_ports)
+        self.rasa_port, self.action_port = self.rasa_ports[0], self.action_ports[0]
+        if self.rasa_processes > 1 and not self.redis_url:
+            raise ValueError("several Rasa processes need a Redis lock store (redis_url)")
 
     @property
     def api_url(self) -> str:
         return f"http://{self.host}:{self.api_port}"
 
     @property
+    def rasa_urls(self) -> list[str]:
+        return [f"http://{self.host}:{port}" for port in self.rasa_ports]
+
+    @property
     def rasa_url(self) -> str:
-        return f"http://{self.host}:{self.rasa_port}"
+        return self.rasa_urls[0]
+
+    @property
+    def action_urls(self) -> list[str]:
+        return [f"http://{self.host}:{port}" for port in self.action_ports]
 
     @property
     def action_url(self) -> str:
-        return f"http://{self.host}:{self.action_port}"
+        return self.action_urls[0]
+
+
+def _numbered(kind: str, index: int) -> str:
+    return kind if index == 0 else f"{kind}-{index + 1}"
+
+
+def rasa_server_command(
+    settings: Settings, *, port: int, model: Path, host: str, log_file: Path | None = None, enable_api: bool = False
+) -> tuple[list[str], dict[str, str]]:
+    """``rasa run`` for one Rasa process and its environment, from the settings: the tracker store
+    from CRM_DATABASE_URL (or CRM_TRACKER_DATABASE_URL), the lock store from CRM_REDIS_URL, the
+    action server from CRM_ACTION_SERVER_URL. endpoints.yml reads them from the environment."""
+    command = [
+        str(RASA_BIN), "run", "--model", str(model), "--endpoints", "endpoints.yml",
+        "--credentials", "credentials.yml", "--interface", host, "--port", str(port),
+    ]
+    if log_file is not None:
+        command += ["--log-file", str(log_file)]
+    if enable_api:
+        command.append("--enable-api")
+    action_url = (settings.action_server_url or f"http://127.0.0.1:{settings.action_server_port}").rstrip("/")
+    env = {"RASA_ACTION_ENDPOINT": f"{action_url}/webhook", "RASA_TRACKER_URL": settings.tracker_url}
+    env.update(lock_store_env(settings.redis_url))
+    return command, rasa_env(env)
+
+
+def lock_store_env(redis_url: str | None) -> dict[str, str]:
+    """endpoints.yml's lock store: in memory for one process, Redis for several."""
+    if not redis_url:
+        return {"RASA_LOCK_STORE": "in_memory", "RASA_REDIS_HOST": "", "RASA_REDIS_PORT": "6379",
+                "RASA_REDIS_DB": "0", "RASA_REDIS_PASSWORD": ""}
+    url = urlsplit(redis_url)
+    database = url.path.strip("/") or "0"
+    return {
+        "RASA_LOCK_STORE": "redis",
+        "RASA_REDIS_HOST": url.hostname or "127.0.0.1",
+        "RASA_REDIS_PORT": str(url.port or 6379),
+        "RASA_REDIS_DB": database,
+        "RASA_REDIS_PASSWORD": unquote(url.password or ""),
+    }
 
 
 class Stack:
@@ -98,12 +170,16 @@ class Stack:
                 "CRM_DATABASE_URL": c.database_url,
                 "CRM_API_KEYS": c.api_key,
                 "CRM_KB_DIR": str(c.kb_dir),
-                "CRM_RASA_URL": c.rasa_url,
+                "CRM_RASA_URL": ",".join(c.rasa_urls),
                 "CRM_API_HOST": c.host,
                 "CRM_API_PORT": str(c.api_port),
+                "CRM_API_WORKERS": str(c.api_workers),
                 "CRM_ACTION_SERVER_PORT": str(c.action_port),
+                "CRM_TRACKER_DATABASE_URL": c.tracker_url or f"sqlite:///{c.tracker_db}",
             }
         )
+        if c.redis_url:
+            env["CRM_REDIS_URL"] = c.redis_url
         env.update(c.extra_env)
         return env
 
@@ -124,44 +200,29 @@ class Stack:
         c = self.config
         c.tracker_db.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._spawn(
-                "actions",
-                [str(APP_PYTHON), "-m", "rasa_sdk", "--actions", "actions", "--port", str(c.action_port), "--quiet"],
-                # rasa-sdk listens on all interfaces unless told otherwise; the action server
-                # has no authentication, so it must stay on loopback.
-                {**self._app_env(), "SANIC_HOST": c.host},
-            )
-            rasa_cmd = [
-                str(RASA_BIN), "run", "--model", str(c.model), "--endpoints", "endpoints.yml",
-                "--credentials", "credentials.yml", "--interface", c.host, "--port", str(c.rasa_port),
-                "--log-file", str(c.log_dir / "rasa-debug.log"),
-            ]
-            if c.rasa_http_api:
-                rasa_cmd.append("--enable-api")
-            self._spawn(
-                "rasa",
-                rasa_cmd,
-                rasa_env(
-                    {
-                        "RASA_ACTION_ENDPOINT": f"{c.action_url}/webhook",
-                        "RASA_TRACKER_DB": str(c.tracker_db),
-                        **c.rasa_extra_env,
-                    }
-                ),
-            )
-            self._spawn(
-                "api",
-                [str(APP_PYTHON), "-m", "uvicorn", "bot.api.main:create", "--factory", "--host", c.host, "--port", str(c.api_port),
-                 "--no-access-log", "--log-level", "warning"],
-                self._app_env(),
-            )
+            for i, port in enumerate(c.action_ports):
+                self._spawn(_numbered("actions", i),
+                            [str(APP_PYTHON), "-m", "bot", "actions", "--host", c.host, "--port", str(port)],
+                            self._app_env())
+            for i, port in enumerate(c.rasa_ports):
+                command = [str(APP_PYTHON), "-m", "bot", "rasa", "--host", c.host, "--port", str(port),
+                           "--model", str(c.model), "--log-file", str(c.log_dir / f"{_numbered('rasa', i)}-debug.log")]
+                if c.rasa_http_api:
+                    command.append("--enable-api")
+                # Rasa process i calls action server i (mod their number).
+                env = {**self._app_env(), "CRM_ACTION_SERVER_URL": c.action_urls[i % len(c.action_urls)],
+                       **c.rasa_extra_env}
+                self._spawn(_numbered("rasa", i), command, env)
+            self._spawn("api", [str(APP_PYTHON), "-m", "bot", "api"], self._app_env())
             for name in c.channel_workers:
                 self._spawn(f"channel-{name}", [str(APP_PYTHON), "-m", "bot", "channel", name], self._app_env())
             if c.deliveries:
                 self._spawn("deliveries", [str(APP_PYTHON), "-m", "bot", "deliveries"], self._app_env())
             deadline = time.monotonic() + timeout
-            self._wait(f"{c.action_url}/health", deadline)
-            self._wait(f"{c.rasa_url}/", deadline)
+            for url in c.action_urls:
+                self._wait(f"{url}/health", deadline)
+            for url in c.rasa_urls:
+                self._wait(f"{url}/", deadline)
             self._wait(f"{c.api_url}/health", deadline)
         except BaseException:
             self.stop()

@@ -37,6 +37,12 @@ def _tune(args: argparse.Namespace) -> int:
     )
 
 
+def _bench_scale(args: argparse.Namespace) -> int:
+    from tools.bench.scale import DEFAULT_PG_ADMIN, DEFAULT_REDIS, main
+
+    return main(args.postgres_admin_url or DEFAULT_PG_ADMIN, args.redis_url or DEFAULT_REDIS)
+
+
 def _bench(args: argparse.Namespace) -> int:
     from tools.bench.speed import main
 
@@ -100,6 +106,10 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     b.add_argument("--no-startup", action="store_true", help="skip the `make run` start-up measurement")
     b.set_defaults(func=_bench)
 
+    sc_ = subparsers.add_parser("bench-scale", help="1 vs 2 Rasa processes on PostgreSQL + Redis, and a SIGKILL run")
+    sc_.add_argument("--postgres-admin-url", default=None, help="a PostgreSQL URL allowed to create databases")
+    sc_.add_argument("--redis-url", default=None)
+    sc_.set_defaults(func=_bench_scale)
     e = subparsers.add_parser("bench-email", help="e-mail worker throughput (IMAP to SMTP reply) and the crash run")
     e.add_argument("--emails", type=int, default=300, help="e-mails for the throughput measurement")
     e.add_argument("--crash-emails", type=int, default=500, help="e-mails for the crash run (0: skip it)")

@@ -7,6 +7,7 @@ import subprocess
 import pytest
 
 from bot.settings import PROJECT_ROOT
+from bot.stack import lock_store_env
 from bot.training import RASA_BIN, rasa_env, train
 
 pytestmark = pytest.mark.e2e
@@ -23,7 +24,8 @@ def test_rasa_test_stories_pass(tmp_path):
             "--fail-on-prediction-errors",
         ],
         cwd=PROJECT_ROOT,
-        env=rasa_env({"RASA_ACTION_ENDPOINT": "http://127.0.0.1:1/webhook", "RASA_TRACKER_DB": str(tmp_path / "t.db")}),
+        env=rasa_env({"RASA_ACTION_ENDPOINT": "http://127.0.0.1:1/webhook",
+                      "RASA_TRACKER_URL": f"sqlite:///{tmp_path / 't.db'}", **lock_store_env(None)}),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
