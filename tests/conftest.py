@@ -2,7 +2,8 @@
 
 PostgreSQL is not optional: CI runs it, and a test run that silently skipped it
 would hide exactly the bugs (locking, types, NUL bytes) that only PostgreSQL
-shows. Set TEST_POSTGRES_URL to point at another server.
+shows. Where it comes from (TEST_POSTGRES_URL, 127.0.0.1:5432, or a throw-away
+server) is tests/services.py's business; the same goes for Redis.
 """
 
 from __future__ import annotations
@@ -10,14 +11,15 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from bot.store.db import Base, dispose_engines, session_factory, upgrade_database
 from bot.store.schema import load_models
+from tests.services import ServiceUnavailable, TestServices, redis_database
 
 load_models()  # every feature's tables on Base.metadata
 
@@ -46,32 +48,31 @@ def _api_key_without_env_file() -> Iterator[None]:
         get_settings.cache_clear()
 
 
-_PG_CANDIDATES = (
-    "postgresql+psycopg://postgres@127.0.0.1:5432/test",
-    "postgresql+psycopg://root@127.0.0.1:5432/test",
-)
+@pytest.fixture(scope="session")
+def test_services() -> Iterator[TestServices]:
+    """PostgreSQL and Redis for this session (tests/services.py); throw-away ones are stopped at the end."""
+    try:
+        services = TestServices()
+    except ValueError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield services
+    finally:
+        services.close()
 
 
-def _admin_engine() -> sa.Engine:
-    candidates = [os.environ["TEST_POSTGRES_URL"]] if os.environ.get("TEST_POSTGRES_URL") else _PG_CANDIDATES
-    errors = []
-    for url in candidates:
-        engine = sa.create_engine(url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
-        try:
-            with engine.connect():
-                return engine
-        except sa.exc.OperationalError as exc:
-            errors.append(f"{make_url(url).render_as_string(hide_password=True)}: {str(exc.orig).strip()}")
-    pytest.fail(
-        "PostgreSQL is required for the store tests but is not reachable.\n"
-        + "\n".join(errors)
-        + "\nStart PostgreSQL on 127.0.0.1:5432 (trust auth, database 'test') or set TEST_POSTGRES_URL.",
-        pytrace=False,
-    )
+def _admin_engine(services: TestServices) -> sa.Engine:
+    try:
+        url = services.postgres_admin_url()
+    except ServiceUnavailable as exc:
+        pytest.fail(str(exc), pytrace=False)
+    return sa.create_engine(url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
 
 
 @pytest.fixture(scope="session")
-def new_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str], str]]:
+def new_database(
+    tmp_path_factory: pytest.TempPathFactory, test_services: TestServices
+) -> Iterator[Callable[[str], str]]:
     """Factory: ``new_database(backend)`` -> URL of a new, empty database, dropped at the end."""
     admin: sa.Engine | None = None
     created: list[str] = []
@@ -81,7 +82,7 @@ def new_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[
         if backend == "sqlite":
             return f"sqlite:///{tmp_path_factory.mktemp('db') / 'crm.db'}"
         if admin is None:
-            admin = _admin_engine()
+            admin = _admin_engine(test_services)
         name = f"crm_test_{uuid.uuid4().hex[:12]}"
         with admin.connect() as connection:
             connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
@@ -96,6 +97,20 @@ def new_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[
             for name in created:
                 connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def redis_url(test_services: TestServices) -> Iterator[str]:
+    """A Redis database of this session's own (redis://host:port/N), flushed at the end.
+
+    Tests sharing it use their own keys or flush it themselves.
+    """
+    with ExitStack() as stack:
+        try:
+            url = stack.enter_context(redis_database(test_services.redis_url()))
+        except ServiceUnavailable as exc:
+            pytest.fail(str(exc), pytrace=False)
+        yield url
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
