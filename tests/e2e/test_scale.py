@@ -8,12 +8,10 @@ held are escalated and the rest go to the other process: none is lost.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import redis
 
 from bot.training import train
 from tools.bench.scale import ScaleRun, conversation_load, store_counts, tracker_interleavings
@@ -25,21 +23,11 @@ TURNS = 4
 
 
 @pytest.fixture(scope="module")
-def scale_redis_url() -> str:
-    url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-    try:
-        redis.Redis.from_url(url, socket_timeout=2).ping()
-    except redis.RedisError as exc:
-        pytest.fail(f"Redis is required for the scale-out test but {url} did not answer: {exc}", pytrace=False)
-    return url
-
-
-@pytest.fixture(scope="module")
 def two_rasa(tmp_path_factory: pytest.TempPathFactory, new_database: Callable[[str], str],
-             scale_redis_url: str):
+             redis_url: str):
     database_url = new_database("postgresql")
     with ScaleRun(model=train(quiet=True), work=tmp_path_factory.mktemp("scale"), database_url=database_url,
-                  redis_url=scale_redis_url, rasa_processes=2) as run:
+                  redis_url=redis_url, rasa_processes=2) as run:
         yield run
 
 
