@@ -137,7 +137,20 @@ def rasa_server_command(
     action_url = (settings.action_server_url or f"http://127.0.0.1:{settings.action_server_port}").rstrip("/")
     env = {"RASA_ACTION_ENDPOINT": f"{action_url}/webhook", "RASA_TRACKER_URL": settings.tracker_url}
     env.update(lock_store_env(settings.redis_url))
+    env.update(thread_env(settings.rasa_processes))
     return command, rasa_env(env)
+
+
+def thread_env(processes: int) -> dict[str, str]:
+    """Threads per Rasa process when several share this machine's cores: the encoders' and
+    TensorFlow's intra-op pools together no larger than the cores, so the processes do not
+    take turns on the same cores. Values already in the environment win."""
+    if processes <= 1:
+        return {}
+    per_process = str(max(1, (os.cpu_count() or 1) // processes))
+    wanted = {"CRM_ENCODER_THREADS": per_process, "TF_NUM_INTRAOP_THREADS": per_process,
+              "TF_NUM_INTEROP_THREADS": "1", "OMP_NUM_THREADS": per_process}
+    return {name: value for name, value in wanted.items() if name not in os.environ}
 
 
 def lock_store_env(redis_url: str | None) -> dict[str, str]:
@@ -174,6 +187,8 @@ class Stack:
                 "CRM_API_HOST": c.host,
                 "CRM_API_PORT": str(c.api_port),
                 "CRM_API_WORKERS": str(c.api_workers),
+                "CRM_RASA_PROCESSES": str(c.rasa_processes),
+                "CRM_ACTION_SERVERS": str(c.action_servers),
                 "CRM_ACTION_SERVER_PORT": str(c.action_port),
                 "CRM_TRACKER_DATABASE_URL": c.tracker_url or f"sqlite:///{c.tracker_db}",
             }

@@ -8,6 +8,7 @@ held are escalated and the rest go to the other process: none is lost.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -89,6 +90,20 @@ def test_rasa_processes_get_their_stores_from_the_settings(tmp_path: Path) -> No
     _command, env = rasa_server_command(sqlite, port=5005, model=tmp_path, host="127.0.0.1")
     assert env["RASA_TRACKER_URL"] == f"sqlite:///{tmp_path / 'rasa_tracker.db'}"
     assert env["RASA_LOCK_STORE"] == "in_memory"
+    assert "TF_NUM_INTRAOP_THREADS" not in env or env["TF_NUM_INTRAOP_THREADS"] == os.environ["TF_NUM_INTRAOP_THREADS"]
+
+
+def test_several_rasa_processes_share_the_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.stack import thread_env
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    monkeypatch.delenv("CRM_ENCODER_THREADS", raising=False)
+    monkeypatch.delenv("TF_NUM_INTRAOP_THREADS", raising=False)
+    assert thread_env(1) == {}
+    assert thread_env(2)["CRM_ENCODER_THREADS"] == thread_env(2)["TF_NUM_INTRAOP_THREADS"] == "2"
+    assert thread_env(8)["CRM_ENCODER_THREADS"] == "1"
+    monkeypatch.setenv("CRM_ENCODER_THREADS", "3")
+    assert "CRM_ENCODER_THREADS" not in thread_env(2)
 
 
 def test_several_rasa_processes_without_redis_fail_fast() -> None:
