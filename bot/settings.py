@@ -98,6 +98,18 @@ class Settings(BaseSettings):
     delivery_backoff_seconds: float = 5.0
     delivery_backoff_max_seconds: float = 3600.0
 
+    # --- Observability (docs/observability.md) ---------------------------------------------
+    # Log records as text lines (for a terminal) or one JSON object per line (for production's
+    # log store); every process started by `bot run` uses the same.
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # Bearer token for GET /metrics. Unset, /metrics answers only loopback and private
+    # addresses that are not relayed by a proxy; set, it answers whoever sends the token.
+    metrics_token: SecretStr | None = None
+    # The model file Rasa was started with (`bot run` sets it), reported by /metrics when Rasa's
+    # own /status is not enabled.
+    rasa_model: str | None = None
+
     # --- Telegram (off unless a token is set) -----------------------------------------
     telegram_bot_token: SecretStr | None = None
     # python-telegram-bot's base_url: tests point it at a local stand-in for the Bot API.
@@ -184,6 +196,20 @@ class Settings(BaseSettings):
             )
         if any(len(k) < 16 for k in keys):
             raise ValueError("every key in CRM_API_KEYS must be at least 16 characters long")
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_upper(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _real_metrics_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            token = value.get_secret_value().strip()
+            if token.lower() in _PLACEHOLDERS or len(token) < 16:
+                raise ValueError("CRM_METRICS_TOKEN must be a real token of at least 16 characters (or unset)")
         return value
 
     @field_validator("telegram_webhook_secret")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -72,6 +73,11 @@ class StackConfig:
         return cls(**{**fields, **overrides})
 
     @property
+    def metrics_dir(self) -> Path:
+        """prometheus-client's multiprocess files of this stack's processes (docs/observability.md)."""
+        return self.log_dir / "metrics"
+
+    @property
     def api_url(self) -> str:
         return f"http://{self.host}:{self.api_port}"
 
@@ -102,6 +108,9 @@ class Stack:
                 "CRM_API_HOST": c.host,
                 "CRM_API_PORT": str(c.api_port),
                 "CRM_ACTION_SERVER_PORT": str(c.action_port),
+                # One /metrics scrape shows every process's metrics (bot.observability.metrics).
+                "PROMETHEUS_MULTIPROC_DIR": str(c.metrics_dir),
+                "CRM_RASA_MODEL": str(c.model),
             }
         )
         env.update(c.extra_env)
@@ -123,6 +132,9 @@ class Stack:
     def start(self, timeout: float = 240.0) -> "Stack":
         c = self.config
         c.tracker_db.parent.mkdir(parents=True, exist_ok=True)
+        # The files of processes from an earlier start would be added to this start's counts.
+        shutil.rmtree(c.metrics_dir, ignore_errors=True)
+        c.metrics_dir.mkdir(parents=True)
         try:
             self._spawn(
                 "actions",
