@@ -45,6 +45,10 @@ from bot.tickets.status import OPEN_STATUSES
 logger = logging.getLogger(__name__)
 
 PROBE_TIMEOUT_SECONDS = 1.0
+# The networks of a city's own machines: loopback aside, RFC 1918 and IPv6 unique local
+# addresses. Not ``ipaddress``'s is_private, which also counts documentation and other
+# reserved ranges that a request from outside may come from.
+_PRIVATE_NETWORKS = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"))
 # Headers a proxy adds when it relays a request: the peer's address is then the proxy's.
 _RELAY_HEADERS = (b"forwarded", b"x-forwarded-for", b"x-real-ip")
 
@@ -86,7 +90,9 @@ def metrics_allowed(request: Request, settings: Settings) -> bool:
         address = ipaddress.ip_address(request.client.host if request.client else "")
     except ValueError:  # a Unix socket, a test client's name: not an address we can vouch for
         return False
-    return address.is_loopback or address.is_private
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback or any(address in network for network in _PRIVATE_NETWORKS)
 
 
 class TicketsCollector:
@@ -155,7 +161,7 @@ class HealthCollector:
         for probe in self._rasa:
             rasa_up.add_metric([probe.url], 1.0 if probe.up else 0.0)
             name = probe.model or self._configured_model
-            if name:
+            if probe.up and name:  # a process that is down has no model loaded
                 model.add_metric([probe.url, name], 1.0)
         for probe in self._actions:
             actions_up.add_metric([probe.url], 1.0 if probe.up else 0.0)
@@ -197,8 +203,13 @@ async def _probe_actions(client: httpx.AsyncClient, url: str) -> Probe:
     return Probe(url, response.status_code == 200)
 
 
-async def probe_health(settings: Settings, timeout: float = PROBE_TIMEOUT_SECONDS) -> HealthCollector:
-    async with httpx.AsyncClient(timeout=httpx.Timeout(timeout)) as client:
+async def probe_health(
+    settings: Settings, timeout: float = PROBE_TIMEOUT_SECONDS, *, transport: httpx.AsyncBaseTransport | None = None
+) -> HealthCollector:
+    """Every Rasa process and action server at once, each given ``timeout`` at most.
+
+    ``transport``: a stand-in for the network (tests)."""
+    async with httpx.AsyncClient(timeout=httpx.Timeout(timeout), transport=transport) as client:
         rasa = [_probe_rasa(client, url) for url in settings.rasa_url_list]
         actions = [_probe_actions(client, url) for url in action_server_urls(settings)]
         results = await asyncio.gather(*rasa, *actions)
