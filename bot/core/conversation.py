@@ -148,7 +148,7 @@ class Conversation:
         """Count the message by outcome, time its stages and log its one event, under the
         request id of the caller (the API's X-Request-ID) or a new one (a channel's worker).
         The event has ids, vocabularies and durations only, never the citizen's text."""
-        with bound_request_id(current_request_id()) as request_id, measuring_turn() as timings:
+        with bound_request_id(current_request_id()), measuring_turn() as timings:
             start = time.perf_counter()
             try:
                 handled = handle()
@@ -157,7 +157,7 @@ class Conversation:
                 raise
             count_message(inbound.channel, handled.outcome, handled.handling)
             log_event(
-                logger, "message_handled", request_id=request_id, message_id=handled.message_id,
+                logger, "message_handled", message_id=handled.message_id,
                 channel=inbound.channel, outcome=handled.outcome, handling=handled.handling,
                 ticket=handled.ticket.id if handled.ticket is not None else None, duplicate=handled.duplicate,
                 durations_ms={stage: round(seconds * 1000, 1) for stage, seconds in

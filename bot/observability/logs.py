@@ -35,6 +35,9 @@ JSON_FIELDS = "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s"
 
 # Libraries that configure handlers of their own; with JSON their records go through ours.
 _SELF_CONFIGURED = ("uvicorn", "uvicorn.error", "uvicorn.access", "rasa_sdk")
+# Libraries that log every request at info (httpx: each call to Rasa, to a channel's
+# provider): heard from at warning unless the level is DEBUG.
+_CHATTY = ("httpx", "httpcore")
 
 
 def current_request_id() -> str | None:
@@ -101,6 +104,8 @@ def setup_logging(log_format: str = "text", level: str = "INFO", *, stream: Any 
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(numeric)
+    for name in _CHATTY:
+        logging.getLogger(name).setLevel(logging.NOTSET if numeric <= logging.DEBUG else logging.WARNING)
     if log_format == "json":
         for name in _SELF_CONFIGURED:
             library = logging.getLogger(name)
@@ -111,6 +116,7 @@ def setup_logging(log_format: str = "text", level: str = "INFO", *, stream: Any 
 
 def log_event(logger: logging.Logger, event: str, **fields: Any) -> None:
     """One info record named ``event`` with ``fields``: separate keys in JSON, ``key=value``
-    after the event in text. Callers pass ids, vocabularies and numbers only."""
+    after the event in text. Callers pass ids, vocabularies and numbers only; the request id
+    is added to every record anyway."""
     described = " ".join(f"{key}={value}" for key, value in fields.items())
     logger.info("%s %s", event, described, extra={"event": event, **fields})
