@@ -7,7 +7,6 @@ import asyncio
 import io
 import json
 import logging
-from collections.abc import Iterator
 
 import pytest
 from rasa_sdk import Tracker
@@ -27,20 +26,11 @@ SENDER = "citizen-phone-+4915112345678"
 
 
 @pytest.fixture
-def log_stream() -> Iterator[io.StringIO]:
-    """The process's logging set up as production's (JSON) into a buffer, put back afterwards."""
-    root = logging.getLogger()
-    saved_handlers, saved_level = list(root.handlers), root.level
+def log_stream(restored_logging: None) -> io.StringIO:
+    """The process's logging set up as production's (JSON) into a buffer (put back afterwards)."""
     stream = io.StringIO()
     setup_logging("json", "INFO", stream=stream)
-    try:
-        yield stream
-    finally:
-        for handler in list(root.handlers):
-            root.removeHandler(handler)
-        for handler in saved_handlers:
-            root.addHandler(handler)
-        root.setLevel(saved_level)
+    return stream
 
 
 def _records(stream: io.StringIO) -> list[dict]:
@@ -83,21 +73,12 @@ def test_an_insane_request_id_is_replaced(supplied: str) -> None:
     assert replaced != supplied and len(replaced) == 32
 
 
-def test_text_format_shows_the_request_id_too() -> None:
-    root = logging.getLogger()
-    saved = list(root.handlers), root.level
+def test_text_format_shows_the_request_id_too(restored_logging: None) -> None:
     stream = io.StringIO()
     setup_logging("text", "info", stream=stream)
-    try:
-        with bound_request_id("req-text-1"):
-            logging.getLogger("bot.test").info("hello")
-        logging.getLogger("bot.test").debug("not at info")
-    finally:
-        for handler in list(root.handlers):
-            root.removeHandler(handler)
-        for handler in saved[0]:
-            root.addHandler(handler)
-        root.setLevel(saved[1])
+    with bound_request_id("req-text-1"):
+        logging.getLogger("bot.test").info("hello")
+    logging.getLogger("bot.test").debug("not at info")
     assert "[req-text-1]: hello" in stream.getvalue() and "not at info" not in stream.getvalue()
     with pytest.raises(ValueError):
         setup_logging("xml")
