@@ -62,7 +62,7 @@ DELIVERY_RETRIES = Counter(
     ["channel"],
 )
 
-_LABEL = re.compile(r"[a-z][a-z0-9_]{0,47}")
+_LABEL = re.compile(r"[a-z][a-z0-9_-]{0,47}")
 
 
 def label(value: str | None) -> str:

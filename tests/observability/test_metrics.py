@@ -182,3 +182,19 @@ def test_the_stack_gives_every_process_one_fresh_metrics_directory(tmp_path: Pat
     env = Stack(config)._app_env()
     assert env[MULTIPROC_ENV] == str(tmp_path / "log" / "metrics")
     assert env["CRM_RASA_MODEL"] == str(tmp_path / "model-x.tar.gz")
+
+
+def test_log_settings_take_a_known_format_and_level() -> None:
+    settings = Settings(_env_file=None, api_keys="test-key-0123456789abcdef", log_format="json", log_level="debug")
+    assert (settings.log_format, settings.log_level) == ("json", "DEBUG")
+    for bad in ({"log_format": "xml"}, {"log_level": "loud"}):
+        with pytest.raises(ValidationError):
+            Settings(_env_file=None, api_keys="test-key-0123456789abcdef", **bad)
+
+
+def test_label_values_outside_the_vocabularies_fold_into_other() -> None:
+    from bot.observability.metrics import label
+
+    assert [label(v) for v in ("web", "sms-gateway", "choice_already_answered", None)] == [
+        "web", "sms-gateway", "choice_already_answered", "none"]
+    assert {label(v) for v in ("Web", "a b", "x" * 60, "ümlaut", "")} == {"other"}
