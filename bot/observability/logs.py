@@ -76,12 +76,15 @@ class _RequestIdFilter(logging.Filter):
 
 
 def _json_formatter() -> logging.Formatter:
+    from pythonjsonlogger.core import RESERVED_ATTRS
     from pythonjsonlogger.json import JsonFormatter
 
     return JsonFormatter(
         JSON_FIELDS,
         rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
         datefmt="%Y-%m-%dT%H:%M:%S%z",
+        # uvicorn's copy of its message with terminal colours: noise in a log store.
+        reserved_attrs=[*RESERVED_ATTRS, "color_message"],
     )
 
 
