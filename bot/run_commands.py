@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import signal
 from pathlib import Path
@@ -111,6 +110,7 @@ def _actions(args: argparse.Namespace) -> int:
 
 
 def _channel(args: argparse.Namespace) -> int:
+    from bot.observability.logs import setup_logging
     from bot.runtime import build_runtime
 
     with build_runtime() as runtime:
@@ -121,15 +121,16 @@ def _channel(args: argparse.Namespace) -> int:
         if channel.run_worker is None:
             print(f"the {args.name} channel has no worker of its own: the API serves it")
             return 2
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        setup_logging(runtime.settings.log_format, runtime.settings.log_level)
         return int(channel.run_worker(runtime) or 0)
 
 
 def _deliveries(_args: argparse.Namespace) -> int:
+    from bot.observability.logs import setup_logging
     from bot.runtime import build_runtime
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     runtime = build_runtime()
+    setup_logging(runtime.settings.log_format, runtime.settings.log_level)
     service = runtime.delivery
 
     async def main() -> None:

@@ -70,7 +70,8 @@ class Settings(BaseSettings):
     # var/rasa_tracker.db with SQLite, in the same database with PostgreSQL (one backup, one
     # place for erasure).
     tracker_database_url: str | None = None
-    # The action server Rasa calls; unset, the one on this machine at CRM_ACTION_SERVER_PORT.
+    # The action server(s), comma-separated; unset, the ones on this machine from
+    # CRM_ACTION_SERVER_PORT on (CRM_ACTION_SERVERS of them). A Rasa process calls the first.
     action_server_url: str | None = None
     # How many of each process `bot run` starts on this machine. More than one Rasa process
     # needs Redis (above); on two cores one of each is fastest (results/scale.md).
@@ -103,6 +104,18 @@ class Settings(BaseSettings):
     delivery_max_attempts: int = 8
     delivery_backoff_seconds: float = 5.0
     delivery_backoff_max_seconds: float = 3600.0
+
+    # --- Observability (docs/observability.md) ---------------------------------------------
+    # Log records as text lines (for a terminal) or one JSON object per line (for production's
+    # log store); every process started by `bot run` uses the same.
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # Bearer token for GET /metrics. Unset, /metrics answers only loopback and private
+    # addresses that are not relayed by a proxy; set, it answers whoever sends the token.
+    metrics_token: SecretStr | None = None
+    # The model file Rasa was started with (`bot run` sets it), reported by /metrics when Rasa's
+    # own /status is not enabled.
+    rasa_model: str | None = None
 
     # --- Telegram (off unless a token is set) -----------------------------------------
     telegram_bot_token: SecretStr | None = None
@@ -192,6 +205,20 @@ class Settings(BaseSettings):
             raise ValueError("every key in CRM_API_KEYS must be at least 16 characters long")
         return value
 
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_upper(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _real_metrics_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            token = value.get_secret_value().strip()
+            if token.lower() in _PLACEHOLDERS or len(token) < 16:
+                raise ValueError("CRM_METRICS_TOKEN must be a real token of at least 16 characters (or unset)")
+        return value
+
     @field_validator("telegram_webhook_secret")
     @classmethod
     def _telegram_secret_format(cls, value: SecretStr | None) -> SecretStr | None:
@@ -255,6 +282,12 @@ class Settings(BaseSettings):
         if url.get_backend_name() == "postgresql":
             url = url.set(drivername="postgresql")  # Rasa's environment has psycopg2, not psycopg 3
         return url.render_as_string(hide_password=False)
+
+    @property
+    def action_server_url_list(self) -> list[str]:
+        if self.action_server_url:
+            return [u.strip().rstrip("/") for u in self.action_server_url.split(",") if u.strip()]
+        return [f"http://127.0.0.1:{self.action_server_port + i}" for i in range(self.action_servers)]
 
     @property
     def rasa_url_list(self) -> list[str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -96,6 +97,11 @@ class StackConfig:
             raise ValueError("several Rasa processes need a Redis lock store (redis_url)")
 
     @property
+    def metrics_dir(self) -> Path:
+        """prometheus-client's multiprocess files of this stack's processes (docs/observability.md)."""
+        return self.log_dir / "metrics"
+
+    @property
     def api_url(self) -> str:
         return f"http://{self.host}:{self.api_port}"
 
@@ -134,7 +140,7 @@ def rasa_server_command(
         command += ["--log-file", str(log_file)]
     if enable_api:
         command.append("--enable-api")
-    action_url = (settings.action_server_url or f"http://127.0.0.1:{settings.action_server_port}").rstrip("/")
+    action_url = settings.action_server_url_list[0]
     env = {"RASA_ACTION_ENDPOINT": f"{action_url}/webhook", "RASA_TRACKER_URL": settings.tracker_url}
     env.update(lock_store_env(settings.redis_url))
     env.update(thread_env(settings.rasa_processes))
@@ -190,7 +196,11 @@ class Stack:
                 "CRM_RASA_PROCESSES": str(c.rasa_processes),
                 "CRM_ACTION_SERVERS": str(c.action_servers),
                 "CRM_ACTION_SERVER_PORT": str(c.action_port),
+                "CRM_ACTION_SERVER_URL": ",".join(c.action_urls),
                 "CRM_TRACKER_DATABASE_URL": c.tracker_url or f"sqlite:///{c.tracker_db}",
+                # One /metrics scrape shows every process's metrics (bot.observability.metrics).
+                "PROMETHEUS_MULTIPROC_DIR": str(c.metrics_dir),
+                "CRM_RASA_MODEL": str(c.model),
             }
         )
         if c.redis_url:
@@ -214,6 +224,9 @@ class Stack:
     def start(self, timeout: float = 240.0) -> "Stack":
         c = self.config
         c.tracker_db.parent.mkdir(parents=True, exist_ok=True)
+        # The files of processes from an earlier start would be added to this start's counts.
+        shutil.rmtree(c.metrics_dir, ignore_errors=True)
+        c.metrics_dir.mkdir(parents=True)
         try:
             for i, port in enumerate(c.action_ports):
                 self._spawn(_numbered("actions", i),

@@ -27,6 +27,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("bot.outbox",),
     ("bot.staff",),
     ("bot.kb",),
+    ("bot.observability",),
     ("bot.store",),
     ("bot.texts", "bot.http_security", "bot.settings"),
 ]

@@ -23,6 +23,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bot.api.errors import ApiError
+from bot.api.observability import RequestIdMiddleware
+from bot.api.observability import build_router as build_metrics_router
 from bot.api.schemas import HandlingOut, MessageIn, MessageOut, OptionOut, ReplyOut, TicketOut, printable
 from bot.api.tickets import build_router as build_tickets_router
 from bot.channels.web.routes import mount as mount_web_chat
@@ -151,6 +153,9 @@ def create_app(runtime: Runtime) -> FastAPI:
         lifespan=lifespan,
     )
 
+    # Every request runs under a request id (X-Request-ID in and out; docs/observability.md).
+    app.add_middleware(RequestIdMiddleware)
+
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
         return _error(exc.status, exc.error, exc.detail, exc.headers)
@@ -261,6 +266,9 @@ def create_app(runtime: Runtime) -> FastAPI:
 
     # Staff replies, ticket detail, and replies fetched by pull-only clients (bot/api/tickets.py).
     app.include_router(build_tickets_router(settings, sessions, delivery), dependencies=[Depends(require_api_key)])
+
+    # GET /metrics (Prometheus), for loopback and private addresses or with CRM_METRICS_TOKEN.
+    app.include_router(build_metrics_router(runtime))
 
     # Webhooks of the channels that are on (WhatsApp; Telegram in webhook mode).
     for router in runtime.routers():

@@ -3,8 +3,11 @@
 from fastapi import FastAPI
 
 from bot.api.app import create_app
+from bot.observability.logs import setup_logging
 from bot.runtime import build_runtime
 
 
 def create() -> FastAPI:
-    return create_app(build_runtime())
+    runtime = build_runtime()
+    setup_logging(runtime.settings.log_format, runtime.settings.log_level)
+    return create_app(runtime)

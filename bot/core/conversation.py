@@ -8,7 +8,10 @@ it; when Rasa cannot answer the message is escalated here instead.
 from __future__ import annotations
 
 import logging
+import time
 import unicodedata
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -20,9 +23,11 @@ from bot.core.escalation import CITIZEN_OFFER_KEY, escalate, ticket_commitment
 from bot.core.inbound import InboundMessage
 from bot.core.rasa_client import RasaClient, RasaUnavailable
 from bot.core.routing import department_names
-from bot.core.turns import METADATA_KEY
+from bot.core.turns import METADATA_KEY, REQUEST_ID_KEY
 from bot.identity.commands import might_be_link_command
 from bot.identity.linking import handle_link_message
+from bot.observability.logs import bound_request_id, current_request_id, log_event
+from bot.observability.metrics import RASA, STORE, count_message, measuring_turn, timed
 from bot.outbox.delivery import PENDING, SENT
 from bot.settings import Settings
 from bot.store.citizens import get_or_create_identity
@@ -35,6 +40,17 @@ from bot.tickets.service import attach_to_ticket, open_ticket_of
 from bot.tickets.status import OPEN_STATUSES
 
 logger = logging.getLogger(__name__)
+
+# How a stored handling counts in the metrics' outcomes (bot.observability): answered from the
+# KB, asked "Do you mean ...?", or with a person (a ticket opened or joined); the rest (small
+# talk, status, commands, links, edits) is "other", and a redelivered message "duplicate".
+OUTCOME_BY_HANDLING = {
+    "kb_answer": "answered",
+    clarification.ASKED: "asked",
+    "escalated": "escalated",
+    threads.JOINED: "escalated",
+    "attachment_added": "escalated",
+}
 
 # Kinds of attachment with a word of their own (attachment.kind.<kind> in bot.texts).
 ATTACHMENT_KINDS = ("photo", "document", "voice", "audio", "video", "sticker", "location", "contact")
@@ -71,6 +87,12 @@ class HandledMessage:
     # The asking reply's choices (bot.core.clarification.CHOICES_KEY), for channels that show buttons.
     choices: dict | None = None
 
+    @property
+    def outcome(self) -> str:
+        if self.duplicate:
+            return "duplicate"
+        return OUTCOME_BY_HANDLING.get(self.handling or "", "other")
+
 
 def text_for_understanding(text: str) -> str:
     """What Rasa sees: control characters become spaces; the stored text stays exact."""
@@ -86,6 +108,7 @@ class Conversation:
         self._sessions = sessions
         self._rasa = rasa
 
+    # --- observed entry points: one metric and one log event per message ------------------
     def handle_inbound(
         self,
         inbound: InboundMessage,
@@ -109,9 +132,57 @@ class Conversation:
         A message whose ``thread_ticket`` holds joins that ticket, in the unit of work that
         stores it, and is not read by the assistant: it is the citizen's next word on the case.
         """
+        return self._observed(inbound, lambda: self._handle_inbound(
+            inbound, replies_in_response=replies_in_response, resume_unanswered=resume_unanswered,
+            hand_over_unanswered=hand_over_unanswered))
+
+    def answer_directly(
+        self, inbound: InboundMessage, reply: str, *, handling: str = "channel_command", replies_in_response: bool = True
+    ) -> HandledMessage:
+        """A message the channel answers itself (Telegram's /start): the assistant is not
+        asked, but both the message and the answer are stored like any other."""
+        return self._observed(inbound, lambda: self._answer_directly(
+            inbound, reply, handling=handling, replies_in_response=replies_in_response))
+
+    def _observed(self, inbound: InboundMessage, handle: Callable[[], HandledMessage]) -> HandledMessage:
+        """Count the message by outcome, time its stages and log its one event, under the
+        request id of the caller (the API's X-Request-ID) or a new one (a channel's worker).
+        The event has ids, vocabularies and durations only, never the citizen's text."""
+        with bound_request_id(current_request_id()), measuring_turn() as timings:
+            start = time.perf_counter()
+            try:
+                handled = handle()
+            except Exception:
+                count_message(inbound.channel, "error", None)
+                raise
+            count_message(inbound.channel, handled.outcome, handled.handling)
+            log_event(
+                logger, "message_handled", message_id=handled.message_id,
+                channel=inbound.channel, outcome=handled.outcome, handling=handled.handling,
+                ticket=handled.ticket.id if handled.ticket is not None else None, duplicate=handled.duplicate,
+                durations_ms={stage: round(seconds * 1000, 1) for stage, seconds in
+                              {**timings, "total": time.perf_counter() - start}.items()},
+            )
+        return handled
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Session]:
+        """A unit of work on a message's path, timed as the store stage."""
+        with timed(STORE), self._sessions.begin() as session:
+            yield session
+    # --- end of observed entry points -----------------------------------------------------
+
+    def _handle_inbound(
+        self,
+        inbound: InboundMessage,
+        *,
+        replies_in_response: bool,
+        resume_unanswered: bool,
+        hand_over_unanswered: bool,
+    ) -> HandledMessage:
         if resume_unanswered and hand_over_unanswered:
             raise ValueError("an unanswered message is either resumed or handed over, not both")
-        with self._sessions.begin() as session:
+        with self._transaction() as session:
             identity = get_or_create_identity(session, inbound.channel, inbound.sender)
             message, created = record_inbound(
                 session,
@@ -167,15 +238,15 @@ class Conversation:
             reason = "low_confidence"
         if reason is None:
             try:
-                bot_messages = self._rasa.send(
-                    sender=sender_id, text=understood, metadata={METADATA_KEY: message_id}
-                )
+                with timed(RASA):
+                    bot_messages = self._rasa.send(sender=sender_id, text=understood, metadata={
+                        METADATA_KEY: message_id, REQUEST_ID_KEY: current_request_id()})
                 replies = [m["text"] for m in bot_messages if isinstance(m.get("text"), str)]
             except RasaUnavailable as exc:
                 logger.error("escalating message %s: %s", message_id, exc)
                 reason = "assistant_unavailable"
 
-        with self._sessions.begin() as session:
+        with self._transaction() as session:
             message = session.get(Message, message_id)
             if reason is None and message.handling is None:
                 # Rasa answered but none of our actions recorded the turn: the action
@@ -240,7 +311,7 @@ class Conversation:
         other message from a citizen with an open question first hands that question to a person.
 
         Returns (the text Rasa is sent instead, or None; replies to send first, with their ticket)."""
-        with self._sessions.begin() as session:
+        with self._transaction() as session:
             message = session.get(Message, message_id)
             choice = inbound.choice
             offer = clarification.pending_offer(session, message.citizen_id)
@@ -320,7 +391,7 @@ class Conversation:
         reported); otherwise the citizen is asked to describe it in text.
         """
         label = catalogue_text(f"attachment.kind.{kind if kind in ATTACHMENT_KINDS else 'other'}")
-        with self._sessions.begin() as session:
+        with self._transaction() as session:
             message = session.get(Message, message_id)
             ticket = open_ticket_of(session, message.citizen_id)
             if ticket is not None:
@@ -337,7 +408,7 @@ class Conversation:
 
     def _handle_link(self, message_id: int, replies_in_response: bool) -> HandledMessage | None:
         """``/link`` and the code that follows it (bot.identity): answered here, never by Rasa."""
-        with self._sessions.begin() as session:
+        with self._transaction() as session:
             message = session.get(Message, message_id)
             outcome = handle_link_message(session, message, settings=self._settings)
             if outcome is None:
@@ -347,12 +418,10 @@ class Conversation:
             reply_ids = [reply.id]
         return self._result(message_id, replies=[outcome.reply], reply_ids=reply_ids)
 
-    def answer_directly(
-        self, inbound: InboundMessage, reply: str, *, handling: str = "channel_command", replies_in_response: bool = True
+    def _answer_directly(
+        self, inbound: InboundMessage, reply: str, *, handling: str, replies_in_response: bool
     ) -> HandledMessage:
-        """A message the channel answers itself (Telegram's /start): the assistant is not
-        asked, but both the message and the answer are stored like any other."""
-        with self._sessions.begin() as session:
+        with self._transaction() as session:
             identity = get_or_create_identity(session, inbound.channel, inbound.sender)
             message, created = record_inbound(
                 session, identity, inbound.text, external_id=inbound.external_id, meta=inbound.metadata
@@ -372,7 +441,7 @@ class Conversation:
         its ticket, so staff read the correction), never answered a second time. The citizen is
         told once per message how edits are treated. None when the original is unknown (sent
         while we were not listening): then the edit is the message, and is handled as new."""
-        with self._sessions.begin() as session:
+        with self._transaction() as session:
             message = session.get(Message, message_id)
             original = session.scalars(
                 select(Message).where(
@@ -442,7 +511,7 @@ class Conversation:
         reply_ids: list[int] | None = None,
         duplicate: bool = False,
     ) -> HandledMessage:
-        with self._sessions() as session:
+        with timed(STORE), self._sessions() as session:
             message = session.get(Message, message_id)
             rows = session.execute(
                 select(Message.id, Message.text, Message.meta)

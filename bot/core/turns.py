@@ -18,6 +18,9 @@ from bot.store.models import Message
 
 DIRECT_RASA_CHANNEL = "rasa"
 METADATA_KEY = "inbound_message_id"
+# The request id of the API call or worker pass that sent the message (bot.observability.logs),
+# next to the message id: the action server logs under the same id.
+REQUEST_ID_KEY = "request_id"
 
 
 def resolve_turn(session: Session, *, sender_id: str, text: str, metadata: dict[str, Any] | None) -> Message:

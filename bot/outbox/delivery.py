@@ -25,6 +25,7 @@ from typing import Any, Union
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.observability.metrics import DELIVERY, count_delivery, timed
 from bot.outbox.outbound import ChannelSender, DeliveryError, OutboundMessage, SendResult
 from bot.store.messages import _storable
 from bot.store.models import ChannelIdentity, Message, MessagePart
@@ -210,6 +211,11 @@ def to_outbound(session: Session, message: Message) -> OutboundMessage:
     )
 
 
+def _result_of(status: str) -> str:
+    """An attempt's result in the metrics: sent, retrying (pending again) or failed for good."""
+    return {SENT: "sent", PENDING: "retrying"}.get(status, "failed")
+
+
 class DeliveryService:
     """Sends stored outbound messages through the channels' senders."""
 
@@ -246,15 +252,18 @@ class DeliveryService:
             if not claim(session, message_id, lease=self._lease):
                 return message.delivery_status
             session.refresh(message)
+            channel, retry = message.channel, message.delivery_attempts > 1
             outbound = to_outbound(session, message)
             prepared = self._prepare(session, message, outbound)
             if isinstance(prepared, DeliveryError):
                 record_failure(message, prepared, max_attempts=self._max_attempts, base=self._base, cap=self._cap)
+                count_delivery(channel, _result_of(message.delivery_status), retry=retry)
                 return message.delivery_status
             if isinstance(prepared, Settled):
                 logger.info("message %s settled as %s before sending: %s", message_id, prepared.status, prepared.reason)
                 record_settled(message, prepared)
                 status = message.delivery_status
+                count_delivery(channel, f"settled_{status}", retry=retry)
             else:
                 outbound = prepared
         if isinstance(prepared, Settled):
@@ -262,7 +271,8 @@ class DeliveryService:
             return status
         sender = self._senders[outbound.channel]
         try:
-            result = await sender.send(outbound)
+            with timed(DELIVERY):
+                result = await sender.send(outbound)
         except DeliveryError as exc:
             error: DeliveryError | None = exc
             result = None
@@ -279,6 +289,7 @@ class DeliveryService:
             else:
                 logger.warning("message %s not delivered (attempt %s): %s", message_id, message.delivery_attempts, error.reason)
                 record_failure(message, error, max_attempts=self._max_attempts, base=self._base, cap=self._cap)
+            count_delivery(channel, _result_of(message.delivery_status), retry=retry)
             return message.delivery_status
 
     def _prepare(
