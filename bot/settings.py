@@ -12,6 +12,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import unquote, urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -38,6 +39,15 @@ _CHANNEL_REQUIREMENTS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 )
 
 
+def _url_password(url: str) -> str | None:
+    """The password of a database URL, or None when it has none (or is no URL: the store says so)."""
+    try:
+        password = urlsplit(url.strip()).password
+    except ValueError:
+        return None
+    return unquote(password) if password is not None else None
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="CRM_",
@@ -60,6 +70,10 @@ class Settings(BaseSettings):
     rasa_url: str = "http://127.0.0.1:5005"
     rasa_timeout_seconds: float = 30.0
     action_server_port: int = 5055
+    # Where Rasa finds the action server (`python -m bot rasa` hands it to Rasa as its action
+    # endpoint). Unset: the action server of this machine, http://127.0.0.1:<action_server_port>;
+    # in a container deployment another host, e.g. http://actions:5055 (deploy/compose.yaml).
+    action_server_url: str | None = None
 
     # --- Scale-out (docs/operations.md) ---------------------------------------------------
     # Redis: Rasa's lock store, which keeps one conversation's turns in order across several
@@ -186,6 +200,15 @@ class Settings(BaseSettings):
             raise ValueError("every key in CRM_API_KEYS must be at least 16 characters long")
         return value
 
+    @field_validator("database_url")
+    @classmethod
+    def _no_placeholder_database_password(cls, value: str) -> str:
+        # deploy/.env.example ships "change-me" passwords; a deployment must not run on them.
+        password = _url_password(value)
+        if password is not None and password.strip().lower() in _PLACEHOLDERS:
+            raise ValueError("the password in CRM_DATABASE_URL is a placeholder; set a real one")
+        return value
+
     @field_validator("telegram_webhook_secret")
     @classmethod
     def _telegram_secret_format(cls, value: SecretStr | None) -> SecretStr | None:
@@ -237,6 +260,10 @@ class Settings(BaseSettings):
     @property
     def rasa_url_list(self) -> list[str]:
         return [u.strip().rstrip("/") for u in self.rasa_url.split(",") if u.strip()]
+
+    @property
+    def action_server_base_url(self) -> str:
+        return (self.action_server_url or f"http://127.0.0.1:{self.action_server_port}").strip().rstrip("/")
 
     @property
     def channel_list(self) -> list[str]:
