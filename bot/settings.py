@@ -235,6 +235,13 @@ class Settings(BaseSettings):
                 raw = value.get_secret_value() if isinstance(value, SecretStr) else value
                 if raw is None or str(raw).strip().lower() in _PLACEHOLDERS:
                     problems.append(f"CRM_{name.upper()} (needed by Telegram webhook mode)")
+        # Any other secret given with an example's value (deploy/env.example ships "change-me").
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr) and value.get_secret_value().strip().lower() in _PLACEHOLDERS - {""}:
+                problem = f"CRM_{name.upper()} (a placeholder)"
+                if not any(p.startswith(f"CRM_{name.upper()} ") for p in problems):
+                    problems.append(problem)
         if self.rasa_processes > 1 and not self.redis_url:
             problems.append("CRM_REDIS_URL (needed by CRM_RASA_PROCESSES > 1: Rasa's lock store)")
         if problems:
