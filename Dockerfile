@@ -12,8 +12,8 @@
 #    and training is deterministic, so the image carries exactly the model of its own code and
 #    KB; a KB that does not validate or a training that fails stops the build, not the city's
 #    assistant;
-#  - starting, restarting or adding a Rasa process never trains: ~30 s to the first answer
-#    instead of ~4 minutes and ~2.5 GB more memory next to the running processes.
+#  - starting, restarting or adding a Rasa process never trains: about 30 s to the first answer
+#    instead of about 4 minutes more, with training's memory and CPU next to the running processes.
 # In compose the models volume is filled from the image the first time; after a KB change
 # (console approvals) or an upgrade `python -m bot train` trains only a model that is missing
 # (docs/operations.md, "Upgrades").
