@@ -494,3 +494,42 @@ def test_image_runs_as_a_user_and_carries_no_secrets() -> None:
         if keyword in {"ENV", "ARG"}:
             assert "CRM_" not in rest and "PASSWORD" not in rest.upper() and "TOKEN" not in rest.upper(), rest
     assert {".env", "**/.env", "var", "models"} <= _dockerignored()
+
+
+def test_the_image_file_set_runs_the_app(tmp_path: Path) -> None:
+    """What the final stage copies is all the app needs: the API imports, the schema migrates, and
+    the model trained at build time has the name a training in the checkout gives (no training here)."""
+    image = tmp_path / "app"
+    image.mkdir()
+    for keyword, rest in _dockerfile_instructions():
+        if keyword != "COPY" or "--from=build" not in rest:
+            continue
+        for source in [a for a in rest.split() if not a.startswith("--")][:-1]:
+            relative = Path(source).relative_to("/app")
+            if relative.parts[0] in BUILD_STAGE_MAKES:
+                continue  # environments, encoders, models, caches: made by the build stage itself
+            if (ROOT / relative).is_dir():
+                shutil.copytree(ROOT / relative, image / relative, ignore=shutil.ignore_patterns("__pycache__", "faq.yml"))
+            else:
+                shutil.copy2(ROOT / relative, image / relative)
+    (image / ".venv").symlink_to(ROOT / ".venv")
+    probe = (
+        "import sys; from pathlib import Path; import tempfile\n"
+        "import bot.api.main, bot.runtime, actions.outcome_action\n"
+        "from bot.settings import PROJECT_ROOT\n"
+        "from bot.training import stage_training_data, fingerprint\n"
+        "from bot.store.db import upgrade_database\n"
+        "assert PROJECT_ROOT == Path.cwd(), PROJECT_ROOT\n"
+        "upgrade_database(f'sqlite:///{sys.argv[1]}')\n"
+        "with tempfile.TemporaryDirectory() as stage:\n"
+        "    print(fingerprint(stage_training_data(PROJECT_ROOT / 'knowledge_base', Path(stage))))\n"
+    )
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("CRM_")}, "CRM_API_KEYS": "k" * 24}
+    env.pop("PYTHONPATH", None)
+    names = []
+    for root in (image, ROOT):
+        done = subprocess.run([str(ROOT / ".venv" / "bin" / "python"), "-c", probe, str(tmp_path / f"{root.name}.db")],
+                              cwd=root, env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr[-3000:]
+        names.append(done.stdout.strip())
+    assert names[0] == names[1], "the image would train a different model than the checkout"
