@@ -203,7 +203,7 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _no_placeholder_database_password(cls, value: str) -> str:
-        # deploy/.env.example ships "change-me" passwords; a deployment must not run on them.
+        # deploy/env.example ships "change-me" passwords; a deployment must not run on them.
         password = _url_password(value)
         if password is not None and password.strip().lower() in _PLACEHOLDERS:
             raise ValueError("the password in CRM_DATABASE_URL is a placeholder; set a real one")
@@ -219,7 +219,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _complete_channels(self) -> "Settings":
-        """A channel is off until its first setting is given; then all it needs must be there."""
+        """A channel is off until its first setting is given; then all it needs must be there.
+        No secret may keep an example's placeholder, and several Rasa processes need Redis."""
         problems: list[str] = []
         for channel, switch, required in _CHANNEL_REQUIREMENTS:
             if getattr(self, switch) is None:
