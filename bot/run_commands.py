@@ -89,8 +89,9 @@ def _rasa(args: argparse.Namespace) -> int:
     from bot.settings import get_settings
     from bot.stack import rasa_server_command
 
+    settings = get_settings()
     command, env = rasa_server_command(
-        get_settings(), port=args.port, model=args.model, host=args.host, log_file=args.log_file,
+        settings, port=args.port, model=args.model, host=args.host or settings.api_host, log_file=args.log_file,
         enable_api=args.enable_api,
     )
     os.chdir(PROJECT_ROOT)  # endpoints.yml and credentials.yml
@@ -99,10 +100,12 @@ def _rasa(args: argparse.Namespace) -> int:
 
 def _actions(args: argparse.Namespace) -> int:
     """One action server. rasa-sdk listens on every interface unless told otherwise, and it has
-    no authentication: it stays on loopback unless --host says where else."""
+    no authentication: it listens where the API does (loopback unless CRM_API_HOST or --host
+    says otherwise; in a container, on the internal network only)."""
+    from bot.settings import get_settings
     from bot.stack import APP_PYTHON
 
-    os.environ["SANIC_HOST"] = args.host
+    os.environ["SANIC_HOST"] = args.host or get_settings().api_host
     os.environ.setdefault("PYTHONPATH", str(PROJECT_ROOT))
     os.chdir(PROJECT_ROOT)
     command = [str(APP_PYTHON), "-m", "rasa_sdk", "--actions", "actions", "--port", str(args.port), "--quiet"]
@@ -157,7 +160,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     api.set_defaults(func=_api)
     rasa = subparsers.add_parser("rasa", help="run one Rasa process (tracker, lock store, action server from the settings)")
     rasa.add_argument("--port", type=int, default=5005)
-    rasa.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: loopback only)")
+    rasa.add_argument("--host", default=None, help="interface to listen on (default: CRM_API_HOST, loopback)")
     rasa.add_argument("--model", type=Path, default=PROJECT_ROOT / "models",
                       help="model file, or a directory whose newest model is loaded (default: models/)")
     rasa.add_argument("--log-file", type=Path, default=None)
@@ -165,7 +168,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     rasa.set_defaults(func=_rasa)
     actions = subparsers.add_parser("actions", help="run one action server")
     actions.add_argument("--port", type=int, default=5055)
-    actions.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: loopback only)")
+    actions.add_argument("--host", default=None, help="interface to listen on (default: CRM_API_HOST, loopback)")
     actions.set_defaults(func=_actions)
     channel = subparsers.add_parser("channel", help="run one channel's worker (Telegram polling, e-mail reader)")
     channel.add_argument("name", choices=CHANNELS)

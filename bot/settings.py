@@ -12,6 +12,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import unquote, urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -38,6 +39,15 @@ _CHANNEL_REQUIREMENTS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 )
 
 
+def _url_password(url: str) -> str | None:
+    """The password of a database URL, or None when it has none (or is no URL: the store says so)."""
+    try:
+        password = urlsplit(url.strip()).password
+    except ValueError:
+        return None
+    return unquote(password) if password is not None else None
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="CRM_",
@@ -60,6 +70,11 @@ class Settings(BaseSettings):
     rasa_url: str = "http://127.0.0.1:5005"
     rasa_timeout_seconds: float = 30.0
     action_server_port: int = 5055
+    # Where Rasa finds the action server (`python -m bot rasa` hands the first to Rasa as its action
+    # endpoint; the API's health probe asks all of them). Comma-separated. Unset: the action
+    # servers of this machine, http://127.0.0.1:<action_server_port> on (CRM_ACTION_SERVERS of
+    # them); in a container deployment another host, e.g. http://actions:5055 (deploy/compose.yaml).
+    action_server_url: str | None = None
 
     # --- Scale-out (docs/operations.md) ---------------------------------------------------
     # Redis: Rasa's lock store, which keeps one conversation's turns in order across several
@@ -70,9 +85,6 @@ class Settings(BaseSettings):
     # var/rasa_tracker.db with SQLite, in the same database with PostgreSQL (one backup, one
     # place for erasure).
     tracker_database_url: str | None = None
-    # The action server(s), comma-separated; unset, the ones on this machine from
-    # CRM_ACTION_SERVER_PORT on (CRM_ACTION_SERVERS of them). A Rasa process calls the first.
-    action_server_url: str | None = None
     # How many of each process `bot run` starts on this machine. More than one Rasa process
     # needs Redis (above); on two cores one of each is fastest (results/scale.md).
     rasa_processes: int = Field(default=1, ge=1, le=16)
@@ -219,6 +231,15 @@ class Settings(BaseSettings):
                 raise ValueError("CRM_METRICS_TOKEN must be a real token of at least 16 characters (or unset)")
         return value
 
+    @field_validator("database_url")
+    @classmethod
+    def _no_placeholder_database_password(cls, value: str) -> str:
+        # deploy/env.example ships "change-me" passwords; a deployment must not run on them.
+        password = _url_password(value)
+        if password is not None and password.strip().lower() in _PLACEHOLDERS:
+            raise ValueError("the password in CRM_DATABASE_URL is a placeholder; set a real one")
+        return value
+
     @field_validator("telegram_webhook_secret")
     @classmethod
     def _telegram_secret_format(cls, value: SecretStr | None) -> SecretStr | None:
@@ -229,7 +250,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _complete_channels(self) -> "Settings":
-        """A channel is off until its first setting is given; then all it needs must be there."""
+        """A channel is off until its first setting is given; then all it needs must be there.
+        No secret may keep an example's placeholder, and several Rasa processes need Redis."""
         problems: list[str] = []
         for channel, switch, required in _CHANNEL_REQUIREMENTS:
             if getattr(self, switch) is None:
@@ -245,6 +267,13 @@ class Settings(BaseSettings):
                 raw = value.get_secret_value() if isinstance(value, SecretStr) else value
                 if raw is None or str(raw).strip().lower() in _PLACEHOLDERS:
                     problems.append(f"CRM_{name.upper()} (needed by Telegram webhook mode)")
+        # Any other secret given with an example's value (deploy/env.example ships "change-me").
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr) and value.get_secret_value().strip().lower() in _PLACEHOLDERS - {""}:
+                problem = f"CRM_{name.upper()} (a placeholder)"
+                if not any(p.startswith(f"CRM_{name.upper()} ") for p in problems):
+                    problems.append(problem)
         if self.rasa_processes > 1 and not self.redis_url:
             problems.append("CRM_REDIS_URL (needed by CRM_RASA_PROCESSES > 1: Rasa's lock store)")
         if problems:
@@ -292,6 +321,11 @@ class Settings(BaseSettings):
     @property
     def rasa_url_list(self) -> list[str]:
         return [u.strip().rstrip("/") for u in self.rasa_url.split(",") if u.strip()]
+
+    @property
+    def action_server_base_url(self) -> str:
+        """The action server a Rasa process calls."""
+        return self.action_server_url_list[0]
 
     @property
     def channel_list(self) -> list[str]:

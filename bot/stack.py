@@ -140,7 +140,7 @@ def rasa_server_command(
         command += ["--log-file", str(log_file)]
     if enable_api:
         command.append("--enable-api")
-    action_url = settings.action_server_url_list[0]
+    action_url = settings.action_server_base_url
     env = {"RASA_ACTION_ENDPOINT": f"{action_url}/webhook", "RASA_TRACKER_URL": settings.tracker_url}
     env.update(lock_store_env(settings.redis_url))
     env.update(thread_env(settings.rasa_processes))
