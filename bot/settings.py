@@ -78,8 +78,8 @@ class Settings(BaseSettings):
 
     # --- Scale-out (docs/operations.md) ---------------------------------------------------
     # Redis: Rasa's lock store, which keeps one conversation's turns in order across several
-    # Rasa processes, and the limits that several API workers must share. Without it, locks
-    # and limits live in each process, which is right for one process and wrong for several.
+    # Rasa processes. Without it the locks live in the one Rasa process. (The API's limits and
+    # claims are in the database already, shared by every worker.)
     redis_url: str | None = Field(default=None, pattern=r"^redis://")
     # Where Rasa keeps its conversation trackers. Unset: next to the interaction store, in
     # var/rasa_tracker.db with SQLite, in the same database with PostgreSQL (one backup, one
