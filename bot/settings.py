@@ -85,6 +85,11 @@ class Settings(BaseSettings):
     # var/rasa_tracker.db with SQLite, in the same database with PostgreSQL (one backup, one
     # place for erasure).
     tracker_database_url: str | None = None
+    # How long a Rasa process may hold a conversation's lock. A process that dies holding one
+    # (SIGKILL, a crashed host) blocks that conversation's next turns until it expires, so it must
+    # be shorter than CRM_RASA_TIMEOUT_SECONDS: the turns waiting behind it are answered instead of
+    # timing out. A turn never legitimately takes this long.
+    rasa_lock_lifetime_seconds: int = Field(default=20, ge=5)
     # How many of each process `bot run` starts on this machine. More than one Rasa process
     # needs Redis (above); on two cores one of each is fastest (results/scale.md).
     rasa_processes: int = Field(default=1, ge=1, le=16)
@@ -274,6 +279,9 @@ class Settings(BaseSettings):
                 problem = f"CRM_{name.upper()} (a placeholder)"
                 if not any(p.startswith(f"CRM_{name.upper()} ") for p in problems):
                     problems.append(problem)
+        # Only a lock in Redis outlives the process that took it.
+        if self.redis_url and self.rasa_lock_lifetime_seconds >= self.rasa_timeout_seconds:
+            problems.append("CRM_RASA_LOCK_LIFETIME_SECONDS (must be shorter than CRM_RASA_TIMEOUT_SECONDS)")
         if self.rasa_processes > 1 and not self.redis_url:
             problems.append("CRM_REDIS_URL (needed by CRM_RASA_PROCESSES > 1: Rasa's lock store)")
         if problems:

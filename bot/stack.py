@@ -141,7 +141,8 @@ def rasa_server_command(
     if enable_api:
         command.append("--enable-api")
     action_url = settings.action_server_base_url
-    env = {"RASA_ACTION_ENDPOINT": f"{action_url}/webhook", "RASA_TRACKER_URL": settings.tracker_url}
+    env = {"RASA_ACTION_ENDPOINT": f"{action_url}/webhook", "RASA_TRACKER_URL": settings.tracker_url,
+           "TICKET_LOCK_LIFETIME": str(settings.rasa_lock_lifetime_seconds)}
     env.update(lock_store_env(settings.redis_url))
     env.update(thread_env(settings.rasa_processes))
     return command, rasa_env(env)

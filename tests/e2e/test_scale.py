@@ -84,6 +84,7 @@ def test_rasa_processes_get_their_stores_from_the_settings(tmp_path: Path) -> No
     assert command[command.index("--port") + 1] == "5006"
     assert env["RASA_TRACKER_URL"] == "postgresql://crm:s3cret@db:5432/crm"
     assert env["RASA_ACTION_ENDPOINT"] == "http://actions:5055/webhook"
+    assert int(env["TICKET_LOCK_LIFETIME"]) < settings.rasa_timeout_seconds
     assert (env["RASA_LOCK_STORE"], env["RASA_REDIS_HOST"], env["RASA_REDIS_PORT"], env["RASA_REDIS_DB"],
             env["RASA_REDIS_PASSWORD"]) == ("redis", "cache", "6380", "3", "p@ss")
     sqlite = Settings(api_keys="k" * 20, database_url=f"sqlite:///{tmp_path / 'crm.db'}")
@@ -113,3 +114,6 @@ def test_several_rasa_processes_without_redis_fail_fast() -> None:
 
     with pytest.raises(ValidationError, match="CRM_REDIS_URL"):
         Settings(api_keys="k" * 20, rasa_processes=2)
+    with pytest.raises(ValidationError, match="CRM_RASA_LOCK_LIFETIME_SECONDS"):
+        Settings(api_keys="k" * 20, redis_url="redis://127.0.0.1:6379/0", rasa_timeout_seconds=10,
+                 rasa_lock_lifetime_seconds=10)
