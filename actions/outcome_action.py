@@ -21,7 +21,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.core.turn_outcomes import Reply, StoreServices, Turn
-from bot.core.turns import METADATA_KEY, REQUEST_ID_KEY
+from bot.core.turns import METADATA_KEY, REQUEST_ID_KEY, TurnSettled
 from bot.observability.logs import accept_request_id, bound_request_id, log_event, setup_logging
 from bot.observability.metrics import ACTIONS, observe_stage
 from bot.runtime import Runtime, build_runtime
@@ -65,6 +65,10 @@ class OutcomeAction(Action, ABC):
             replies = await asyncio.to_thread(type(self).outcome, turn, services)
             outcome = "done"
             return replies
+        except TurnSettled:
+            # Rasa got to the message after the core had handed it to a person (bot.core.turns).
+            outcome = "settled_before"
+            return []
         finally:
             seconds = time.perf_counter() - start
             observe_stage(ACTIONS, seconds)

@@ -23,7 +23,7 @@ from bot.core.escalation import CITIZEN_OFFER_KEY, escalate, ticket_commitment
 from bot.core.inbound import InboundMessage
 from bot.core.rasa_client import RasaClient, RasaUnavailable
 from bot.core.routing import department_names
-from bot.core.turns import METADATA_KEY, REQUEST_ID_KEY
+from bot.core.turns import METADATA_KEY, REQUEST_ID_KEY, SETTLED_KEY
 from bot.identity.commands import might_be_link_command
 from bot.identity.linking import handle_link_message
 from bot.observability.logs import bound_request_id, current_request_id, log_event
@@ -247,7 +247,7 @@ class Conversation:
                 reason = "assistant_unavailable"
 
         with self._transaction() as session:
-            message = session.get(Message, message_id)
+            message = session.get(Message, message_id, with_for_update=True)
             if reason is None and message.handling is None:
                 # Rasa answered but none of our actions recorded the turn: the action
                 # server failed. A person must see the message.
@@ -255,6 +255,8 @@ class Conversation:
                 reason = "assistant_unavailable"
             if reason is not None:
                 replies = [self._escalate_without_rasa(session, message, reason=reason)]
+                if reason == "assistant_unavailable":
+                    message.meta = {**(message.meta or {}), SETTLED_KEY: True}
             asking = None
             if message.handling == clarification.ASKED and replies:
                 offer = session.scalars(select(KbOffer).where(KbOffer.message_id == message.id)).first()
