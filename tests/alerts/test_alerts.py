@@ -29,29 +29,9 @@ from bot.store.db import session_factory
 from bot.store.messages import record_inbound
 from bot.tickets.models import Ticket
 from bot.tickets.service import change_status, open_or_join_ticket
+from tests.alerts.conftest import make_alert_settings
 
 T0 = datetime(2026, 12, 7, 6, 0, tzinfo=UTC)  # a Monday
-
-DEPARTMENTS = """\
-default_language: en
-departments:
-  - id: waste
-    name: Waste collection
-    email: waste@city.example
-  - id: parking
-    name: Parking
-    email: parking@city.example
-    alerts: digest
-  - id: roads
-    name: Roads
-  - id: culture
-    name: Culture
-    email: culture@city.example
-    timezone: Europe/Madrid
-    hours: "Mon-Fri 08:00-17:00"
-    holidays: [2026-12-25]
-"""
-
 
 class RecordingMailer:
     def __init__(self) -> None:
@@ -62,27 +42,8 @@ class RecordingMailer:
 
 
 @pytest.fixture
-def kb_dir(tmp_path: Path) -> Path:
-    directory = tmp_path / "kb"
-    directory.mkdir()
-    (directory / "departments.yml").write_text(DEPARTMENTS, encoding="utf-8")
-    return directory
-
-
-def _settings(db_url: str, kb_dir: Path, **values: object) -> Settings:
-    base: dict[str, object] = dict(
-        api_keys="test-key-0123456789abcdef", database_url=db_url, kb_dir=kb_dir,
-        response_commitment_hours=24.0, urgent_commitment_hours=4.0,
-        smtp_host="127.0.0.1", smtp_port=1, smtp_security="none", alert_from_address="alerts@city.example",
-        delivery_backoff_seconds=60.0, network_timeout_seconds=5.0,
-    )
-    base.update(values)
-    return Settings(_env_file=None, **base)
-
-
-@pytest.fixture
 def settings(db_url: str, kb_dir: Path) -> Settings:
-    return _settings(db_url, kb_dir)
+    return make_alert_settings(db_url, kb_dir)
 
 
 @pytest.fixture
@@ -172,7 +133,7 @@ def test_pending_citizen_pauses_the_clock(sessions, settings: Settings) -> None:
 
 
 def test_business_hours_across_a_holiday_and_a_weekend(sessions, db_url: str, kb_dir: Path) -> None:
-    settings = _settings(db_url, kb_dir, response_commitment_hours=4.0)
+    settings = make_alert_settings(db_url, kb_dir, response_commitment_hours=4.0)
     opened = datetime(2026, 12, 24, 14, 0, tzinfo=UTC)  # Thursday 15:00 in Madrid
     ticket_id = _ticket(sessions, settings, department="culture", at=opened)
     with sessions() as session:
@@ -236,7 +197,7 @@ def test_assignee_without_email_and_department_without_address(sessions, setting
 
 
 def test_without_smtp_alerts_are_console_only_and_said_once(sessions, db_url, kb_dir, caplog) -> None:
-    settings = _settings(db_url, kb_dir, smtp_host=None)
+    settings = make_alert_settings(db_url, kb_dir, smtp_host=None)
     assert settings.alert_sender is None
     _ticket(sessions, settings)
     scheduler = Scheduler(settings, sessions, None)
@@ -320,7 +281,7 @@ def _free_port() -> int:
 
 def test_smtp_down_then_up_sends_later_once(sessions, db_url: str, kb_dir: Path) -> None:
     port = _free_port()
-    settings = _settings(db_url, kb_dir, smtp_port=port)
+    settings = make_alert_settings(db_url, kb_dir, smtp_port=port)
     mailer = SmtpMailer(settings)
     _ticket(sessions, settings)
     now = T0 + timedelta(hours=25)
