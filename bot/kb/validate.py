@@ -129,6 +129,17 @@ def _check_departments(kb: KnowledgeBase) -> list[Problem]:
                 )
             )
         problems += _check_schedule(dep.schedule, kb.departments_file, f"department `{dep.id}`")
+        if kb.schedule_of(dep.id).alerts == "digest" and not dep.email:
+            problems.append(
+                Problem(
+                    dep.source_file,
+                    dep.line,
+                    "digest-without-email",
+                    f"department `{dep.id}` has `alerts: digest` but no `email`: its alerts are shown in the"
+                    " console only",
+                    "warning",
+                )
+            )
     problems += _check_schedule(kb.defaults, kb.departments_file, "`defaults`")
     return problems
 

@@ -70,3 +70,11 @@ def test_the_writer_keeps_the_settings(make_kb, tmp_path) -> None:
     reread = load_departments(again)
     assert reread.defaults == kb.defaults
     assert reread.departments == kb.departments
+
+
+def test_a_digest_without_an_address_is_a_warning(make_kb) -> None:
+    kb_dir = make_kb({}, departments="default_language: en\ndepartments:\n  - id: waste\n    name: Waste\n    alerts: digest\n")
+    _kb, problems = check_kb(kb_dir)
+    assert [(p.code, p.severity, p.line) for p in problems if p.code == "digest-without-email"] == [
+        ("digest-without-email", "warning", 3)
+    ]
