@@ -110,6 +110,7 @@ def _scheduler(args: argparse.Namespace) -> int:
         if args.once:
             runtime.scheduler.announce()
             results = runtime.scheduler.run_once()
+            runtime.scheduler.release()
             print("\n".join(f"{name}: {result}" for name, result in results.items()))
             return 1 if any(isinstance(r, Exception) for r in results.values()) else 0
         stop = threading.Event()

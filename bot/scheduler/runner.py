@@ -145,11 +145,17 @@ class Scheduler:
 
     def run_forever(self, stop: threading.Event) -> None:
         self.announce()
-        while not stop.is_set():
-            self.run_once()
-            stop.wait(self._settings.scheduler_interval_seconds)
+        try:
+            while not stop.is_set():
+                self.run_once()
+                stop.wait(self._settings.scheduler_interval_seconds)
+        finally:
+            self.release()
+
+    def release(self, now: datetime | None = None) -> None:
+        """Give up this scheduler's leases (a clean stop) so a standby need not wait for them to run out."""
         try:
             with self._sessions.begin() as session:
-                release_leases(session, self.holder, now=self._clock())
+                release_leases(session, self.holder, now=now or self._clock())
         except Exception:
             logger.warning("could not release the scheduler's leases; they run out by themselves")

@@ -220,6 +220,9 @@ def test_a_second_scheduler_stands_by_while_the_first_holds_the_lease(sessions, 
     assert second.run_once(T0 + timedelta(seconds=60))["alerts"] == "held by another scheduler"
     # The first stops renewing (a crash): after its lease runs out the second takes over.
     assert second.run_once(T0 + timedelta(minutes=10))["alerts"] != "held by another scheduler"
+    # A clean stop hands over at once.
+    second.release(T0 + timedelta(minutes=10))
+    assert first.run_once(T0 + timedelta(minutes=10, seconds=1))["alerts"] != "held by another scheduler"
 
 
 def test_a_failing_job_does_not_stop_the_others(sessions, settings: Settings) -> None:
