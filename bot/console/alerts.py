@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from bot.alerts.models import TicketAlert, department_recipient, staff_recipient
@@ -33,9 +33,15 @@ class AlertRow:
     mine: bool
 
 
-def _visible(staff_id: int, departments: list[str]):  # noqa: ANN202 - a SQL condition
-    recipients = [staff_recipient(staff_id), *(department_recipient(d) for d in departments)]
-    return (TicketAlert.recipient.in_(recipients), Ticket.status.in_(OPEN_STATUSES))
+def _visible(staff_id: int, departments: list[str]):  # noqa: ANN202 - SQL conditions
+    """Their departments' alerts, and their own while the ticket is still theirs (not after a reassignment)."""
+    return (
+        or_(
+            TicketAlert.recipient.in_([department_recipient(d) for d in departments]),
+            and_(TicketAlert.recipient == staff_recipient(staff_id), Ticket.assignee_id == staff_id),
+        ),
+        Ticket.status.in_(OPEN_STATUSES),
+    )
 
 
 def alert_count(session: Session, staff_id: int, departments: list[str]) -> int:

@@ -18,7 +18,7 @@ from datetime import date
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from bot.kb.hours import ALERT_MODES, HOURS_EXAMPLE, HoursError, Schedule, check_timezone, parse_hours
+from bot.kb.hours import ALERT_MODES, HOURS_EXAMPLE, ROUND_THE_CLOCK, HoursError, Schedule, check_timezone, parse_hours
 from bot.kb.loader import load_kb
 from bot.kb.schema import Entry, KnowledgeBase, Problem, Severity, sort_problems
 
@@ -129,7 +129,19 @@ def _check_departments(kb: KnowledgeBase) -> list[Problem]:
                 )
             )
         problems += _check_schedule(dep.schedule, kb.departments_file, f"department `{dep.id}`")
-        if kb.schedule_of(dep.id).alerts == "digest" and not dep.email:
+        effective = kb.schedule_of(dep.id)
+        if effective.holidays and (effective.hours is None or effective.hours.strip().lower() in ROUND_THE_CLOCK):
+            problems.append(
+                Problem(
+                    dep.source_file,
+                    dep.line,
+                    "holidays-without-hours",
+                    f"department `{dep.id}` has holidays but no business `hours`: its clock runs round the"
+                    " clock and the holidays change nothing",
+                    "warning",
+                )
+            )
+        if effective.alerts == "digest" and not dep.email:
             problems.append(
                 Problem(
                     dep.source_file,

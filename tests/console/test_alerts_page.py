@@ -25,7 +25,7 @@ def _raise(db_url: str, settings, public_id: str, assignee_id: int | None = None
 def test_alerts_show_to_the_department_and_the_assignee_only(client, make_staff, make_ticket, db_url,
                                                               console_settings) -> None:
     wanda = make_staff("wanda", departments=("waste",))
-    make_staff("rob", departments=("roads",))
+    rob = make_staff("rob", departments=("roads",))
     late = make_ticket("bin not emptied <b>again</b>", department="waste")
     _raise(db_url, console_settings, late, assignee_id=wanda.id)
 
@@ -43,6 +43,14 @@ def test_alerts_show_to_the_department_and_the_assignee_only(client, make_staff,
     sign_in(client, "rob")
     assert "data-alerts" not in client.get("/console/").text
     assert late not in client.get("/console/alerts").text
+
+    # Reassigned to rob (who does not work waste): wanda's own alert goes, rob sees none (not raised for him yet).
+    with session_scope(db_url) as session:
+        session.scalars(select(Ticket).where(Ticket.public_id == late)).one().assignee_id = rob.id
+    assert late not in client.get("/console/alerts").text
+    client.cookies.clear()
+    sign_in(client, "wanda")
+    assert client.get("/console/alerts").text.count(f'data-ticket="{late}"') == 1  # the department's only
 
     # Resolving the ticket clears its alerts.
     with session_scope(db_url) as session:

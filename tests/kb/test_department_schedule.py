@@ -78,3 +78,10 @@ def test_a_digest_without_an_address_is_a_warning(make_kb) -> None:
     assert [(p.code, p.severity, p.line) for p in problems if p.code == "digest-without-email"] == [
         ("digest-without-email", "warning", 3)
     ]
+
+
+def test_holidays_without_hours_are_a_warning(make_kb) -> None:
+    kb_dir = make_kb({}, departments="default_language: en\ndefaults:\n  holidays: [2026-12-25]\n"
+                                      "departments:\n  - id: waste\n    name: Waste\n")
+    _kb, problems = check_kb(kb_dir)
+    assert [p.code for p in problems if p.severity == "warning"] == ["holidays-without-hours"]
