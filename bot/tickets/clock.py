@@ -134,11 +134,14 @@ def running_time(calendar: BusinessCalendar, start: datetime, end: datetime, pau
     return total
 
 
-def pauses_from_history(changes: Iterable[tuple[datetime, str | None, str | None]], now: datetime) -> list[Interval]:
+def pauses_from_history(
+    changes: Iterable[tuple[datetime, str | None, str | None]], now: datetime | None
+) -> list[Interval]:
     """The intervals spent waiting for the citizen, from ``(at, from_status, to_status)`` changes in order.
 
-    A pause still going on ends at ``now``: the due time shown while the ticket waits is the one
-    it would have if the citizen answered now, and it moves on when the clock resumes.
+    A pause still going on ends at ``now``; with ``now=None`` it is left out, which is how a
+    stored due time reads while the ticket waits: the due time as it stood when the pause began,
+    moved on by ``bot.tickets.schedule.resume`` when the clock runs again.
     """
     pauses: list[Interval] = []
     paused_since: datetime | None = None
@@ -148,7 +151,7 @@ def pauses_from_history(changes: Iterable[tuple[datetime, str | None, str | None
         elif from_status == PENDING_CITIZEN and to_status != PENDING_CITIZEN and paused_since is not None:
             pauses.append((paused_since, _utc(at)))
             paused_since = None
-    if paused_since is not None and _utc(now) > paused_since:
+    if paused_since is not None and now is not None and _utc(now) > paused_since:
         pauses.append((paused_since, _utc(now)))
     return pauses
 

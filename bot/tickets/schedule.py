@@ -73,7 +73,7 @@ def calendar_of(kb_dir: str | Path, department: str) -> BusinessCalendar:
         return ALWAYS
 
 
-def pauses_of(session: Session, ticket: Ticket, now: datetime) -> list[Interval]:
+def pauses_of(session: Session, ticket: Ticket, now: datetime | None) -> list[Interval]:
     changes = session.execute(
         select(TicketEvent.created_at, TicketEvent.from_status, TicketEvent.to_status)
         .where(TicketEvent.ticket_id == ticket.id, TicketEvent.kind == "status_changed")
@@ -95,8 +95,12 @@ def compute(
 
 
 def apply_clock(session: Session, ticket: Ticket, settings: Settings, commitment: timedelta, *, now: datetime) -> None:
-    """The full rule: from the ticket's creation, every pause so far cut out."""
-    pauses = pauses_of(session, ticket, now) if ticket.id is not None else []
+    """The full rule: from the ticket's creation, every finished pause cut out.
+
+    A pause still going on is left out (``resume`` moves the due time on when it ends), so
+    that re-timing a waiting ticket and then resuming it does not count that pause twice.
+    """
+    pauses = pauses_of(session, ticket, None) if ticket.id is not None else []
     result = compute(settings, ticket.department, ticket.created_at, commitment, pauses)
     ticket.due_at, ticket.warn_at = result.due_at, result.warn_at
 

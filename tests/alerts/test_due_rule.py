@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 from bot.core.escalation import ticket_commitment
 from bot.store.citizens import get_or_create_identity
 from bot.store.messages import record_inbound
+from bot.tickets import schedule
 from bot.tickets.models import Ticket
-from bot.tickets.service import change_status, open_or_join_ticket
+from bot.tickets.service import change_status, department_commitment, open_or_join_ticket
 from tests.alerts.conftest import make_alert_settings
 
 MONDAY_9 = datetime(2026, 12, 7, 8, 0, tzinfo=UTC)  # 09:00 in Madrid
@@ -43,3 +44,20 @@ def test_business_hours_in_every_path(session, db_url, kb_dir) -> None:
     assert same.due_at == datetime(2026, 12, 9, 10, 0, tzinfo=UTC)
     assert same.warn_at == datetime(2026, 12, 9, 9, 12, tzinfo=UTC)
     assert ticket_commitment(session, same, settings) == "4 working hours"
+
+
+def test_retimed_while_waiting_then_resumed_counts_the_pause_once(session, db_url, kb_dir) -> None:
+    """The console's priority change re-times with schedule.apply_clock (bot.console.ticket_actions.set_priority)."""
+    settings = make_alert_settings(db_url, kb_dir, response_commitment_hours=24.0, urgent_commitment_hours=4.0)
+    ticket = _open(session, settings, "The library card does not work", MONDAY_9)
+    change_status(session, ticket, "pending_citizen", actor="agent", now=MONDAY_9 + timedelta(hours=1),
+                  settings=settings)
+    # Urgent while waiting (Monday 12:00): 4 h from opening, the pause so far not counted: Monday 13:00.
+    ticket.priority = "urgent"
+    schedule.apply_clock(session, ticket, settings, department_commitment(session, "culture", "urgent", settings),
+                         now=MONDAY_9 + timedelta(hours=3))
+    assert ticket.due_at == MONDAY_9 + timedelta(hours=4)
+    # The citizen answers on Tuesday 10:00 (9 working hours later): 3 h were left at the pause -> Tuesday 13:00.
+    change_status(session, ticket, "open", actor="citizen", now=MONDAY_9 + timedelta(days=1, hours=1),
+                  settings=settings)
+    assert ticket.due_at == MONDAY_9 + timedelta(days=1, hours=4)

@@ -131,10 +131,9 @@ def test_pauses_from_history_and_an_open_pause_ending_now() -> None:
         (t + timedelta(hours=5), "open", "pending_citizen"),
     ]
     now = t + timedelta(hours=6)
-    assert pauses_from_history(changes, now) == [
-        ((t + timedelta(hours=2)).astimezone(UTC), (t + timedelta(hours=3)).astimezone(UTC)),
-        ((t + timedelta(hours=5)).astimezone(UTC), now.astimezone(UTC)),
-    ]
+    finished = ((t + timedelta(hours=2)).astimezone(UTC), (t + timedelta(hours=3)).astimezone(UTC))
+    assert pauses_from_history(changes, now) == [finished, ((t + timedelta(hours=5)).astimezone(UTC), now.astimezone(UTC))]
+    assert pauses_from_history(changes, None) == [finished]
 
 
 def test_thresholds_near_due_at_80_percent() -> None:
