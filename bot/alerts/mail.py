@@ -84,6 +84,9 @@ class SmtpMailer:
                     password = settings.smtp_password.get_secret_value() if settings.smtp_password else ""
                     smtp.login(settings.smtp_user, password)
                 smtp.send_message(mail)
+        except smtplib.SMTPAuthenticationError as exc:
+            # Our credentials, not this mail: keep it queued until someone fixes the settings.
+            raise MailError(f"SMTP login refused ({exc.smtp_code}); check CRM_SMTP_USER/PASSWORD") from exc
         except smtplib.SMTPRecipientsRefused as exc:
             codes = [code for code, _msg in exc.recipients.values()]
             raise MailError(f"recipient refused: {codes}", retryable=not all(500 <= c < 600 for c in codes)) from exc

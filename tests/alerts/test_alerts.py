@@ -312,3 +312,42 @@ def test_smtp_down_then_up_sends_later_once(sessions, db_url: str, kb_dir: Path)
     with sessions() as session:
         row = session.scalars(select(StaffNotification)).one()
         assert row.status == SENT and row.attempts == 2
+
+
+def test_starttls_and_auth_as_configured_for_the_e_mail_channel(sessions, db_url: str, kb_dir: Path,
+                                                                tmp_path: Path) -> None:
+    """The same CRM_SMTP_* settings and CA file as the e-mail channel: STARTTLS, then AUTH."""
+    import ssl
+
+    from aiosmtpd.smtp import AuthResult, LoginPassword
+
+    from tools.standins.email import make_certificate
+
+    cert, key = make_certificate(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+
+    def authenticate(_server, _session, _envelope, _mechanism, auth_data):  # noqa: ANN001, ANN202
+        ok = isinstance(auth_data, LoginPassword) and (auth_data.login, auth_data.password) == (b"city", b"s3cret")
+        return AuthResult(success=True) if ok else AuthResult(success=False, handled=False)
+
+    port = _free_port()
+    inbox = _Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port, tls_context=context, require_starttls=True,
+                            auth_require_tls=True, authenticator=authenticate, auth_required=True)
+    controller.start()
+    try:
+        wrong = make_alert_settings(db_url, kb_dir, smtp_port=port, smtp_security="starttls", smtp_user="city",
+                                    smtp_password="wrong-password", email_tls_ca_file=cert)
+        _ticket(sessions, wrong)
+        now = T0 + timedelta(hours=25)
+        _run(sessions, wrong, now, SmtpMailer(wrong))
+        with sessions() as session:
+            row = session.scalars(select(StaffNotification)).one()
+            assert row.status == PENDING and "login refused" in row.last_error  # kept until the settings are fixed
+        right = make_alert_settings(db_url, kb_dir, smtp_port=port, smtp_security="starttls", smtp_user="city",
+                                    smtp_password="s3cret", email_tls_ca_file=cert)
+        _run(sessions, right, now + timedelta(hours=1), SmtpMailer(right))
+        assert len(inbox.messages) == 1
+    finally:
+        controller.stop()
