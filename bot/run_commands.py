@@ -1,4 +1,5 @@
-"""`python -m bot train`, `run`, `channel <name>` (a channel's own worker) and `deliveries`: the commands that start processes."""
+"""`python -m bot train`, `run`, and the commands that start one process each: `api`, `rasa`,
+`actions`, `channel <name>` (a channel's own worker), `deliveries` and `scheduler`."""
 
 from __future__ import annotations
 
@@ -48,6 +49,7 @@ def _run(args: argparse.Namespace) -> int:
         api_workers=settings.api_workers,
         channel_workers=worker_channels(settings),
         deliveries=bool(sending_channels(settings)),
+        scheduler=True,
     )
     channels = enabled_channels(settings)
     print(f"channels on: generic API and web chat{''.join(', ' + c for c in channels)}", flush=True)
@@ -148,6 +150,28 @@ def _deliveries(_args: argparse.Namespace) -> int:
     return 0
 
 
+# --- scheduler (commitment alerts; bot/scheduler) ---------------------------------------------
+def _scheduler(args: argparse.Namespace) -> int:
+    import threading
+
+    from bot.runtime import build_runtime
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    with build_runtime() as runtime:
+        if args.once:
+            runtime.scheduler.announce()
+            results = runtime.scheduler.run_once()
+            runtime.scheduler.release()
+            print("\n".join(f"{name}: {result}" for name, result in results.items()))
+            return 1 if any(isinstance(r, Exception) for r in results.values()) else 0
+        stop = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+        runtime.scheduler.run_forever(stop)
+    return 0
+# --- end scheduler -------------------------------------------------------------------------
+
+
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
     from bot.channels.registry import CHANNELS
 
@@ -175,3 +199,6 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     channel.set_defaults(func=_channel)
     deliveries = subparsers.add_parser("deliveries", help="deliver queued outbound messages, retrying failures")
     deliveries.set_defaults(func=_deliveries)
+    scheduler = subparsers.add_parser("scheduler", help="run the periodic jobs: commitment alerts, staff e-mail")
+    scheduler.add_argument("--once", action="store_true", help="run every job once and exit")
+    scheduler.set_defaults(func=_scheduler)

@@ -19,10 +19,12 @@ from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING
 
+from bot.alerts.mail import Mailer, SmtpMailer
 from bot.channels import registry
 from bot.core.conversation import Conversation
 from bot.core.rasa_client import RasaClient
 from bot.outbox.delivery import LEASE, DeliveryService, Preparer
+from bot.scheduler.runner import Scheduler
 from bot.store.db import session_factory
 from bot.store.schema import load_models
 
@@ -118,6 +120,16 @@ class Runtime:
             preparers=preparers or {},
             lease=lease or LEASE,
         )
+
+    @cached_property
+    def staff_mailer(self) -> Mailer | None:
+        """SMTP for staff alerts; None when CRM_SMTP_HOST or a sender address is not set."""
+        return SmtpMailer(self._settings) if self._settings.alert_sender else None
+
+    @cached_property
+    def scheduler(self) -> Scheduler:
+        """The periodic jobs (commitment alerts, staff e-mail) of `python -m bot scheduler`."""
+        return Scheduler(self._settings, self.sessions, self.staff_mailer)
 
     def other_senders(self, channel: str) -> list[str]:
         """Channels other than ``channel`` that can carry a message (WhatsApp's window hands over to them)."""

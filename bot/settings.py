@@ -209,6 +209,21 @@ class Settings(BaseSettings):
     # Times in the console are shown in this zone (IANA name); the store keeps UTC.
     console_timezone: str = "UTC"
 
+    # --- Commitment alerts and the scheduler (bot/alerts, bot/scheduler; README "Commitment alerts") ---
+    # A ticket is "near due" when this share of its commitment has run (business time, pauses excluded).
+    alert_near_due_percent: float = Field(default=80.0, gt=0, lt=100)
+    # How often `python -m bot scheduler` runs its jobs (alerts, staff e-mail).
+    scheduler_interval_seconds: float = Field(default=60.0, ge=1, le=24 * 3600)
+    # When a department with `alerts: digest` gets its daily e-mail, in the department's time zone.
+    alert_digest_time: str = Field(default="08:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    # Sender of staff alerts; defaults to CRM_EMAIL_ADDRESS. Alerts are e-mailed only when
+    # CRM_SMTP_HOST and a sender are set; they are always shown in the console.
+    alert_from_address: str | None = None
+    # Where the links in alert e-mails point (the console as staff reach it), e.g. https://crm.city.example
+    console_public_url: str | None = None
+    # Failed alert e-mails are retried with exponential backoff up to this many attempts.
+    alert_mail_max_attempts: int = Field(default=10, ge=1)
+
     @field_validator("api_keys")
     @classmethod
     def _no_placeholder_keys(cls, value: SecretStr) -> SecretStr:
@@ -299,6 +314,12 @@ class Settings(BaseSettings):
     @property
     def email_enabled(self) -> bool:
         return self.imap_host is not None
+
+    @property
+    def alert_sender(self) -> str | None:
+        """The From address of staff alerts, when alerts can be e-mailed at all."""
+        sender = (self.alert_from_address or self.email_address or "").strip()
+        return sender if self.smtp_host and sender else None
 
     @property
     def api_key_list(self) -> list[str]:

@@ -64,6 +64,8 @@ class StackConfig:
     channel_workers: list[str] = field(default_factory=list)
     # Run `python -m bot deliveries` (needed as soon as any channel can send).
     deliveries: bool = False
+    # Run `python -m bot scheduler` (commitment alerts, staff e-mail; bot/scheduler).
+    scheduler: bool = False
     extra_env: dict[str, str] = field(default_factory=dict)
     # Only for the Rasa processes (e.g. CRM_ENCODER_BACKEND for the benchmark's baseline).
     rasa_extra_env: dict[str, str] = field(default_factory=dict)
@@ -247,6 +249,8 @@ class Stack:
                 self._spawn(f"channel-{name}", [str(APP_PYTHON), "-m", "bot", "channel", name], self._app_env())
             if c.deliveries:
                 self._spawn("deliveries", [str(APP_PYTHON), "-m", "bot", "deliveries"], self._app_env())
+            if c.scheduler:
+                self._spawn("scheduler", [str(APP_PYTHON), "-m", "bot", "scheduler"], self._app_env())
             deadline = time.monotonic() + timeout
             for url in c.action_urls:
                 self._wait(f"{url}/health", deadline)

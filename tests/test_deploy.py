@@ -39,7 +39,7 @@ DOCKERFILE = ROOT / "Dockerfile"
 # `python -m bot` commands the deployment runs that other branches add (the lead's scale-out:
 # api, rasa, actions; the alerts' scheduler; the model loop's trainer). Empty this when they are
 # merged: from then on their full command lines must parse like every other.
-PENDING_COMMANDS = {"scheduler", "trainer"}
+PENDING_COMMANDS = {"trainer"}
 # Settings the deployment sets that another branch adds (the model loop's Rasa token).
 PENDING_SETTINGS = {"CRM_RASA_TOKEN"}
 

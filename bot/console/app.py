@@ -23,6 +23,7 @@ logger = logging.getLogger(__name__)
 
 BASE_NAV: list[tuple[str, str, str]] = [
     ("Queues", "/console/", "agent"),
+    ("Alerts", "/console/alerts", "agent"),
     ("Audit log", "/console/audit", "supervisor"),
     ("Staff", "/console/admin/staff", "admin"),
     ("Departments", "/console/admin/departments", "admin"),

@@ -114,6 +114,7 @@ def staff_update(
     role: str = Form("agent"),
     departments: list[str] = Form([]),
     active: str = Form(""),
+    email: str | None = Form(None),
     staff: CurrentStaff = Depends(admin),
     ctx: ConsoleContext = Depends(get_context),
 ):
@@ -122,7 +123,7 @@ def staff_update(
             update_staff(
                 session, staff, _user(session, user_id), display_name=display_name, role=role,
                 departments=departments, active=active in ("1", "on", "true"),
-                known_departments=_department_names(ctx),
+                known_departments=_department_names(ctx), email=email,
             )
     except StaffError as exc:
         return _edit_page(request, staff, ctx, user_id, error=f"Not saved: {exc}.", status_code=400)

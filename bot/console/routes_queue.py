@@ -6,6 +6,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 
+from bot.console.alerts import alert_count, alert_rows
 from bot.console.auth import ConsoleError, CurrentStaff, require_staff
 from bot.console.context import ConsoleContext, get_context
 from bot.console.queues import (
@@ -44,8 +45,25 @@ def overview(
     visible = staff.visible_departments(list(names))
     with ctx.sessions() as session:
         counts = department_overview(session, visible, staff_id=staff.user_id)
+        alerts = alert_count(session, staff.user_id, visible)
     departments = [(code, names[code], counts[code]) for code in visible]
-    return render(request, "overview.html", {"departments": departments}, staff=staff)
+    return render(request, "overview.html", {"departments": departments, "alert_count": alerts}, staff=staff)
+
+
+@router.get("/console/alerts", include_in_schema=False)
+def alerts_page(
+    request: Request,
+    staff: CurrentStaff = Depends(require_staff()),
+    ctx: ConsoleContext = Depends(get_context),
+):
+    """Tickets near or past their due time that concern this member of staff, newest alert first."""
+    names = _department_names(ctx)
+    visible = staff.visible_departments(list(names))
+    mine = request.query_params.get("mine", "") in ("1", "on", "true")
+    with ctx.sessions() as session:
+        rows = alert_rows(session, staff.user_id, visible, mine_only=mine)
+    return render(request, "alerts.html", {"rows": rows, "names": names, "mine": mine, "now": utcnow()},
+                  staff=staff)
 
 
 def _filters(request: Request) -> QueueFilters:
@@ -70,6 +88,7 @@ def queue_page(
         rows = queue_rows(session, department, filters, staff_id=staff.user_id, now=now)
         counts = queue_counts(session, department, staff_id=staff.user_id, now=now)
         channels = channels_in_use(session, department)
+        alerts = alert_count(session, staff.user_id, [department])
     return render(
         request,
         "queue.html",
@@ -83,6 +102,7 @@ def queue_page(
             "channels": channels,
             "status_filters": STATUS_FILTERS,
             "priorities": PRIORITIES,
+            "alert_count": alerts,
             "api_url": f"/console/api/queue/{department}?{urlencode(filters.query_params())}",
         },
         staff=staff,

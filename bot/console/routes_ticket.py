@@ -225,7 +225,8 @@ async def post_status(
             with ctx.sessions.begin() as session:
                 ticket = ticket_for(session, staff, public_id, lock=True)
                 sent = ticket_actions.set_status(
-                    session, staff, ticket, status, notify=notify in ("1", "on", "true"), message=message
+                    session, staff, ticket, status, notify=notify in ("1", "on", "true"), message=message,
+                    settings=ctx.settings,
                 )
                 return (sent.id if sent is not None else None), None
         except ActionRefused as exc:

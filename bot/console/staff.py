@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from bot.console.auth import CurrentStaff
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+# Enough to catch a typo; the mail server is the judge of the rest.
+EMAIL = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
 
 
 class StaffError(ValueError):
@@ -92,10 +94,19 @@ def update_staff(
     departments: Iterable[str],
     active: bool,
     known_departments: Iterable[str],
+    email: str | None = None,
 ) -> dict[str, object]:
-    """Apply the admin form; returns what changed (also written to the audit log)."""
+    """Apply the admin form; returns what changed (also written to the audit log).
+
+    ``email`` (where their commitment alerts go): None leaves it as it is, "" removes it.
+    """
     if role not in ROLES:
         raise StaffError(f"unknown role {role!r}")
+    new_email = user.email
+    if email is not None:
+        new_email = email.strip() or None
+        if new_email is not None and (len(new_email) > 254 or not EMAIL.match(new_email)):
+            raise StaffError(f"{new_email!r} does not look like an e-mail address")
     chosen = _departments(departments, known_departments)
     losing_admin = user.role == ADMIN and user.active and (role != ADMIN or not active)
     if losing_admin and _active_admins(session) <= 1:
@@ -105,6 +116,9 @@ def update_staff(
     if display_name != user.display_name:
         changes["display_name"] = [user.display_name, display_name]
         user.display_name = display_name
+    if new_email != user.email:
+        changes["email"] = [user.email, new_email]
+        user.email = new_email
     if role != user.role:
         changes["role"] = [user.role, role]
         user.role = role

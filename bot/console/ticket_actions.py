@@ -19,6 +19,7 @@ from bot.staff.audit import audit
 from bot.staff.models import AGENT, StaffDepartment, StaffUser
 from bot.store.models import Message
 from bot.store.types import utcnow
+from bot.tickets import schedule
 from bot.tickets.models import Ticket, TicketEvent
 from bot.tickets.priority import PRIORITIES
 from bot.tickets.replies import EmptyReply, reply_to_ticket
@@ -84,6 +85,7 @@ def set_status(
     notify: bool = False,
     message: str = "",
     now: datetime | None = None,
+    settings: Settings | None = None,
 ) -> Message | None:
     """Move along an allowed transition; resolving can tell the citizen (returns that reply)."""
     now = now or utcnow()
@@ -91,7 +93,7 @@ def set_status(
     if to_status == from_status:
         raise ActionRefused(f"The ticket is already {from_status}.")
     try:
-        change_status(session, ticket, to_status, actor=staff.actor, now=now)
+        change_status(session, ticket, to_status, actor=staff.actor, now=now, settings=settings)
     except InvalidTransition as exc:
         raise ActionRefused(f"Not allowed: {exc}.") from exc
     sent = None
@@ -151,7 +153,8 @@ def set_priority(
     session: Session, staff: CurrentStaff, ticket: Ticket, priority: str, settings: Settings,
     *, now: datetime | None = None,
 ) -> None:
-    """A new priority also means a new deadline: counted from when the ticket was opened."""
+    """A new priority also means a new deadline: counted from when the ticket was opened (business
+    time, pauses excluded: ``bot.tickets.schedule``)."""
     now = now or utcnow()
     if priority not in PRIORITIES:
         raise ActionRefused(f"Unknown priority {priority!r}.")
@@ -160,7 +163,8 @@ def set_priority(
         return
     ticket.priority = priority
     old_due = ticket.due_at
-    ticket.due_at = ticket.created_at + department_commitment(session, ticket.department, priority, settings)
+    schedule.apply_clock(session, ticket, settings, department_commitment(session, ticket.department, priority, settings),
+                         now=now)
     ticket.updated_at = now
     session.add(
         TicketEvent(

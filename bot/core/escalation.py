@@ -18,6 +18,7 @@ from bot.settings import Settings
 from bot.store.models import Message
 from bot.texts import text
 from bot.tickets.models import Ticket
+from bot.tickets.schedule import calendar_of
 from bot.tickets.service import department_commitment, detect_priority, open_or_join_ticket
 
 # Key in an escalated message's ``meta``: the KB entries closest to it, best first.
@@ -50,12 +51,17 @@ def ticket_commitment(session: Session, ticket: Ticket, settings: Settings) -> s
 
     It is the commitment of the ticket's department at the ticket's priority, the same
     one its due time was set from, so what the citizen is told and what staff are
-    measured against never disagree."""
+    measured against never disagree. A department with business hours counts the
+    commitment in them (bot.tickets.schedule), and the promise says so."""
     hours = department_commitment(session, ticket.department, ticket.priority, settings).total_seconds() / 3600
-    return commitment_text(hours)
+    working = not calendar_of(settings.kb_dir, ticket.department).round_the_clock
+    return commitment_text(hours, working=working)
 
 
-def commitment_text(hours: float) -> str:
+def commitment_text(hours: float, *, working: bool = False) -> str:
+    if working:
+        whole = int(hours) if float(hours).is_integer() else hours
+        return text("commitment.working_hour" if whole == 1 else "commitment.working_hours", hours=whole)
     if hours >= 48 and hours % 24 == 0:
         return text("commitment.days", days=int(hours // 24))
     whole = int(hours) if float(hours).is_integer() else hours

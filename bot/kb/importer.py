@@ -399,7 +399,7 @@ def merge_kb(base: KnowledgeBase, incoming: KnowledgeBase) -> KnowledgeBase:
             locations={},
         )
     return KnowledgeBase(
-        departments, entries, base.default_language, base.departments_file, base.file_departments
+        departments, entries, base.default_language, base.departments_file, base.file_departments, base.defaults
     )
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from bot.kb.hours import Schedule
 from bot.kb.schema import DEFAULT_LANGUAGE, Department, Entry, KnowledgeBase, Link, Problem
 
 DEPARTMENTS_FILE = "departments.yml"
@@ -33,8 +34,9 @@ YAML_SUFFIXES = (".yml", ".yaml")
 _NULL_TAG = "tag:yaml.org,2002:null"
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
-_DEPARTMENTS_KEYS = ("default_language", "departments")
-_DEPARTMENT_KEYS = ("id", "name", "description", "email")
+_DEPARTMENTS_KEYS = ("default_language", "defaults", "departments")
+_SCHEDULE_KEYS = ("timezone", "hours", "holidays", "alerts")
+_DEPARTMENT_KEYS = ("id", "name", "description", "email", *_SCHEDULE_KEYS)
 _FILE_KEYS = ("department", "entries")
 _ENTRY_KEYS = ("id", "department", "questions", "answer", "links", "last_reviewed")
 _LINK_KEYS = ("title", "url")
@@ -75,11 +77,12 @@ def load_kb(kb_dir: str | Path) -> tuple[KnowledgeBase, list[Problem]]:
 
     default_language = DEFAULT_LANGUAGE
     departments: dict[str, Department] = {}
+    defaults = Schedule()
     if departments_path.is_file():
         ctx = _Context(str(departments_path), problems)
         root = _compose(departments_path, ctx)
         if root is not None:
-            default_language, departments = _read_departments(root, ctx)
+            default_language, departments, defaults = _read_departments(root, ctx)
     else:
         problems.append(
             Problem(
@@ -108,8 +111,25 @@ def load_kb(kb_dir: str | Path) -> tuple[KnowledgeBase, list[Problem]]:
         default_language=default_language,
         departments_file=str(departments_path),
         file_departments=file_departments,
+        defaults=defaults,
     )
     return kb, problems
+
+
+def load_departments(kb_dir: str | Path) -> KnowledgeBase:
+    """Only ``departments.yml`` (no entries): what the ticket clock and the alerts need, read quickly.
+
+    Problems are left to ``kb validate``; what cannot be read is simply not set.
+    """
+    path = Path(kb_dir) / DEPARTMENTS_FILE
+    if not path.is_file():
+        return KnowledgeBase({}, [], departments_file=str(path))
+    ctx = _Context(str(path), [])
+    root = _compose(path, ctx)
+    if root is None:
+        return KnowledgeBase({}, [], departments_file=str(path))
+    default_language, departments, defaults = _read_departments(root, ctx)
+    return KnowledgeBase(departments, [], default_language, str(path), defaults=defaults)
 
 
 class _KBLoader(yaml.SafeLoader):
@@ -243,9 +263,35 @@ def _sequence(node: Node, ctx: _Context, what: str) -> list[Node]:
     return []
 
 
-def _read_departments(root: Node, ctx: _Context) -> tuple[str, dict[str, Department]]:
+def _read_schedule(fields: dict[str, Node], ctx: _Context, line: int) -> Schedule:
+    """Time zone, hours, holidays and alert mode as typed; ``validate`` judges their content."""
+    holidays = []
+    if "holidays" in fields:
+        for item in _sequence(fields["holidays"], ctx, "holidays"):
+            text = _text(item, ctx, "a holiday")
+            if not text:
+                continue
+            day = parse_date(text)
+            if day is None:
+                ctx.error(item, "bad-holiday", f"holiday `{text}` is not a date; write it as YYYY-MM-DD, e.g. 2026-12-25")
+            else:
+                holidays.append(day)
+    return Schedule(
+        timezone=_text(fields.get("timezone"), ctx, "timezone"),
+        hours=_text(fields.get("hours"), ctx, "hours"),
+        holidays=tuple(sorted(set(holidays))),
+        alerts=_text(fields.get("alerts"), ctx, "alerts"),
+        line=line,
+    )
+
+
+def _read_departments(root: Node, ctx: _Context) -> tuple[str, dict[str, Department], Schedule]:
     top = _mapping(root, ctx, DEPARTMENTS_FILE, _DEPARTMENTS_KEYS)
     default_language = _text(top.get("default_language"), ctx, "default_language")
+    defaults = Schedule()
+    if "defaults" in top:
+        defaults = _read_schedule(_mapping(top["defaults"], ctx, "defaults", _SCHEDULE_KEYS), ctx,
+                                  _line(top["defaults"]) or 0)
     departments: dict[str, Department] = {}
     if "departments" in top:
         items = _sequence(top["departments"], ctx, "departments")
@@ -273,8 +319,9 @@ def _read_departments(root: Node, ctx: _Context) -> tuple[str, dict[str, Departm
             email=_text(fields.get("email"), ctx, "email"),
             source_file=ctx.file,
             line=_line(item) or 0,
+            schedule=_read_schedule(fields, ctx, _line(item) or 0),
         )
-    return default_language or DEFAULT_LANGUAGE, departments
+    return default_language or DEFAULT_LANGUAGE, departments, defaults
 
 
 def _read_department_file(root: Node, stem: str, ctx: _Context) -> tuple[str, list[Entry]]:

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal
 
+from bot.kb.hours import Schedule, merged
+
 DEFAULT_LANGUAGE = "en"
 
 Severity = Literal["error", "warning"]
@@ -67,6 +69,8 @@ class Department:
     email: str | None = None
     source_file: str = field(default="", compare=False)
     line: int = field(default=0, compare=False)
+    # Its own time zone, business hours, holidays and alert mode (bot.kb.hours); unset: the defaults.
+    schedule: Schedule = Schedule()
 
 
 @dataclass(frozen=True)
@@ -120,6 +124,13 @@ class KnowledgeBase:
     # Each department file read -> its file-level `department:`, so a rewrite keeps entries
     # in the file they came from.
     file_departments: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+    # departments.yml's `defaults:`: the clock and alert settings of every department that sets none.
+    defaults: Schedule = Schedule()
+
+    def schedule_of(self, department_id: str) -> Schedule:
+        """The department's own settings over the defaults (an unknown department gets the defaults)."""
+        department = self.departments.get(department_id)
+        return merged(self.defaults, department.schedule if department else Schedule())
 
     def entry(self, entry_id: str) -> Entry:
         """The entry with this id; ``KeyError`` if there is none (the first one if duplicated)."""

@@ -18,6 +18,7 @@ from datetime import date
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from bot.kb.hours import ALERT_MODES, HOURS_EXAMPLE, ROUND_THE_CLOCK, HoursError, Schedule, check_timezone, parse_hours
 from bot.kb.loader import load_kb
 from bot.kb.schema import Entry, KnowledgeBase, Problem, Severity, sort_problems
 
@@ -127,6 +128,58 @@ def _check_departments(kb: KnowledgeBase) -> list[Problem]:
                     "warning",
                 )
             )
+        problems += _check_schedule(dep.schedule, kb.departments_file, f"department `{dep.id}`")
+        effective = kb.schedule_of(dep.id)
+        if effective.holidays and (effective.hours is None or effective.hours.strip().lower() in ROUND_THE_CLOCK):
+            problems.append(
+                Problem(
+                    dep.source_file,
+                    dep.line,
+                    "holidays-without-hours",
+                    f"department `{dep.id}` has holidays but no business `hours`: its clock runs round the"
+                    " clock and the holidays change nothing",
+                    "warning",
+                )
+            )
+        if effective.alerts == "digest" and not dep.email:
+            problems.append(
+                Problem(
+                    dep.source_file,
+                    dep.line,
+                    "digest-without-email",
+                    f"department `{dep.id}` has `alerts: digest` but no `email`: its alerts are shown in the"
+                    " console only",
+                    "warning",
+                )
+            )
+    problems += _check_schedule(kb.defaults, kb.departments_file, "`defaults`")
+    return problems
+
+
+def _check_schedule(schedule: Schedule, file: str, label: str) -> list[Problem]:
+    """Time zone, business hours and alert mode, with the same parser the ticket clock uses."""
+    problems = []
+    if schedule.timezone is not None:
+        try:
+            check_timezone(schedule.timezone)
+        except HoursError as exc:
+            problems.append(Problem(file, schedule.line, "bad-timezone", f"{label}: {exc}"))
+    if schedule.hours is not None:
+        try:
+            parse_hours(schedule.hours)
+        except HoursError as exc:
+            problems.append(
+                Problem(file, schedule.line, "bad-hours", f"{label} hours: {exc} (e.g. {HOURS_EXAMPLE})")
+            )
+    if schedule.alerts is not None and schedule.alerts not in ALERT_MODES:
+        problems.append(
+            Problem(
+                file,
+                schedule.line,
+                "bad-alerts",
+                f"{label} alerts `{schedule.alerts}` must be `each` (one e-mail per ticket) or `digest` (one a day)",
+            )
+        )
     return problems
 
 

@@ -13,9 +13,11 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from bot.kb.hours import Schedule
 from bot.kb.loader import DEPARTMENTS_FILE, load_kb
 from bot.kb.schema import Department, Entry, KnowledgeBase
 from bot.kb.yamlout import Block, dump_yaml
@@ -29,14 +31,32 @@ def default_department_name(department_id: str) -> str:
     return " ".join(words).capitalize() if words else department_id
 
 
+def _schedule_dict(schedule: Schedule) -> dict[str, Any]:
+    """The clock and alert settings that were given, in the order departments.yml documents them."""
+    data: dict[str, Any] = {}
+    if schedule.timezone:
+        data["timezone"] = schedule.timezone
+    if schedule.hours is not None:
+        data["hours"] = schedule.hours
+    if schedule.holidays:
+        data["holidays"] = list(schedule.holidays)
+    if schedule.alerts:
+        data["alerts"] = schedule.alerts
+    return data
+
+
 def render_departments(kb: KnowledgeBase) -> str:
     items = []
     for dep in kb.departments.values():
         item: dict[str, Any] = {"id": dep.id, "name": dep.name, "description": dep.description}
         if dep.email:
             item["email"] = dep.email
+        item.update(_schedule_dict(dep.schedule))
         items.append(item)
-    body = dump_yaml({"default_language": kb.default_language, "departments": items})
+    top: dict[str, Any] = {"default_language": kb.default_language}
+    if defaults := _schedule_dict(kb.defaults):
+        top["defaults"] = defaults
+    body = dump_yaml({**top, "departments": items})
     return f"# Departments of the city's knowledge base.\n# {_FORMAT_HINT}\n{body}"
 
 
@@ -93,6 +113,7 @@ def write_kb(
         or not departments_path.exists()
         or existing.departments != kb.departments
         or existing.default_language != kb.default_language
+        or existing.defaults != kb.defaults
     ):
         _write_text(departments_path, render_departments(kb))
         written.append(departments_path)
@@ -114,15 +135,14 @@ def _with_names(kb: KnowledgeBase, names: Mapping[str, str]) -> KnowledgeBase:
         if current is None:
             departments[dep_id] = Department(id=dep_id, name=name)
         elif current.name != name:
-            departments[dep_id] = Department(
-                dep_id, name, current.description, current.email, current.source_file, current.line
-            )
+            departments[dep_id] = replace(current, name=name)
     return KnowledgeBase(
         departments,
         kb.entries,
         kb.default_language,
         kb.departments_file,
         kb.file_departments,
+        kb.defaults,
     )
 
 

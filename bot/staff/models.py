@@ -28,6 +28,8 @@ class StaffUser(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
     display_name: Mapped[str] = mapped_column(String(200))
+    # Where commitment alerts for the tickets assigned to them are e-mailed; NULL: console only.
+    email: Mapped[str | None] = mapped_column(String(254))
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16), default=AGENT)
     active: Mapped[bool] = mapped_column(Boolean, default=True)

@@ -18,6 +18,8 @@ MODEL_MODULES: tuple[str, ...] = (
     "bot.console.models",
     "bot.console.insights_models",
     "bot.channels.email.models",
+    "bot.alerts.models",
+    "bot.scheduler.models",
 )
 
 

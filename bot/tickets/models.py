@@ -43,6 +43,9 @@ class Ticket(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     due_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # When the ticket is "near due" (CRM_ALERT_NEAR_DUE_PERCENT of its commitment has run): set
+    # with due_at by bot.tickets.schedule; NULL for tickets opened before alerts existed.
+    warn_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     first_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

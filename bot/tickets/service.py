@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from bot.staff.departments import own_commitment_hours
 from bot.store.models import ChannelIdentity, Message
 from bot.store.types import utcnow
-from bot.tickets import ids
+from bot.tickets import ids, schedule
 from bot.tickets.models import Ticket, TicketEvent
 from bot.tickets.priority import NORMAL as NORMAL_PRIORITY
 from bot.tickets.priority import PRIORITIES, URGENT, detect_priority, priority_rank
@@ -171,7 +171,7 @@ def _join(session: Session, ticket: Ticket, inbound: Message, priority: str, now
     _event(session, ticket, "citizen_message", actor="citizen", body=inbound.text, now=now, message_id=inbound.id)
     if ticket.status == PENDING_CITIZEN:
         # The city was waiting for this answer: the ball is back in its court.
-        change_status(session, ticket, OPEN, actor="assistant", note="The citizen replied.", now=now)
+        change_status(session, ticket, OPEN, actor="assistant", note="The citizen replied.", now=now, settings=settings)
     if priority_rank(priority) > priority_rank(ticket.priority):
         _event(
             session,
@@ -184,7 +184,7 @@ def _join(session: Session, ticket: Ticket, inbound: Message, priority: str, now
         )
         ticket.priority = priority
         # A more urgent ticket must not keep the slower deadline it was opened with.
-        ticket.due_at = min(ticket.due_at, now + department_commitment(session, ticket.department, priority, settings))
+        schedule.tighten(ticket, settings, department_commitment(session, ticket.department, priority, settings), now=now)
 
 
 def _insert_with_fresh_id(session: Session, **fields: object) -> Ticket:
@@ -219,6 +219,7 @@ def _create(
     now: datetime,
     settings: Settings,
 ) -> Ticket:
+    clock = schedule.compute(settings, department, now, department_commitment(session, department, priority, settings))
     ticket = _insert_with_fresh_id(
         session,
         citizen_id=inbound.citizen_id,
@@ -230,7 +231,8 @@ def _create(
         subject=_subject(inbound.text),
         created_at=now,
         updated_at=now,
-        due_at=now + department_commitment(session, department, priority, settings),
+        due_at=clock.due_at,
+        warn_at=clock.warn_at,
     )
     # The agent needs what led here, not just the last message: the conversation window
     # before the inbound message, on the same identity, not already part of a ticket.
@@ -304,11 +306,25 @@ def change_status(
     note: str | None = None,
     public: bool = False,
     now: datetime | None = None,
+    settings: Settings | None = None,
 ) -> TicketEvent:
-    """Move a ticket along the workflow; raises InvalidTransition for moves it does not allow."""
+    """Move a ticket along the workflow; raises InvalidTransition for moves it does not allow.
+
+    Leaving ``pending_citizen`` resumes the ticket's clock: its due time moves on by the
+    business time spent waiting for the citizen (``bot.tickets.schedule``).
+    """
     check_transition(ticket.status, to_status)
     now = now or utcnow()
     from_status = ticket.status
+    if from_status == PENDING_CITIZEN and to_status in OPEN_STATUSES:
+        paused_at = session.scalar(
+            select(TicketEvent.created_at)
+            .where(TicketEvent.ticket_id == ticket.id, TicketEvent.to_status == PENDING_CITIZEN)
+            .order_by(TicketEvent.created_at.desc(), TicketEvent.id.desc())
+            .limit(1)
+        )
+        if paused_at is not None:
+            schedule.resume(ticket, _settings(settings), paused_at=paused_at, now=now)
     ticket.status = to_status
     if to_status == RESOLVED:
         ticket.resolved_at = now

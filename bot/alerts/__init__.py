@@ -1,0 +1,1 @@
+"""Commitment alerts: tickets near or past their due time, told to their department and assignee."""
