@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from sqlalchemy import select
@@ -24,6 +24,7 @@ from bot.core.turns import METADATA_KEY
 from bot.identity.commands import might_be_link_command
 from bot.identity.linking import handle_link_message
 from bot.outbox.delivery import PENDING, SENT
+from bot.privacy import notice as privacy_notice
 from bot.settings import Settings
 from bot.store.citizens import get_or_create_identity
 from bot.store.messages import record_handling, record_inbound, record_outbound
@@ -70,6 +71,12 @@ class HandledMessage:
     offered_entries: list[str] = field(default_factory=list)
     # The asking reply's choices (bot.core.clarification.CHOICES_KEY), for channels that show buttons.
     choices: dict | None = None
+    # The privacy notice, when this message was the identity's first contact: then it is also the
+    # last of ``replies`` (channels that compose one reply, like e-mail, place it themselves).
+    notice: str | None = None
+    # Internal: the identity has not had the notice yet (read by ``_result``, consumed by the
+    # conversation before the result leaves it).
+    notice_due: bool = False
 
 
 def text_for_understanding(text: str) -> str:
@@ -93,6 +100,24 @@ class Conversation:
         replies_in_response: bool = True,
         resume_unanswered: bool = False,
         hand_over_unanswered: bool = False,
+    ) -> HandledMessage:
+        """Store, understand, answer (below); on an identity's first contact the privacy notice
+        follows the answer (bot.privacy.notice)."""
+        handled = self._handle_inbound(
+            inbound,
+            replies_in_response=replies_in_response,
+            resume_unanswered=resume_unanswered,
+            hand_over_unanswered=hand_over_unanswered,
+        )
+        return self._with_notice(handled, replies_in_response)
+
+    def _handle_inbound(
+        self,
+        inbound: InboundMessage,
+        *,
+        replies_in_response: bool,
+        resume_unanswered: bool,
+        hand_over_unanswered: bool,
     ) -> HandledMessage:
         """Store, understand, answer. ``replies_in_response``: the caller hands the replies
         over itself (the generic API's HTTP response), so they are stored as sent; otherwise
@@ -139,6 +164,12 @@ class Conversation:
             return self._result(message_id, replies=settled[0], reply_ids=settled[1])
         if not created:
             return self._result(message_id, duplicate=True)
+        # --- privacy commands ("privacy", "stop", "notify me"): answered here, never by Rasa ---
+        if inbound.kind == "text" and inbound.edit_of is None:
+            privacy = privacy_notice.parse_privacy_command(inbound.text)
+            if privacy is not None:
+                return self._handle_privacy(message_id, privacy, replies_in_response)
+        # --- end of privacy commands ---
         if inbound.kind == "text" and might_be_link_command(inbound.text):
             linked = self._handle_link(message_id, replies_in_response)
             if linked is not None:
@@ -348,10 +379,59 @@ class Conversation:
         return self._result(message_id, replies=[outcome.reply], reply_ids=reply_ids)
 
     def answer_directly(
-        self, inbound: InboundMessage, reply: str, *, handling: str = "channel_command", replies_in_response: bool = True
+        self,
+        inbound: InboundMessage,
+        reply: str,
+        *,
+        handling: str = "channel_command",
+        replies_in_response: bool = True,
+        notice_inline: bool = False,
     ) -> HandledMessage:
         """A message the channel answers itself (Telegram's /start): the assistant is not
-        asked, but both the message and the answer are stored like any other."""
+        asked, but both the message and the answer are stored like any other.
+
+        ``notice_inline``: on first contact the privacy notice ends the reply itself (a welcome
+        that introduces the service) instead of following it as a message of its own."""
+        handled = self._answer_directly(inbound, reply, handling=handling, replies_in_response=replies_in_response)
+        return self._with_notice(handled, replies_in_response, inline=notice_inline)
+
+    def _handle_privacy(
+        self, message_id: int, command: privacy_notice.PrivacyCommand, replies_in_response: bool
+    ) -> HandledMessage:
+        """"privacy", "stop", "notify me": the notice again, or consent withdrawn or given."""
+        with self._sessions.begin() as session:
+            message = session.get(Message, message_id)
+            text, handling = privacy_notice.answer_command(session, message, command, self._settings, utcnow())
+            record_handling(message, intent=None, confidence=None, handling=handling)
+            reply = record_outbound(session, inbound=message, text=text)
+            self._mark_reply(reply, replies_in_response)
+            reply_ids = [reply.id]
+        return self._result(message_id, replies=[text], reply_ids=reply_ids)
+
+    def _with_notice(self, handled: HandledMessage, replies_in_response: bool, *, inline: bool = False) -> HandledMessage:
+        """Add the privacy notice to a first contact's replies, once per identity (bot.privacy)."""
+        if not handled.notice_due:
+            return handled
+        handled = replace(handled, notice_due=False)
+        text = privacy_notice.notice_text(self._settings)
+        with self._sessions.begin() as session:
+            message = session.get(Message, handled.message_id)
+            if not privacy_notice.claim_notice(session, message.identity_id, utcnow()):
+                return handled  # another message of the same first contact sent it
+            if inline and handled.reply_ids:
+                last = session.get(Message, handled.reply_ids[-1])
+                last.text = f"{last.text}\n\n{text}"
+                return replace(handled, replies=[*handled.replies[:-1], last.text], notice=text)
+            reply = record_outbound(session, inbound=message, text=text)
+            reply.meta = {**(reply.meta or {}), "privacy_notice": True}
+            self._mark_reply(reply, replies_in_response)
+            session.flush()
+            reply_id = reply.id
+        return replace(handled, replies=[*handled.replies, text], reply_ids=[*handled.reply_ids, reply_id], notice=text)
+
+    def _answer_directly(
+        self, inbound: InboundMessage, reply: str, *, handling: str, replies_in_response: bool
+    ) -> HandledMessage:
         with self._sessions.begin() as session:
             identity = get_or_create_identity(session, inbound.channel, inbound.sender)
             message, created = record_inbound(
@@ -455,6 +535,8 @@ class Conversation:
             choices = next((row.meta[clarification.CHOICES_KEY] for row in rows
                             if isinstance(row.meta, dict) and clarification.CHOICES_KEY in row.meta), None)
             ticket = session.get(Ticket, message.ticket_id) if message.ticket_id else None
+            notice_due = not duplicate and privacy_notice.notice_due(
+                self._settings, session.get(ChannelIdentity, message.identity_id))
             info = None
             if ticket is not None:
                 info = TicketInfo(
@@ -478,4 +560,5 @@ class Conversation:
                 reply_ids=list(reply_ids or []),
                 offered_entries=[e for e in (message.meta or {}).get(CITIZEN_OFFER_KEY) or [] if isinstance(e, str)],
                 choices=choices,
+                notice_due=notice_due,
             )

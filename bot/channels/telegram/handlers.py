@@ -82,6 +82,8 @@ class TelegramHandlers:
                 # Linking this chat to the citizen's other channels is the core's (bot.identity):
                 # it reads "/link ..." exactly as typed, like on every channel.
                 CommandHandler("link", self.as_typed, filters=new),
+                # "/privacy": the privacy notice again, read by the core like "privacy" on every channel.
+                CommandHandler("privacy", self.as_typed, filters=new),
                 MessageHandler(new & filters.COMMAND, self.unknown_command),
                 MessageHandler(new & filters.TEXT, self.text),
                 MessageHandler(new & ATTACHMENTS, self.text),
@@ -97,7 +99,10 @@ class TelegramHandlers:
 
     # --- handlers -------------------------------------------------------------------------
     async def start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        await self._answer_directly(to_inbound(update, context.bot), catalogue_text("telegram.welcome"))
+        # On first contact the welcome carries the privacy notice (bot.privacy.notice), in one message.
+        welcome = functools.partial(self._conversation.answer_directly, notice_inline=True)
+        handled = await self._store_and_answer(welcome, to_inbound(update, context.bot), catalogue_text("telegram.welcome"))
+        await self._deliver(handled)
 
     async def status(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         _command, argument = command_and_argument(update.effective_message.text or "")
