@@ -72,7 +72,8 @@ class HandledMessage:
     # The asking reply's choices (bot.core.clarification.CHOICES_KEY), for channels that show buttons.
     choices: dict | None = None
     # The privacy notice, when this message was the identity's first contact: then it is also the
-    # last of ``replies`` (channels that compose one reply, like e-mail, place it themselves).
+    # first of ``replies``, before the answer, so the answer stays last (``replies[-1]`` carries the
+    # "Do you mean ...?" options); channels that compose one reply (e-mail) place it themselves.
     notice: str | None = None
     # Internal: the identity has not had the notice yet (read by ``_result``, consumed by the
     # conversation before the result leaves it).
@@ -409,7 +410,7 @@ class Conversation:
         return self._result(message_id, replies=[text], reply_ids=reply_ids)
 
     def _with_notice(self, handled: HandledMessage, replies_in_response: bool, *, inline: bool = False) -> HandledMessage:
-        """Add the privacy notice to a first contact's replies, once per identity (bot.privacy)."""
+        """Put the privacy notice before a first contact's replies, once per identity (bot.privacy)."""
         if not handled.notice_due:
             return handled
         handled = replace(handled, notice_due=False)
@@ -427,7 +428,7 @@ class Conversation:
             self._mark_reply(reply, replies_in_response)
             session.flush()
             reply_id = reply.id
-        return replace(handled, replies=[*handled.replies, text], reply_ids=[*handled.reply_ids, reply_id], notice=text)
+        return replace(handled, replies=[text, *handled.replies], reply_ids=[reply_id, *handled.reply_ids], notice=text)
 
     def _answer_directly(
         self, inbound: InboundMessage, reply: str, *, handling: str, replies_in_response: bool
@@ -529,6 +530,8 @@ class Conversation:
                 .where(Message.reply_to_id == message_id, Message.author == "assistant")
                 .order_by(Message.id)
             ).all()
+            # The privacy notice is stored after the answer it goes out before (Conversation._with_notice).
+            rows.sort(key=lambda row: (not (isinstance(row.meta, dict) and row.meta.get("privacy_notice")), row.id))
             if replies is None:
                 reply_ids = [row.id for row in rows]
                 replies = [row.text for row in rows]

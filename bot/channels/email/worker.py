@@ -387,10 +387,10 @@ class EmailWorker:
         )
 
     def _reply(self, inbound_id: int, mail: _Mail, handled: list[tuple[str, HandledMessage]]) -> None:
-        # A new address's first mail: the core added the privacy notice as the last reply of the
-        # part that carried it; here it leaves the answers and ends the one combined reply instead.
+        # A new address's first mail: the core put the privacy notice before the replies of the part
+        # that carried it; here it leaves the answers and ends the one combined reply instead.
         notice = next((result.notice for _part, result in handled if result.notice), None)
-        handled = [(part, replace(result, replies=result.replies[:-1]) if result.notice else result)
+        handled = [(part, replace(result, replies=result.replies[1:]) if result.notice else result)
                    for part, result in handled]
         tickets = [result.ticket for _part, result in handled if result.ticket is not None
                    and result.handling in TICKET_HANDLINGS]
