@@ -71,9 +71,9 @@ class HandledMessage:
     offered_entries: list[str] = field(default_factory=list)
     # The asking reply's choices (bot.core.clarification.CHOICES_KEY), for channels that show buttons.
     choices: dict | None = None
-    # The privacy notice, when this message was the identity's first contact: then it is also the
-    # first of ``replies``, before the answer, so the answer stays last (``replies[-1]`` carries the
-    # "Do you mean ...?" options); channels that compose one reply (e-mail) place it themselves.
+    # The privacy notice, when this message was the identity's first contact: then it also ends the
+    # last of ``replies`` as a footer (the number of replies, and which one carries the "Do you mean
+    # ...?" options, stay as they are); channels that compose one reply (e-mail) place it themselves.
     notice: str | None = None
     # Internal: the identity has not had the notice yet (read by ``_result``, consumed by the
     # conversation before the result leaves it).
@@ -386,15 +386,11 @@ class Conversation:
         *,
         handling: str = "channel_command",
         replies_in_response: bool = True,
-        notice_inline: bool = False,
     ) -> HandledMessage:
         """A message the channel answers itself (Telegram's /start): the assistant is not
-        asked, but both the message and the answer are stored like any other.
-
-        ``notice_inline``: on first contact the privacy notice ends the reply itself (a welcome
-        that introduces the service) instead of following it as a message of its own."""
+        asked, but both the message and the answer are stored like any other."""
         handled = self._answer_directly(inbound, reply, handling=handling, replies_in_response=replies_in_response)
-        return self._with_notice(handled, replies_in_response, inline=notice_inline)
+        return self._with_notice(handled, replies_in_response)
 
     def _handle_privacy(
         self, message_id: int, command: privacy_notice.PrivacyCommand, replies_in_response: bool
@@ -409,8 +405,12 @@ class Conversation:
             reply_ids = [reply.id]
         return self._result(message_id, replies=[text], reply_ids=reply_ids)
 
-    def _with_notice(self, handled: HandledMessage, replies_in_response: bool, *, inline: bool = False) -> HandledMessage:
-        """Put the privacy notice before a first contact's replies, once per identity (bot.privacy)."""
+    def _with_notice(self, handled: HandledMessage, replies_in_response: bool) -> HandledMessage:
+        """End a first contact's last reply with the privacy notice, once per identity (bot.privacy).
+
+        A footer rather than a message of its own: it goes out with the first answer, in order,
+        and the replies a channel or an API client counts on stay where they were. A first
+        message that gets no reply at all gets the notice alone."""
         if not handled.notice_due:
             return handled
         handled = replace(handled, notice_due=False)
@@ -418,17 +418,18 @@ class Conversation:
         with self._sessions.begin() as session:
             message = session.get(Message, handled.message_id)
             if not privacy_notice.claim_notice(session, message.identity_id, utcnow()):
-                return handled  # another message of the same first contact sent it
-            if inline and handled.reply_ids:
+                return handled  # another message of the same first contact carries it
+            if handled.reply_ids:
                 last = session.get(Message, handled.reply_ids[-1])
                 last.text = f"{last.text}\n\n{text}"
+                last.meta = {**(last.meta or {}), privacy_notice.NOTICE_META_KEY: True}
                 return replace(handled, replies=[*handled.replies[:-1], last.text], notice=text)
             reply = record_outbound(session, inbound=message, text=text)
-            reply.meta = {**(reply.meta or {}), "privacy_notice": True}
+            reply.meta = {**(reply.meta or {}), privacy_notice.NOTICE_META_KEY: True}
             self._mark_reply(reply, replies_in_response)
             session.flush()
             reply_id = reply.id
-        return replace(handled, replies=[text, *handled.replies], reply_ids=[reply_id, *handled.reply_ids], notice=text)
+        return replace(handled, replies=[text], reply_ids=[reply_id], notice=text)
 
     def _answer_directly(
         self, inbound: InboundMessage, reply: str, *, handling: str, replies_in_response: bool
@@ -530,8 +531,6 @@ class Conversation:
                 .where(Message.reply_to_id == message_id, Message.author == "assistant")
                 .order_by(Message.id)
             ).all()
-            # The privacy notice is stored after the answer it goes out before (Conversation._with_notice).
-            rows.sort(key=lambda row: (not (isinstance(row.meta, dict) and row.meta.get("privacy_notice")), row.id))
             if replies is None:
                 reply_ids = [row.id for row in rows]
                 replies = [row.text for row in rows]

@@ -25,6 +25,8 @@ from bot.texts import template
 from bot.texts import text as catalogue_text
 
 NOTICE_HANDLING = "privacy_notice"
+# Set in the metadata of the reply that carries the notice on first contact.
+NOTICE_META_KEY = "privacy_notice"
 # The purpose "notify me" gives; "stop" withdraws every purpose in force.
 NOTIFICATIONS = "notifications"
 

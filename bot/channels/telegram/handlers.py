@@ -99,10 +99,8 @@ class TelegramHandlers:
 
     # --- handlers -------------------------------------------------------------------------
     async def start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        # On first contact the welcome carries the privacy notice (bot.privacy.notice), in one message.
-        welcome = functools.partial(self._conversation.answer_directly, notice_inline=True)
-        handled = await self._store_and_answer(welcome, to_inbound(update, context.bot), catalogue_text("telegram.welcome"))
-        await self._deliver(handled)
+        # On first contact the core ends the welcome with the privacy notice (bot.privacy.notice).
+        await self._answer_directly(to_inbound(update, context.bot), catalogue_text("telegram.welcome"))
 
     async def status(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         _command, argument = command_and_argument(update.effective_message.text or "")
