@@ -12,7 +12,7 @@ import unicodedata
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.core import clarification, threads
@@ -421,15 +421,26 @@ class Conversation:
                 return handled  # another message of the same first contact carries it
             if handled.reply_ids:
                 last = session.get(Message, handled.reply_ids[-1])
-                last.text = f"{last.text}\n\n{text}"
-                last.meta = {**(last.meta or {}), privacy_notice.NOTICE_META_KEY: True}
-                return replace(handled, replies=[*handled.replies[:-1], last.text], notice=text)
+                footed = f"{last.text}\n\n{text}"
+                # A pushed reply is changed only while still pending: the delivery worker may have
+                # taken it meanwhile, and then the notice goes as a message of its own instead.
+                still_pending = replies_in_response or session.execute(
+                    update(Message)
+                    .where(Message.id == last.id, Message.delivery_status == PENDING)
+                    .values(text=footed)
+                    .execution_options(synchronize_session=False)
+                ).rowcount == 1
+                if still_pending:
+                    session.refresh(last)
+                    last.text = footed
+                    last.meta = {**(last.meta or {}), privacy_notice.NOTICE_META_KEY: True}
+                    return replace(handled, replies=[*handled.replies[:-1], footed], notice=text)
             reply = record_outbound(session, inbound=message, text=text)
             reply.meta = {**(reply.meta or {}), privacy_notice.NOTICE_META_KEY: True}
             self._mark_reply(reply, replies_in_response)
             session.flush()
             reply_id = reply.id
-        return replace(handled, replies=[text], reply_ids=[reply_id], notice=text)
+        return replace(handled, replies=[*handled.replies, text], reply_ids=[*handled.reply_ids, reply_id], notice=text)
 
     def _answer_directly(
         self, inbound: InboundMessage, reply: str, *, handling: str, replies_in_response: bool
