@@ -82,8 +82,9 @@ class TelegramHandlers:
                 # Linking this chat to the citizen's other channels is the core's (bot.identity):
                 # it reads "/link ..." exactly as typed, like on every channel.
                 CommandHandler("link", self.as_typed, filters=new),
-                # "/privacy": the privacy notice again, read by the core like "privacy" on every channel.
-                CommandHandler("privacy", self.as_typed, filters=new),
+                # "/privacy", "/stop", "/notify": read by the core like "privacy", "stop" and "notify me"
+                # on every channel (bot.privacy.notice).
+                CommandHandler(["privacy", "stop", "notify"], self.as_typed, filters=new),
                 MessageHandler(new & filters.COMMAND, self.unknown_command),
                 MessageHandler(new & filters.TEXT, self.text),
                 MessageHandler(new & ATTACHMENTS, self.text),
