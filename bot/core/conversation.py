@@ -103,7 +103,7 @@ class Conversation:
         hand_over_unanswered: bool = False,
     ) -> HandledMessage:
         """Store, understand, answer (below); on an identity's first contact the privacy notice
-        follows the answer (bot.privacy.notice)."""
+        ends the answer (bot.privacy.notice)."""
         handled = self._handle_inbound(
             inbound,
             replies_in_response=replies_in_response,
