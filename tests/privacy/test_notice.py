@@ -216,3 +216,20 @@ def test_the_web_chat_page_shows_the_same_notice_and_the_data_commands(db_url: s
         page = client.get("/chat").text
     assert str(escape(notice_text(settings))) in page
     assert "data protection officer" not in page and "&#34;erase my data&#34;" in page
+
+
+def test_the_notice_is_claimed_once_per_identity(db_url: str) -> None:
+    """Two first messages racing: the conditional update lets exactly one of them carry the notice."""
+    from datetime import UTC, datetime
+
+    from bot.privacy.notice import claim_notice
+    from bot.store.citizens import get_or_create_identity
+
+    sessions = session_factory(db_url)
+    with sessions.begin() as session:
+        identity_id = get_or_create_identity(session, "whatsapp", "+34600999000").id
+    claims = []
+    for _ in range(2):
+        with sessions.begin() as session:
+            claims.append(claim_notice(session, identity_id, datetime(2030, 1, 1, tzinfo=UTC)))
+    assert claims == [True, False]
