@@ -9,6 +9,7 @@ message.
 from __future__ import annotations
 
 import re
+import string
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -20,6 +21,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 # Values that people copy from examples and forget to change.
+# What a city's privacy notice (CRM_PRIVACY_NOTICE) may name: the retention periods, as words.
+PRIVACY_NOTICE_PLACEHOLDERS: tuple[str, ...] = ("conversations", "tickets", "email", "trackers", "audit")
+
 _PLACEHOLDERS = {"", "changeme", "change-me", "secret", "placeholder", "xxx", "todo", "your-api-key"}
 
 
@@ -224,6 +228,32 @@ class Settings(BaseSettings):
     # Failed alert e-mails are retried with exponential backoff up to this many attempts.
     alert_mail_max_attempts: int = Field(default=10, ge=1)
 
+    # --- Privacy: notice, consent, retention (docs/privacy.md) -----------------------------
+    # The privacy notice every identity gets once, with its first answer, and again on "privacy".
+    # Unset: the catalogue's text (privacy.notice). Placeholders, all optional, are filled from the
+    # retention periods below: {conversations}, {tickets}, {email}, {trackers}, {audit} ("2 years").
+    privacy_notice: str | None = None
+    # Channels on which the notice is sent as a message on first contact (comma-separated).
+    privacy_notice_channels: str = "web,sms,api,telegram,whatsapp,email"
+    # Retention, in days (bot.privacy.retention, `python -m bot privacy retention`). Messages of
+    # a resolved or closed ticket, counted from the ticket's last change; the ticket itself is then
+    # anonymised (texts replaced), so statistics keep their counts. Open tickets are never touched.
+    retention_ticket_days: int = Field(default=730, ge=1)
+    # Messages that belong to no ticket (answered questions, small talk), from when they were written.
+    retention_conversation_days: int = Field(default=365, ge=1)
+    # The e-mail channel's copy of each mail (sender, subject, headers, body, attachment names).
+    retention_email_days: int = Field(default=90, ge=1)
+    # Rasa's conversation trackers (the events table at the tracker store).
+    retention_tracker_days: int = Field(default=90, ge=1)
+    # The staff audit log.
+    retention_audit_days: int = Field(default=1825, ge=1)
+    # Console sign-in attempts (username and IP address).
+    retention_signin_days: int = Field(default=90, ge=1)
+    # Link codes, counted from their expiry; codes that linked two records stay (the merge cites them).
+    retention_link_code_days: int = Field(default=7, ge=1)
+    # Rows changed per transaction: no huge transaction, no long lock.
+    retention_batch_size: int = Field(default=500, ge=1, le=100_000)
+
     @field_validator("api_keys")
     @classmethod
     def _no_placeholder_keys(cls, value: SecretStr) -> SecretStr:
@@ -266,6 +296,25 @@ class Settings(BaseSettings):
         # Telegram accepts 1-256 of these characters; a short secret could be guessed.
         if value is not None and not re.fullmatch(r"[A-Za-z0-9_-]{16,256}", value.get_secret_value()):
             raise ValueError("CRM_TELEGRAM_WEBHOOK_SECRET must be 16 to 256 characters from A-Z, a-z, 0-9, _ and -")
+        return value
+
+    @field_validator("privacy_notice")
+    @classmethod
+    def _notice_placeholders(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.strip():
+            raise ValueError("CRM_PRIVACY_NOTICE is empty: unset it to use the default notice")
+        try:
+            fields = {field for _lit, field, _spec, _conv in string.Formatter().parse(value) if field is not None}
+        except ValueError as exc:
+            raise ValueError(f"CRM_PRIVACY_NOTICE cannot be read ({exc}); write a literal brace as {{{{ or }}}}") from None
+        unknown = sorted(fields - set(PRIVACY_NOTICE_PLACEHOLDERS))
+        if unknown:
+            raise ValueError(
+                f"CRM_PRIVACY_NOTICE has unknown placeholders {unknown}; "
+                f"known: {', '.join('{' + name + '}' for name in PRIVACY_NOTICE_PLACEHOLDERS)}"
+            )
         return value
 
     @model_validator(mode="after")
@@ -355,6 +404,10 @@ class Settings(BaseSettings):
     def action_server_base_url(self) -> str:
         """The action server a Rasa process calls."""
         return self.action_server_url_list[0]
+
+    @property
+    def privacy_notice_channel_list(self) -> list[str]:
+        return [c.strip() for c in self.privacy_notice_channels.split(",") if c.strip()]
 
     @property
     def channel_list(self) -> list[str]:

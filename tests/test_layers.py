@@ -23,6 +23,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("bot.channels",),
     ("bot.scheduler",),
     ("bot.core",),
+    ("bot.privacy",),
     ("bot.identity", "bot.nlu", "bot.alerts"),
     ("bot.tickets",),
     ("bot.outbox",),

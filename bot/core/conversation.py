@@ -12,10 +12,10 @@ import time
 import unicodedata
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.core import clarification, threads
@@ -29,6 +29,7 @@ from bot.identity.linking import handle_link_message
 from bot.observability.logs import bound_request_id, current_request_id, log_event
 from bot.observability.metrics import RASA, STORE, count_message, measuring_turn, timed
 from bot.outbox.delivery import PENDING, SENT
+from bot.privacy import notice as privacy_notice
 from bot.settings import Settings
 from bot.store.citizens import get_or_create_identity
 from bot.store.messages import record_handling, record_inbound, record_outbound
@@ -86,6 +87,13 @@ class HandledMessage:
     offered_entries: list[str] = field(default_factory=list)
     # The asking reply's choices (bot.core.clarification.CHOICES_KEY), for channels that show buttons.
     choices: dict | None = None
+    # The privacy notice, when this message was the identity's first contact: then it also ends the
+    # last of ``replies`` as a footer (the number of replies, and which one carries the "Do you mean
+    # ...?" options, stay as they are); channels that compose one reply (e-mail) place it themselves.
+    notice: str | None = None
+    # Internal: the identity has not had the notice yet (read by ``_result``, consumed by the
+    # conversation before the result leaves it).
+    notice_due: bool = False
 
     @property
     def outcome(self) -> str:
@@ -131,18 +139,19 @@ class Conversation:
 
         A message whose ``thread_ticket`` holds joins that ticket, in the unit of work that
         stores it, and is not read by the assistant: it is the citizen's next word on the case.
+        On an identity's first contact the privacy notice ends the answer (bot.privacy.notice).
         """
-        return self._observed(inbound, lambda: self._handle_inbound(
+        return self._observed(inbound, lambda: self._with_notice(self._handle_inbound(
             inbound, replies_in_response=replies_in_response, resume_unanswered=resume_unanswered,
-            hand_over_unanswered=hand_over_unanswered))
+            hand_over_unanswered=hand_over_unanswered), replies_in_response))
 
     def answer_directly(
         self, inbound: InboundMessage, reply: str, *, handling: str = "channel_command", replies_in_response: bool = True
     ) -> HandledMessage:
         """A message the channel answers itself (Telegram's /start): the assistant is not
         asked, but both the message and the answer are stored like any other."""
-        return self._observed(inbound, lambda: self._answer_directly(
-            inbound, reply, handling=handling, replies_in_response=replies_in_response))
+        return self._observed(inbound, lambda: self._with_notice(self._answer_directly(
+            inbound, reply, handling=handling, replies_in_response=replies_in_response), replies_in_response))
 
     def _observed(self, inbound: InboundMessage, handle: Callable[[], HandledMessage]) -> HandledMessage:
         """Count the message by outcome, time its stages and log its one event, under the
@@ -210,6 +219,12 @@ class Conversation:
             return self._result(message_id, replies=settled[0], reply_ids=settled[1])
         if not created:
             return self._result(message_id, duplicate=True)
+        # --- privacy commands ("privacy", "stop", "notify me"): answered here, never by Rasa ---
+        if inbound.kind == "text" and inbound.edit_of is None:
+            privacy = privacy_notice.parse_privacy_command(inbound.text)
+            if privacy is not None:
+                return self._handle_privacy(message_id, privacy, replies_in_response)
+        # --- end of privacy commands ---
         if inbound.kind == "text" and might_be_link_command(inbound.text):
             linked = self._handle_link(message_id, replies_in_response)
             if linked is not None:
@@ -365,7 +380,7 @@ class Conversation:
             except RasaUnavailable as exc:
                 logger.warning("offer %s timed out while Rasa is unavailable (%s); handing it over without Rasa",
                                offer_id, exc)
-            with self._sessions.begin() as session:
+            with self._transaction() as session:
                 offer = session.get(KbOffer, offer_id)
                 question = session.get(Message, offer.message_id)
                 if offer.status == clarification.PENDING:  # Rasa down, or its action did not run
@@ -419,6 +434,56 @@ class Conversation:
             self._mark_reply(reply, replies_in_response)
             reply_ids = [reply.id]
         return self._result(message_id, replies=[outcome.reply], reply_ids=reply_ids)
+
+    def _handle_privacy(
+        self, message_id: int, command: privacy_notice.PrivacyCommand, replies_in_response: bool
+    ) -> HandledMessage:
+        """"privacy", "stop", "notify me": the notice again, or consent withdrawn or given."""
+        with self._transaction() as session:
+            message = session.get(Message, message_id)
+            text, handling = privacy_notice.answer_command(session, message, command, self._settings, utcnow())
+            record_handling(message, intent=None, confidence=None, handling=handling)
+            reply = record_outbound(session, inbound=message, text=text)
+            self._mark_reply(reply, replies_in_response)
+            reply_ids = [reply.id]
+        return self._result(message_id, replies=[text], reply_ids=reply_ids)
+
+    def _with_notice(self, handled: HandledMessage, replies_in_response: bool) -> HandledMessage:
+        """End a first contact's last reply with the privacy notice, once per identity (bot.privacy).
+
+        A footer rather than a message of its own: it goes out with the first answer, in order,
+        and the replies a channel or an API client counts on stay where they were. A first
+        message that gets no reply at all gets the notice alone."""
+        if not handled.notice_due:
+            return handled
+        handled = replace(handled, notice_due=False)
+        text = privacy_notice.notice_text(self._settings)
+        with self._transaction() as session:
+            message = session.get(Message, handled.message_id)
+            if not privacy_notice.claim_notice(session, message.identity_id, utcnow()):
+                return handled  # another message of the same first contact carries it
+            if handled.reply_ids:
+                last = session.get(Message, handled.reply_ids[-1])
+                footed = f"{last.text}\n\n{text}"
+                # A pushed reply is changed only while still pending: the delivery worker may have
+                # taken it meanwhile, and then the notice goes as a message of its own instead.
+                still_pending = replies_in_response or session.execute(
+                    update(Message)
+                    .where(Message.id == last.id, Message.delivery_status == PENDING)
+                    .values(text=footed)
+                    .execution_options(synchronize_session=False)
+                ).rowcount == 1
+                if still_pending:
+                    session.refresh(last)
+                    last.text = footed
+                    last.meta = {**(last.meta or {}), privacy_notice.NOTICE_META_KEY: True}
+                    return replace(handled, replies=[*handled.replies[:-1], footed], notice=text)
+            reply = record_outbound(session, inbound=message, text=text)
+            reply.meta = {**(reply.meta or {}), privacy_notice.NOTICE_META_KEY: True}
+            self._mark_reply(reply, replies_in_response)
+            session.flush()
+            reply_id = reply.id
+        return replace(handled, replies=[*handled.replies, text], reply_ids=[*handled.reply_ids, reply_id], notice=text)
 
     def _answer_directly(
         self, inbound: InboundMessage, reply: str, *, handling: str, replies_in_response: bool
@@ -526,6 +591,8 @@ class Conversation:
             choices = next((row.meta[clarification.CHOICES_KEY] for row in rows
                             if isinstance(row.meta, dict) and clarification.CHOICES_KEY in row.meta), None)
             ticket = session.get(Ticket, message.ticket_id) if message.ticket_id else None
+            notice_due = not duplicate and privacy_notice.notice_due(
+                self._settings, session.get(ChannelIdentity, message.identity_id))
             info = None
             if ticket is not None:
                 info = TicketInfo(
@@ -549,4 +616,5 @@ class Conversation:
                 reply_ids=list(reply_ids or []),
                 offered_entries=[e for e in (message.meta or {}).get(CITIZEN_OFFER_KEY) or [] if isinstance(e, str)],
                 choices=choices,
+                notice_due=notice_due,
             )

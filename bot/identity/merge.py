@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from bot.identity.models import CitizenMerge, LinkCode
+from bot.identity.models import CitizenMerge, Consent, LinkCode
 from bot.store.models import ChannelIdentity, Citizen, Message
 from bot.store.types import utcnow
 from bot.tickets.models import Ticket, TicketEvent
@@ -58,8 +58,8 @@ def merge_citizens(
     messages = session.execute(update(Message).where(Message.citizen_id == drop.id).values(citizen_id=keep.id))
     session.execute(update(Ticket).where(Ticket.citizen_id == drop.id).values(citizen_id=keep.id))
 
-    if keep.consent_given_at is None or (drop.consent_given_at is not None and drop.consent_given_at < keep.consent_given_at):
-        keep.consent_given_at = drop.consent_given_at
+    # Consents move as they are: each keeps its own time and channel (the evidence).
+    session.execute(update(Consent).where(Consent.citizen_id == drop.id).values(citizen_id=keep.id))
     keep.display_name = keep.display_name or drop.display_name
 
     how = "proved with a one-time code" if link_code is not None else f"merged by {actor}"

@@ -69,3 +69,33 @@ class CitizenMerge(Base):
     identities_moved: Mapped[int] = mapped_column(Integer, default=0)
     messages_moved: Mapped[int] = mapped_column(Integer, default=0)
     tickets_moved: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# What a citizen may agree to; the law needs consent for these, not for answering their messages.
+# A purpose may name a topic after a colon ("announcements:waste") for subscriptions by topic.
+CONSENT_PURPOSES: tuple[str, ...] = ("notifications", "announcements")
+
+
+class Consent(Base):
+    """One consent to one purpose: given at a time on a channel, maybe withdrawn later.
+
+    Rows are never updated except to set the withdrawal, and never deleted by the assistant:
+    they are the city's evidence of what the citizen agreed to, and when. Giving again after a
+    withdrawal adds a new row."""
+
+    __tablename__ = "consents"
+    __table_args__ = (
+        # "Does this citizen currently agree to this purpose?"
+        Index(None, "citizen_id", "purpose", "withdrawn_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    citizen_id: Mapped[int] = mapped_column(ForeignKey("citizens.id"))
+    purpose: Mapped[str] = mapped_column(String(64))
+    given_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # The channel it was given on and how ("command:notify me", "console:<username>").
+    channel: Mapped[str] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(200))
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    withdrawn_channel: Mapped[str | None] = mapped_column(String(32))
+    withdrawn_source: Mapped[str | None] = mapped_column(String(200))

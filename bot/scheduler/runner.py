@@ -19,12 +19,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import or_, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.alerts.job import queue_digests, raise_alerts
 from bot.alerts.mail import Mailer, deliver_pending
+from bot.privacy.retention import run_retention
 from bot.scheduler.models import JobLease
 from bot.store.types import utcnow
 
@@ -47,6 +48,9 @@ class JobContext:
 class Job:
     name: str
     run: Callable[[JobContext], object]
+    # At most this often (None: on every pass). A job that sweeps whole tables need not run
+    # every minute; its last run is on its lease, so a restart does not run it again at once.
+    every: timedelta | None = None
 
 
 def _alerts(ctx: JobContext) -> object:
@@ -65,10 +69,15 @@ def _staff_mail(ctx: JobContext) -> object:
     return deliver_pending(ctx.sessions, ctx.mailer, ctx.settings, now=ctx.now)
 
 
+def _retention(ctx: JobContext) -> object:
+    return run_retention(ctx.sessions, ctx.settings, ctx.now)
+
+
 JOBS: tuple[Job, ...] = (
     Job("alerts", _alerts),
     Job("digests", _digests),
     Job("staff_mail", _staff_mail),
+    Job("retention", _retention, every=timedelta(hours=1)),
 )
 
 
@@ -123,6 +132,11 @@ class Scheduler:
             at = now or self._clock()
             try:
                 with self._sessions.begin() as session:
+                    if job.every is not None:
+                        last = session.scalar(select(JobLease.last_run_at).where(JobLease.job == job.name))
+                        if last is not None and at < last + job.every:
+                            results[job.name] = "not due"
+                            continue
                     if not claim_lease(session, job.name, self.holder, now=at, ttl=self._ttl):
                         results[job.name] = "held by another scheduler"
                         continue

@@ -38,6 +38,7 @@ DELIVERY_STATUSES: tuple[str, ...] = ("pending", "sending", "sent", "failed")
 HANDLINGS: tuple[str, ...] = (
     "kb_answer", "escalated", "ticket_joined", "small_talk", "status", "error",
     "attachment_added", "attachment_unhandled", "identity_link",
+    "privacy_notice", "consent_given", "consent_withdrawn", "consent_unchanged",
 )
 
 
@@ -53,7 +54,8 @@ class Citizen(Base):
     public_id: Mapped[str] = mapped_column(String(32), unique=True, default=_new_public_id)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     display_name: Mapped[str | None] = mapped_column(String(200))
-    consent_given_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # (No consent_given_at: handling a citizen's messages rests on the city's public task, not on
+    # consent; the consents that the law does need are per purpose, in bot.identity.models.Consent.)
     # Set when the citizen's personal data has been erased on request; the row stays
     # so that tickets and statistics keep their foreign keys.
     erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -72,6 +74,8 @@ class ChannelIdentity(Base):
     # The Rasa sender id: lets the conversation engine track a person without learning the address.
     public_id: Mapped[str] = mapped_column(String(32), unique=True, default=_new_public_id)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # When this address was sent the privacy notice (bot.privacy.notice): once per identity.
+    notice_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     citizen: Mapped[Citizen] = relationship(back_populates="identities")
 
@@ -115,6 +119,9 @@ class Message(Base):
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     delivery_error: Mapped[str | None] = mapped_column(Text)
+    # Set when retention (bot.privacy.retention) replaced the text and metadata: the row stays
+    # for the statistics (channel, direction, handling, time), the words are gone.
+    anonymised_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     identity: Mapped[ChannelIdentity] = relationship()
     # Resolved by name (bot.tickets.models): the store sits below the tickets and never imports them.

@@ -49,6 +49,8 @@ class Ticket(Base):
     first_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Set when retention replaced the ticket's texts (subject, events): counts stay, words go.
+    anonymised_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # The member of staff working the ticket; NULL: anyone in the queue.
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id", ondelete="SET NULL"), index=True)
 

@@ -233,7 +233,19 @@ def test_a_failing_job_does_not_stop_the_others(sessions, settings: Settings) ->
     scheduler = Scheduler(settings, sessions, None, jobs=(Job("broken", broken), Job("next", ran.append)))
     results = scheduler.run_once(T0)
     assert isinstance(results["broken"], RuntimeError) and len(ran) == 1
-    assert [job.name for job in JOBS] == ["alerts", "digests", "staff_mail"]
+    assert [job.name for job in JOBS] == ["alerts", "digests", "staff_mail", "retention"]
+
+
+def test_a_job_with_a_period_runs_at_most_that_often(sessions, settings: Settings) -> None:
+    ran = []
+    scheduler = Scheduler(settings, sessions, None, jobs=(Job("hourly", ran.append, every=timedelta(hours=1)),))
+    assert scheduler.run_once(T0)["hourly"] is None
+    assert scheduler.run_once(T0 + timedelta(minutes=59))["hourly"] == "not due"
+    # Another scheduler (a restart) does not run it again before its time either.
+    other = Scheduler(settings, sessions, None, jobs=(Job("hourly", ran.append, every=timedelta(hours=1)),))
+    assert other.run_once(T0 + timedelta(minutes=30))["hourly"] == "not due"
+    scheduler.run_once(T0 + timedelta(hours=1, seconds=1))
+    assert len(ran) == 2
 
 
 def test_two_schedulers_at_once_alert_once(sessions, settings: Settings, backend: str) -> None:

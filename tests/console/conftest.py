@@ -49,6 +49,7 @@ def make_settings(db_url: str, **overrides: Any) -> Settings:
         "kb_dir": PROJECT_ROOT / "knowledge_base",
         # Fast polling so browser tests see new tickets quickly.
         "console_poll_seconds": 1.0,
+        "privacy_notice_channels": "",  # the first-contact notice has its own tests (tests/privacy)
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)

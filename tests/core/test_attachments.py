@@ -23,7 +23,7 @@ class NoRasa:
 
 
 def _conversation(db_url: str) -> Conversation:
-    settings = Settings(api_keys="k" * 20, database_url=db_url)
+    settings = Settings(api_keys="k" * 20, database_url=db_url, privacy_notice_channels="")  # the first-contact notice: tests/privacy
     return Conversation(settings, session_factory(db_url), NoRasa())
 
 

@@ -33,7 +33,7 @@ class EchoRasa:
 
 
 def _settings(db_url: str) -> Settings:
-    return Settings(api_keys="k" * 20, database_url=db_url)
+    return Settings(api_keys="k" * 20, database_url=db_url, privacy_notice_channels="")  # the first-contact notice: tests/privacy
 
 
 def _conversation(db_url: str) -> tuple[Conversation, EchoRasa]:

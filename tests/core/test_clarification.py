@@ -85,7 +85,9 @@ def conversation(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Conversation:
     monkeypatch.setenv("CRM_DATABASE_URL", db_url)
     monkeypatch.setenv("CRM_API_KEYS", "k" * 24)
     get_settings.cache_clear()
-    yield Conversation(Settings(api_keys="k" * 24, database_url=db_url), session_factory(db_url), ScriptedRasa())
+    # No first-contact notice here (tests/privacy has it).
+    settings = Settings(api_keys="k" * 24, database_url=db_url, privacy_notice_channels="")
+    yield Conversation(settings, session_factory(db_url), ScriptedRasa())
     get_settings.cache_clear()
 
 

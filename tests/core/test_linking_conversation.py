@@ -57,7 +57,7 @@ def conversation(db_url: str, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("CRM_API_KEYS", API_KEY)
     get_settings.cache_clear()
     rasa = FakeRasa()
-    settings = Settings(api_keys=API_KEY, database_url=db_url, **EMAIL_ON)
+    settings = Settings(api_keys=API_KEY, database_url=db_url, privacy_notice_channels="", **EMAIL_ON)  # the first-contact notice: tests/privacy
     yield Conversation(settings, session_factory(db_url), rasa), rasa
     get_settings.cache_clear()
 

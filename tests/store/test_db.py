@@ -70,13 +70,13 @@ def test_datetimes_are_aware_utc_on_every_backend(db_url: str) -> None:
     consent = datetime(2026, 5, 1, 14, 30, 15, 123456, tzinfo=paris)
     with session_scope(db_url) as session:
         identity = get_or_create_identity(session, "web", "tz-test")
-        identity.citizen.consent_given_at = consent
+        identity.citizen.erased_at = consent
         citizen_id = identity.citizen_id
     with session_scope(db_url) as session:
         citizen = session.get(Citizen, citizen_id)
-        assert citizen.consent_given_at == consent
-        assert citizen.consent_given_at.tzinfo is UTC
-        assert citizen.consent_given_at.hour == 12
+        assert citizen.erased_at == consent
+        assert citizen.erased_at.tzinfo is UTC
+        assert citizen.erased_at.hour == 12
         assert citizen.created_at.tzinfo is UTC
         assert abs(datetime.now(UTC) - citizen.created_at) < timedelta(minutes=1)
 
@@ -85,7 +85,7 @@ def test_naive_datetimes_are_refused(session) -> None:
     from sqlalchemy.exc import StatementError
 
     identity = get_or_create_identity(session, "web", "naive")
-    identity.citizen.consent_given_at = datetime(2026, 1, 1, 12, 0)
+    identity.citizen.erased_at = datetime(2026, 1, 1, 12, 0)
     with pytest.raises(StatementError, match="naive datetime"):
         session.flush()
 
@@ -93,12 +93,12 @@ def test_naive_datetimes_are_refused(session) -> None:
 def test_timestamps_compare_in_sql(session) -> None:
     """Ordering and filtering happen in SQL, so stored values must compare as times."""
     identity = get_or_create_identity(session, "web", "order")
-    identity.citizen.consent_given_at = datetime(2026, 1, 1, 23, 30, tzinfo=timezone(timedelta(hours=-5)))
+    identity.citizen.erased_at = datetime(2026, 1, 1, 23, 30, tzinfo=timezone(timedelta(hours=-5)))
     session.flush()
     after = datetime(2026, 1, 2, 4, 29, tzinfo=UTC)
     before = datetime(2026, 1, 2, 4, 31, tzinfo=UTC)
     found = session.scalars(
-        select(Citizen.id).where(Citizen.consent_given_at > after, Citizen.consent_given_at < before)
+        select(Citizen.id).where(Citizen.erased_at > after, Citizen.erased_at < before)
     ).all()
     assert found == [identity.citizen_id]
 

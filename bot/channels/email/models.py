@@ -78,3 +78,6 @@ class EmailInbound(Base):
     reply_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Set when retention blanked the copy (sender, subject, headers, body, attachments, details);
+    # the row stays so that the same Message-ID is still recognised and never answered twice.
+    anonymised_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -387,6 +387,10 @@ class EmailWorker:
         )
 
     def _reply(self, inbound_id: int, mail: _Mail, handled: list[tuple[str, HandledMessage]]) -> None:
+        # A new address's first mail: the core ended one part's replies with the privacy notice;
+        # here it leaves that answer and ends the one combined reply instead.
+        notice = next((result.notice for _part, result in handled if result.notice), None)
+        handled = [(part, _without_notice(result)) for part, result in handled]
         tickets = [result.ticket for _part, result in handled if result.ticket is not None
                    and result.handling in TICKET_HANDLINGS]
         ticket = tickets[-1] if tickets else None
@@ -409,6 +413,8 @@ class EmailWorker:
                 escalated = []
             body = compose_combined_reply(answers, escalated, ticket.id if ticket else None, commitment)
             texts = [body] if body.strip() else []
+        if notice:
+            texts.append(notice)
         self._reply_texts(
             inbound_id,
             mail,
@@ -533,6 +539,16 @@ class _Mail:
         from bot.channels.email.compose import _REPLY_PREFIX
 
         return _REPLY_PREFIX.sub("", self.subject).strip()
+
+
+def _without_notice(result: HandledMessage) -> HandledMessage:
+    """``result`` with the privacy notice taken off its replies (a footer, or the only reply)."""
+    if not result.notice:
+        return result
+    replies = [reply for reply in result.replies if reply != result.notice]
+    if replies and replies[-1].endswith(result.notice):
+        replies[-1] = replies[-1][: -len(result.notice)].rstrip()
+    return replace(result, replies=replies)
 
 
 def _attachment(attachment: Any) -> dict[str, Any]:

@@ -82,6 +82,9 @@ class TelegramHandlers:
                 # Linking this chat to the citizen's other channels is the core's (bot.identity):
                 # it reads "/link ..." exactly as typed, like on every channel.
                 CommandHandler("link", self.as_typed, filters=new),
+                # "/privacy", "/stop", "/notify": read by the core like "privacy", "stop" and "notify me"
+                # on every channel (bot.privacy.notice).
+                CommandHandler(["privacy", "stop", "notify"], self.as_typed, filters=new),
                 MessageHandler(new & filters.COMMAND, self.unknown_command),
                 MessageHandler(new & filters.TEXT, self.text),
                 MessageHandler(new & ATTACHMENTS, self.text),
@@ -97,6 +100,7 @@ class TelegramHandlers:
 
     # --- handlers -------------------------------------------------------------------------
     async def start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        # On first contact the core ends the welcome with the privacy notice (bot.privacy.notice).
         await self._answer_directly(to_inbound(update, context.bot), catalogue_text("telegram.welcome"))
 
     async def status(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

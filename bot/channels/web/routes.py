@@ -22,6 +22,7 @@ from fastapi.templating import Jinja2Templates
 from bot.channels.web import chat
 from bot.core.inbound import InboundMessage, KbChoice
 from bot.http_security import SecurityHeadersMiddleware, client_ip
+from bot.privacy.notice import notice_text
 from bot.texts import DEFAULT_LANGUAGE
 from bot.texts import text as catalogue_text
 
@@ -40,6 +41,8 @@ class WebChat:
         self.conversation: Conversation = services.conversation
         self.sessions = services.sessions
         self.cookie_secure = bool(getattr(services.settings, "console_cookie_secure", False))
+        # The same notice every channel sends on first contact (bot.privacy.notice), shown in the page.
+        self.privacy_notice = notice_text(services.settings)
         self.limiters = (chat.RateLimiter(chat.PER_COOKIE_PER_MINUTE), chat.RateLimiter(chat.PER_IP_PER_MINUTE))
         env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(str(HERE / "templates")), autoescape=True,
@@ -80,7 +83,8 @@ def chat_page(request: Request):
         request,
         "chat.html",
         {"token": chat.csrf_token(cookie), "max_chars": chat.MAX_TEXT_CHARS,
-         "cookie_days": chat.COOKIE_MAX_AGE_DAYS, "t": catalogue_text, "language": DEFAULT_LANGUAGE},
+         "cookie_days": chat.COOKIE_MAX_AGE_DAYS, "t": catalogue_text, "language": DEFAULT_LANGUAGE,
+         "privacy_notice": web_chat.privacy_notice},
     )
     if fresh:
         response.set_cookie(

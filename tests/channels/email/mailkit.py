@@ -34,6 +34,7 @@ def settings_for(servers: MailServers, *, database_url: str, rasa_url: str, **ov
         api_keys="email-tests-" + uuid.uuid4().hex,
         imap_poll_seconds=1.0,
         network_timeout_seconds=5.0,
+        privacy_notice_channels="",  # the first-contact notice has its own tests (tests/privacy)
     )
     values.update(overrides)
     return Settings(_env_file=None, **values)

@@ -41,7 +41,8 @@ class ActionServerStandIn:
 
     def __init__(self, database_url: str) -> None:
         self._sessions = session_factory(database_url)
-        self._settings = Settings(_env_file=None, api_keys="k" * 20, database_url=database_url)
+        self._settings = Settings(_env_file=None, api_keys="k" * 20, database_url=database_url,
+                                  privacy_notice_channels="")
 
     def send(self, *, sender: str, text: str, metadata: dict[str, Any]) -> list[dict[str, Any]]:
         with self._sessions.begin() as session:

@@ -34,6 +34,7 @@ def telegram_settings(db_url: str, standin: BotApiStandIn, **overrides: Any) -> 
         "network_timeout_seconds": 5.0,
         "delivery_backoff_seconds": 0.2,
         "delivery_backoff_max_seconds": 5.0,
+        "privacy_notice_channels": "",  # the first-contact notice has its own tests (tests/privacy)
     }
     values.update(overrides)
     return Settings(**values)

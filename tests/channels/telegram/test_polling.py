@@ -50,11 +50,13 @@ def test_replies_to_different_chats_may_have_the_same_telegram_message_id(db_url
 
 def test_start_greets_and_says_what_is_stored_without_asking_the_assistant(db_url, standin):
     rasa = FakeRasa(db_url)
-    with PollingBot(telegram_settings(db_url, standin), rasa, standin):
+    # What is stored is the privacy notice's to say (bot.privacy.notice): on first contact it ends the welcome.
+    with PollingBot(telegram_settings(db_url, standin, privacy_notice_channels="telegram"), rasa, standin):
         standin.push(standin.updates.text(11, "/start"))
         (greeting,) = standin.wait_for_sent(11)
     assert rasa.seen == []
     assert "store" in greeting.text and "/status" in greeting.text and "/human" in greeting.text
+    assert "/privacy" in greeting.text and greeting.text.endswith('write "privacy".')
     assert [m.text for m in _stored(db_url)] == ["/start"]
     assert [m.text for m in _stored(db_url, "out")] == [greeting.text]
 

@@ -82,6 +82,7 @@ def make_settings(db_url: str, graph_url: str, **overrides: Any) -> Settings:
         whatsapp_graph_url=graph_url,
         network_timeout_seconds=2.0,
         delivery_backoff_seconds=1.0,
+        privacy_notice_channels="",  # the first-contact notice has its own tests (tests/privacy)
     )
     values.update(overrides)
     return Settings(**values)
