@@ -22,6 +22,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("bot.training",),
     ("bot.channels",),
     ("bot.core",),
+    ("bot.privacy",),
     ("bot.identity", "bot.nlu"),
     ("bot.tickets",),
     ("bot.outbox",),
