@@ -164,6 +164,13 @@ class Settings(BaseSettings):
     # (then rotating the API keys only voids codes of the last 15 minutes).
     link_code_secret: SecretStr | None = None
 
+    # --- Citizens' data rights (bot/privacy) -----------------------------------------------
+    # The address citizens reach the API at, for the one-time download link of their data
+    # ("https://assist.city.example"); unset: http://CRM_API_HOST:CRM_API_PORT.
+    public_url: str | None = Field(default=None, pattern=r"^https?://[^\s]+$")
+    # How long such a link works (it works once in any case).
+    export_link_hours: float = Field(default=24.0, gt=0, le=24 * 7)
+
     # --- Agent console (/console) ----------------------------------------------------------
     # Send the session cookie only over HTTPS: turn on when the console is served behind TLS.
     console_cookie_secure: bool = False
@@ -255,6 +262,10 @@ class Settings(BaseSettings):
         if url.get_backend_name() == "postgresql":
             url = url.set(drivername="postgresql")  # Rasa's environment has psycopg2, not psycopg 3
         return url.render_as_string(hide_password=False)
+
+    @property
+    def public_base_url(self) -> str:
+        return (self.public_url or f"http://{self.api_host}:{self.api_port}").rstrip("/")
 
     @property
     def rasa_url_list(self) -> list[str]:

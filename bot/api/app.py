@@ -23,6 +23,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bot.api.errors import ApiError
+from bot.api.privacy import build_privacy_router
 from bot.api.schemas import HandlingOut, MessageIn, MessageOut, OptionOut, ReplyOut, TicketOut, printable
 from bot.api.tickets import build_router as build_tickets_router
 from bot.channels.web.routes import mount as mount_web_chat
@@ -261,6 +262,9 @@ def create_app(runtime: Runtime) -> FastAPI:
 
     # Staff replies, ticket detail, and replies fetched by pull-only clients (bot/api/tickets.py).
     app.include_router(build_tickets_router(settings, sessions, delivery), dependencies=[Depends(require_api_key)])
+
+    # A citizen's one-time download of their data (bot/api/privacy.py): the token is the key.
+    app.include_router(build_privacy_router(sessions))
 
     # Webhooks of the channels that are on (WhatsApp; Telegram in webhook mode).
     for router in runtime.routers():

@@ -24,6 +24,9 @@ from bot.core.turns import METADATA_KEY
 from bot.identity.commands import might_be_link_command
 from bot.identity.linking import handle_link_message
 from bot.outbox.delivery import PENDING, SENT
+from bot.privacy.commands import might_be_rights_command
+from bot.privacy.erase import erase_outside_store
+from bot.privacy.requests import handle_rights_message
 from bot.settings import Settings
 from bot.store.citizens import get_or_create_identity
 from bot.store.messages import record_handling, record_inbound, record_outbound
@@ -143,6 +146,12 @@ class Conversation:
             linked = self._handle_link(message_id, replies_in_response)
             if linked is not None:
                 return linked
+        # --- citizens' data rights (bot.privacy): "my data", "erase my data" and their codes ---
+        if inbound.kind == "text" and might_be_rights_command(inbound.text):
+            rights = self._handle_rights(message_id, replies_in_response)
+            if rights is not None:
+                return rights
+        # --- end of data rights ---
         if inbound.edit_of is not None:
             edited = self._handle_edit(message_id, inbound.edit_of, replies_in_response)
             if edited is not None:
@@ -345,6 +354,23 @@ class Conversation:
             reply = record_outbound(session, inbound=message, text=outcome.reply)
             self._mark_reply(reply, replies_in_response)
             reply_ids = [reply.id]
+        return self._result(message_id, replies=[outcome.reply], reply_ids=reply_ids)
+
+    def _handle_rights(self, message_id: int, replies_in_response: bool) -> HandledMessage | None:
+        """"my data", "erase my data" and the code that confirms them: answered here, never by Rasa.
+
+        An erasure also reaches Rasa's tracker store and compacts SQLite files, which only
+        works after the store's commit, so it runs after the unit of work."""
+        with self._sessions.begin() as session:
+            message = session.get(Message, message_id)
+            outcome = handle_rights_message(session, message, settings=self._settings)
+            if outcome is None:
+                return None
+            reply = record_outbound(session, inbound=message, text=outcome.reply)
+            self._mark_reply(reply, replies_in_response)
+            reply_ids = [reply.id]
+        if outcome.erasure is not None:
+            erase_outside_store(self._settings, outcome.erasure)
         return self._result(message_id, replies=[outcome.reply], reply_ids=reply_ids)
 
     def answer_directly(

@@ -49,3 +49,7 @@ class PrivacyRequest(Base):
     download_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     download_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     downloaded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The outbound messages that carried the code and the link: their texts are blanked once
+    # the code or the link is spent, so the store does not keep a usable copy.
+    code_message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    link_message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))

@@ -82,6 +82,8 @@ class TelegramHandlers:
                 # Linking this chat to the citizen's other channels is the core's (bot.identity):
                 # it reads "/link ..." exactly as typed, like on every channel.
                 CommandHandler("link", self.as_typed, filters=new),
+                # So are /mydata and /erase (bot.privacy: a copy of the citizen's data, its erasure).
+                CommandHandler(["mydata", "erase"], self.as_typed, filters=new),
                 MessageHandler(new & filters.COMMAND, self.unknown_command),
                 MessageHandler(new & filters.TEXT, self.text),
                 MessageHandler(new & ATTACHMENTS, self.text),

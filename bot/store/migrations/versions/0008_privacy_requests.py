@@ -39,6 +39,8 @@ def upgrade() -> None:
         sa.Column("download_hash", sa.String(length=64), nullable=True),
         sa.Column("download_expires_at", _utc(), nullable=True),
         sa.Column("downloaded_at", _utc(), nullable=True),
+        sa.Column("code_message_id", sa.Integer(), nullable=True),
+        sa.Column("link_message_id", sa.Integer(), nullable=True),
         sa.CheckConstraint("kind IN ('export', 'erase')", name=op.f("ck_privacy_requests_kind")),
         sa.CheckConstraint(
             "status IN ('pending', 'confirmed', 'exhausted', 'expired', 'superseded')",
@@ -51,6 +53,12 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["target_identity_id"], ["channel_identities.id"],
             name=op.f("fk_privacy_requests_target_identity_id_channel_identities"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["code_message_id"], ["messages.id"], name=op.f("fk_privacy_requests_code_message_id_messages")
+        ),
+        sa.ForeignKeyConstraint(
+            ["link_message_id"], ["messages.id"], name=op.f("fk_privacy_requests_link_message_id_messages")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_privacy_requests")),
         sa.UniqueConstraint("download_hash", name=op.f("uq_privacy_requests_download_hash")),
