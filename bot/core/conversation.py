@@ -26,7 +26,7 @@ from bot.identity.linking import handle_link_message
 from bot.outbox.delivery import PENDING, SENT
 from bot.privacy.commands import might_be_rights_command
 from bot.privacy.erase import erase_outside_store
-from bot.privacy.requests import handle_rights_message
+from bot.privacy.requests import handle_rights_message, remember_reply
 from bot.settings import Settings
 from bot.store.citizens import get_or_create_identity
 from bot.store.messages import record_handling, record_inbound, record_outbound
@@ -368,6 +368,7 @@ class Conversation:
                 return None
             reply = record_outbound(session, inbound=message, text=outcome.reply)
             self._mark_reply(reply, replies_in_response)
+            remember_reply(outcome, reply)
             reply_ids = [reply.id]
         if outcome.erasure is not None:
             erase_outside_store(self._settings, outcome.erasure)

@@ -4,12 +4,14 @@ The flow, the same on Telegram, WhatsApp, e-mail and the web chat:
 
 1. "my data" (or "erase my data"), optionally naming another address of theirs
    ("my data email ana@example.org"), where the code should go;
-2. a 6-digit code goes to that address, or back to the identity that asked: on e-mail
-   this is what proves the sender, since a From header can be forged;
+2. a 6-digit code goes to that address, or comes in the reply to the identity that asked:
+   on e-mail this is what proves the sender, since a reply goes to the real owner of the
+   address whoever forged the From header;
 3. the citizen types the code where they asked; it works only there, once, for 15
    minutes, with 5 tries, stored only as a keyed hash (``bot.identity.linking``'s keys);
 4. export: a one-time download link (the token stored only as a SHA-256, valid
-   ``settings.export_link_hours``) goes to the address that received the code, where a
+   ``settings.export_link_hours``) goes to the address that received the code (in the
+   reply, when that is where they asked), where a
    button (never the link itself: chat apps open links for previews) downloads the zip;
    erasure: ``erase_citizen`` runs in the same unit of work, and the reply lists the tickets
    a legal hold keeps.
@@ -73,6 +75,8 @@ class RightsOutcome:
     reply: str
     erasure: ErasureReport | None = None
     request: PrivacyRequest | None = None
+    # "code" or "link" when the reply itself carries it (the citizen asked for it here).
+    secret: str | None = None
 
 
 def _code_hash(settings: Settings, identity_id: int, kind: str, code: str) -> str:
@@ -113,10 +117,6 @@ def request_code(session: Session, requester: ChannelIdentity, command: RightsRe
         if target is not None and (target.citizen_id != requester.citizen_id or is_erased_address(target.address)):
             target = None  # not theirs: say the same as when it is, send nothing
         reply = text("rights.code_sent.named", address=(address or command.address or "")[:320], minutes=_minutes())
-    else:
-        reply = text("rights.code_sent.here", label=label(requester.channel), minutes=_minutes())
-    if command.kind == ERASE:
-        reply = f"{reply} {text('rights.erase_warning')}"
     session.execute(select(ChannelIdentity.id).where(ChannelIdentity.id == requester.id).with_for_update())
     recent = session.scalar(select(func.count()).select_from(PrivacyRequest).where(
         PrivacyRequest.identity_id == requester.id, PrivacyRequest.created_at > now - timedelta(hours=1)))
@@ -139,6 +139,14 @@ def request_code(session: Session, requester: ChannelIdentity, command: RightsRe
         request.code_hash, request.status = "-", SUPERSEDED
     session.add(request)
     session.flush()
+    if target is not None and target.id == requester.id:
+        # The reply carries the code; the core hands the stored reply to remember_reply.
+        reply = text("rights.code_sent.here", minutes=_minutes(), code=code)
+        if command.kind == ERASE:
+            reply = f"{reply}\n{text('rights.erase_warning')}"
+        return RightsOutcome("code_sent", reply, request=request, secret="code")
+    if command.kind == ERASE:
+        reply = f"{reply} {text('rights.erase_warning')}"
     if target is not None:
         message = queue_outbound(
             session, identity=target, author="assistant",
@@ -188,19 +196,23 @@ def _send_link(session: Session, request: PrivacyRequest, requester: ChannelIden
     request.download_hash = token_hash(token)
     request.download_expires_at = now + timedelta(hours=settings.export_link_hours)
     hours = f"{settings.export_link_hours:g}"
-    link = queue_outbound(
-        session, identity=target, author="assistant",
-        text=text("rights.link", url=f"{settings.public_base_url}/privacy/download/{token}", hours=hours),
-        meta={"kind": "privacy_link", "subject": text("rights.link_subject")}, now=now,
-    )
-    request.link_message_id = link.id
+    link_text = text("rights.link", url=f"{settings.public_base_url}/privacy/download/{token}", hours=hours)
     audit(session, "citizen", "privacy.export_requested", f"citizen:{_public_id(session, request.citizen_id)}",
           {"channel": requester.channel, "delivered_to": target.channel}, now=now)
     if target.id == requester.id:
-        reply = text("rights.link_sent.here", label=label(target.channel))
-    else:
-        reply = text("rights.link_sent.named", address=target.address)
-    return RightsOutcome("exported", reply, request=request)
+        return RightsOutcome("exported", link_text, request=request, secret="link")
+    link = queue_outbound(session, identity=target, author="assistant", text=link_text,
+                          meta={"kind": "privacy_link", "subject": text("rights.link_subject")}, now=now)
+    request.link_message_id = link.id
+    return RightsOutcome("exported", text("rights.link_sent", address=target.address), request=request)
+
+
+def remember_reply(outcome: RightsOutcome, reply: Message) -> None:
+    """The stored reply that carries a code or a link, so that it is blanked once spent."""
+    if outcome.request is not None and outcome.secret == "code":
+        outcome.request.code_message_id = reply.id
+    elif outcome.request is not None and outcome.secret == "link":
+        outcome.request.link_message_id = reply.id
 
 
 def _public_id(session: Session, citizen_id: int) -> str:

@@ -45,12 +45,10 @@ def test_my_data_code_link_download_once(db_url: str) -> None:
     with api_client(db_url, public_url="https://assist.city.example") as client:
         build_citizen(client, db_url)
         asked = _say(client, "My data")
-        assert "6-digit code to this web chat" in asked["replies"][0]
+        assert "send this code back here" in asked["replies"][0]
         assert asked["handling"]["kind"] == "privacy_request"
-        code = _code(_fetched(client))
-        done = _say(client, f"{code[:3]} {code[3:]}")
-        assert "download link" in done["replies"][0]
-        (link,) = [t for t in _fetched(client) if "/privacy/download/" in t]
+        code = _code(asked["replies"])
+        (link,) = _say(client, f"{code[:3]} {code[3:]}")["replies"]
         url = re.search(r"https://assist\.city\.example(/privacy/download/\S+)", link)[1]
         page = client.get(url)
         assert page.status_code == 200 and "<form" in page.text and "no-store" in page.headers["cache-control"]
@@ -82,26 +80,24 @@ def test_a_named_address_not_theirs_gets_the_same_reply_and_nothing_is_sent(db_u
         # Guessed codes on the intruder's chat confirm nothing.
         for _ in range(MAX_WRONG_CODES + 1):
             reply = _say(client, "123456", sender="intruder")
-            assert "download" not in reply["replies"][0]
+            assert "/privacy/download/" not in reply["replies"][0]
 
 
 def test_wrong_codes_then_dead_and_a_replayed_code_does_nothing(db_url: str) -> None:
     with api_client(db_url) as client:
         build_citizen(client, db_url)
-        _say(client, "/mydata")
-        code = _code(_fetched(client))
+        code = _code(_say(client, "/mydata")["replies"])
         wrong = f"{(int(code) + 1) % 1_000_000:06d}"
         replies = [_say(client, wrong)["replies"][0] for _ in range(MAX_WRONG_CODES)]
         assert "4 tries left" in replies[0] and "no longer works" in replies[-1]
         late = _say(client, code)  # the right code, after the request died: not an export
-        assert "download" not in late["replies"][0]
+        assert "/privacy/download/" not in late["replies"][0]
         assert not [t for t in _fetched(client) if "/privacy/download/" in t]
         # A fresh request; its code confirmed once, then replayed.
-        _say(client, "send me my data")
-        code = _code(_fetched(client))
-        assert "download link" in _say(client, code)["replies"][0]
+        code = _code(_say(client, "send me my data")["replies"])
+        assert "/privacy/download/" in _say(client, code)["replies"][0]
         replay = _say(client, code)
-        assert "download link" not in replay["replies"][0]
+        assert "/privacy/download/" not in replay["replies"][0]
     with session_factory(db_url)() as session:
         statuses = list(session.scalars(sa.select(PrivacyRequest.status).order_by(PrivacyRequest.id)))
     assert statuses == ["exhausted", "confirmed"]
@@ -113,7 +109,7 @@ def test_erase_my_data_over_the_chat(db_url: str) -> None:
         built = build_citizen(client, db_url)
         asked = _say(client, "erase my data")
         assert "erases your data for good" in asked["replies"][0]
-        code = _code(_fetched(client))
+        code = _code(asked["replies"])
         done = _say(client, code)
         assert done["replies"][0].startswith("Done: your data has been erased")
         job(session_factory(db_url), settings)
