@@ -39,14 +39,23 @@ def _when(value: datetime | None) -> str | None:
 
 
 def find_citizen(session: Session, ref: str | int) -> Citizen:
-    """A citizen by row id or public id (staff see the public id in the console)."""
+    """A citizen by row id, public id (what the console shows), or ``channel:address``
+    (``email:ana@example.org``, ``telegram:123456789``)."""
     citizen = None
-    if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
+    if isinstance(ref, int) or ref.strip().isdigit():
         citizen = session.get(Citizen, int(ref))
-    if citizen is None and isinstance(ref, str):
+    elif ":" in ref:
+        channel, _, address = ref.strip().partition(":")
+        identity = session.scalars(select(ChannelIdentity).where(
+            ChannelIdentity.channel == channel.lower(), ChannelIdentity.address == address)).one_or_none()
+        if identity is None and channel.lower() == "email":
+            identity = session.scalars(select(ChannelIdentity).where(
+                ChannelIdentity.channel == "email", ChannelIdentity.address == address.lower())).one_or_none()
+        citizen = identity.citizen if identity is not None else None
+    else:
         citizen = session.scalars(select(Citizen).where(Citizen.public_id == ref.strip().lower())).one_or_none()
     if citizen is None:
-        raise CitizenNotFound(f"no citizen {ref!r}")
+        raise CitizenNotFound("no such citizen")
     return citizen
 
 
