@@ -191,6 +191,26 @@ def erase_citizen(
                                          .execution_options(synchronize_session=False)).rowcount
 
     if erased_identity_ids:
+        # An address the citizen asked a /link code for that never wrote to us is theirs too
+        # (or a typo), and exists only because they typed it.
+        typed = session.scalars(select(ChannelIdentity).join(LinkCode, LinkCode.target_identity_id
+                                                             == ChannelIdentity.id)
+                                .where(LinkCode.identity_id.in_(erased_identity_ids),
+                                       ChannelIdentity.citizen_id != citizen_id))
+        for target in list(typed):
+            wrote = session.scalar(select(Message.id).where(Message.identity_id == target.id,
+                                                            Message.direction == "in").limit(1))
+            if wrote is None and not is_erased_address(target.address):
+                target.address = f"{ERASED_ADDRESS_PREFIX}{target.public_id}"
+                report.identities += 1
+                session.execute(update(Message).where(Message.identity_id == target.id).values(
+                    text=ERASED, meta={}, external_id=None, delivery_error=None)
+                    .execution_options(synchronize_session=False))
+                session.execute(update(Message).where(Message.identity_id == target.id,
+                                                      Message.delivery_status.in_(("pending", "sending")))
+                                .values(delivery_status="failed", next_attempt_at=None, lease_expires_at=None,
+                                        delivery_error="not sent: the citizen's data was erased")
+                                .execution_options(synchronize_session=False))
         # Link codes to or from these identities; the merge record keeps only ids.
         codes = select(LinkCode.id).where(or_(LinkCode.identity_id.in_(erased_identity_ids),
                                               LinkCode.target_identity_id.in_(erased_identity_ids)))
@@ -211,6 +231,15 @@ def erase_citizen(
             identity.address = f"{ERASED_ADDRESS_PREFIX}{identity.public_id}"
             report.identities += 1
     citizen.display_name = None
+    # Records merged into this one (bot.identity.merge) stay behind empty, maybe with a name.
+    merged, frontier = set(), {citizen_id}
+    while frontier:
+        frontier = set(session.scalars(select(CitizenMerge.merged_citizen_id)
+                                       .where(CitizenMerge.kept_citizen_id.in_(frontier)))) - merged - {citizen_id}
+        merged |= frontier
+    for other in session.scalars(select(Citizen).where(Citizen.id.in_(merged))) if merged else ():
+        other.display_name = None
+        other.erased_at = other.erased_at or now
     first_time = citizen.erased_at is None
     citizen.erased_at = citizen.erased_at or now
     session.flush()

@@ -10,7 +10,9 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
+from bot.identity.linking import request_code
 from bot.identity.merge import merge_citizens
+from bot.settings import Settings
 from bot.store.citizens import get_or_create_identity
 from bot.store.db import make_engine, session_factory
 from bot.store.models import ChannelIdentity, Citizen, Message
@@ -20,6 +22,7 @@ from bot.tickets.status import CLOSED, RESOLVED
 from tests.api.api_client import AUTH, post
 
 NAME = "Zorana Quillfeather"
+TYPED_ADDRESS = "zq.other@example.net"
 WEB_SENDER = "web-visitor-7f3e9a2b"
 EMAIL = "zorana.quill@example.org"
 WHATSAPP = "4915123456789"
@@ -32,7 +35,7 @@ NOTE = "Internal: caller sounded upset about Willowmere"
 BYSTANDER_TEXT = "Bystander Oswin Pettigrew asks about the Brackenfield library hours"
 
 # What must be gone after erasure; the words are chosen to occur nowhere else.
-NEEDLES = (NAME, "Quillfeather", WEB_SENDER, EMAIL, WHATSAPP, "Willowmere", "hedge at")
+NEEDLES = (NAME, "Quillfeather", WEB_SENDER, EMAIL, WHATSAPP, TYPED_ADDRESS, "Willowmere", "hedge at")
 
 
 @dataclass
@@ -64,6 +67,11 @@ def build_citizen(client, db_url: str) -> Built:
         email = get_or_create_identity(session, "email", EMAIL)
         wa = get_or_create_identity(session, "whatsapp", WHATSAPP)
         session.flush()
+        # The e-mail's own record had the name; merging leaves that record behind.
+        session.get(Citizen, email.citizen_id).display_name = NAME
+        # A /link code to an address that never wrote to us (through the real linking flow).
+        outcome = request_code(session, web, "email", TYPED_ADDRESS, settings=_email_on())
+        assert outcome.kind == "code_sent", outcome
         merge_citizens(session, web.citizen_id, email.citizen_id, actor="citizen")
         merge_citizens(session, web.citizen_id, wa.citizen_id, actor="citizen")
         ticket = session.scalars(sa.select(Ticket).where(Ticket.public_id == tickets[0])).one()
@@ -78,6 +86,12 @@ def build_citizen(client, db_url: str) -> Built:
         bystander_id = session.scalars(
             sa.select(ChannelIdentity.citizen_id).where(ChannelIdentity.address == "bystander-1")).one()
     return Built(citizen_id, bystander_id, tickets, senders)
+
+
+def _email_on() -> Settings:
+    return Settings(_env_file=None, api_keys="test-key-0123456789abcdef", imap_host="127.0.0.1",
+                    email_address="info@city.example", imap_user="info", imap_password="secret-password-x",
+                    smtp_host="127.0.0.1")
 
 
 def _raw_email(session, sender: str, body: str) -> None:
