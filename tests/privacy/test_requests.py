@@ -14,7 +14,7 @@ from bot.privacy.models import PrivacyRequest
 from bot.privacy.requests import MAX_WRONG_CODES
 from bot.settings import Settings
 from bot.store.db import session_factory
-from bot.store.models import Citizen, Message
+from bot.store.models import ChannelIdentity, Citizen, Message
 from tests.api.api_client import AUTH, api_client, post
 from tests.privacy.helpers import EMAIL, NEEDLES, TEXTS, WEB_SENDER, build_citizen, find_in_database
 
@@ -116,3 +116,20 @@ def test_erase_my_data_over_the_chat(db_url: str) -> None:
     assert find_in_database(db_url, NEEDLES) == []
     with session_factory(db_url)() as session:
         assert session.get(Citizen, built.citizen_id).erased_at is not None
+
+
+def test_a_named_address_of_theirs_gets_the_code_and_the_link(db_url: str) -> None:
+    with api_client(db_url) as client:
+        build_citizen(client, db_url)  # EMAIL is linked to WEB_SENDER
+        asked = _say(client, f"my data email {EMAIL.upper()}")["replies"][0]
+        assert EMAIL in asked and not re.search(r"\b\d{6}\b", asked)  # the code went to the e-mail, not here
+        with session_factory(db_url)() as session:
+            (code_mail,) = session.scalars(sa.select(Message).join(ChannelIdentity).where(
+                ChannelIdentity.address == EMAIL, Message.direction == "out"))
+            code = _code([code_mail.text])
+        done = _say(client, code)["replies"][0]
+        assert f"sent the download link to {EMAIL}" in done
+        with session_factory(db_url)() as session:
+            mails = list(session.scalars(sa.select(Message.text).join(ChannelIdentity).where(
+                ChannelIdentity.address == EMAIL, Message.direction == "out").order_by(Message.id)))
+        assert mails[0] == "[spent]" and "/privacy/download/" in mails[1]
