@@ -241,8 +241,8 @@ def handle_rights_message(session: Session, message: Message, *, settings: Setti
         outcome = RightsOutcome("usage", text(f"rights.usage.{command.kind}"))
     else:
         outcome = request_code(session, identity, command, settings=settings, now=now)
-    if outcome.kind != "erased":  # an erased message keeps no trace of what it was
-        record_handling(message, intent=None, confidence=None, handling=HANDLING)
+    # Only the kind of handling: after an erasure the message's text is already "[erased]".
+    record_handling(message, intent=None, confidence=None, handling=HANDLING)
     return outcome
 
 
