@@ -26,18 +26,18 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, func, inspect, or_, select, update
+from sqlalchemy import MetaData, Table, delete, func, inspect, or_, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.identity.models import CitizenMerge, LinkCode
+from bot.privacy import tables
 from bot.privacy.models import PrivacyRequest
 from bot.settings import Settings
 from bot.staff.audit import SignedInActor, audit
 from bot.staff.models import StaffUser
-from bot.store.db import Base, make_engine
+from bot.store.db import make_engine
 from bot.store.models import ChannelIdentity, Citizen, KbOffer, Message, MessagePart
-from bot.store.schema import load_models
 from bot.store.types import utcnow
 from bot.tickets.models import Ticket, TicketEvent
 from bot.tickets.status import OPEN_STATUSES
@@ -48,6 +48,14 @@ ERASED = "[erased]"
 ERASED_ADDRESS_PREFIX = "erased:"
 # Rasa's SQL tracker store keeps each conversation's events in this table, by sender id.
 TRACKER_EVENTS_TABLE = "events"
+
+
+# Tables of features that live beside or above this package, found by name when installed:
+# (table, the column naming the citizen ("citizen_id") or one of their tickets, then "delete"
+# or the text columns to replace by "[erased]"). A feature that keeps citizen text adds its line.
+OTHER_TABLES: tuple[tuple[str, str, str | tuple[str, ...]], ...] = (
+    ("consents", "citizen_id", "delete"),
+)
 
 
 class ErasureRefused(ValueError):
@@ -93,11 +101,6 @@ class ErasureReport:
 
 def is_erased_address(address: str) -> bool:
     return address.startswith(ERASED_ADDRESS_PREFIX)
-
-
-def _table(name: str):
-    load_models()
-    return Base.metadata.tables.get(name)
 
 
 def _key_hash(value: str) -> str:
@@ -252,7 +255,7 @@ def erase_citizen(
 
 def _erase_raw_email(session: Session, addresses: set[str], ticket_ids: list[int]) -> int:
     """The e-mail channel keeps every mail as it arrived (headers, body, attachment metadata)."""
-    table = _table("email_inbound")
+    table = tables.installed_table("email_inbound")
     if table is None or not (addresses or ticket_ids):
         return 0
     conditions = []
@@ -277,16 +280,29 @@ def _erase_other_tables(session: Session, citizen_id: int, whatsapp_addresses: l
                         ticket_ids: list[int]) -> int:
     """Tables owned by features above or beside this package, found by name."""
     count = 0
-    consents = _table("consents")
-    if consents is not None and "citizen_id" in consents.c:
-        count += session.execute(delete(consents).where(consents.c.citizen_id == citizen_id)).rowcount
-    webhooks = _table("whatsapp_webhooks")
+    for name, key, action in OTHER_TABLES:
+        table = tables.installed_table(name)
+        if table is None or key not in table.c:
+            continue  # that feature is not installed here
+        if key == "citizen_id":
+            where = table.c.citizen_id == citizen_id
+        elif ticket_ids:
+            where = table.c[key].in_(ticket_ids)
+        else:
+            continue
+        if action == "delete":
+            count += session.execute(delete(table).where(where)).rowcount
+        else:
+            columns = [c for c in action if c in table.c]
+            if columns:
+                count += session.execute(update(table).where(where).values({c: ERASED for c in columns})).rowcount
+    webhooks = tables.installed_table("whatsapp_webhooks")
     if webhooks is not None and whatsapp_addresses:
         # Deliveries not yet handled still hold the raw payload, phone number and text included.
         count += session.execute(delete(webhooks).where(or_(*[
             webhooks.c.body.contains(f'"{address}"', autoescape=True) for address in whatsapp_addresses
         ]))).rowcount
-    proposals = _table("kb_proposals")
+    proposals = tables.installed_table("kb_proposals")
     if proposals is not None:
         sources = select(Message.id).where(Message.citizen_id == citizen_id, Message.text == ERASED)
         conditions = [proposals.c.source_message_id.in_(sources)]
@@ -307,8 +323,6 @@ def erase_tracker(settings: Settings, senders: Iterable[str]) -> int | None:
     try:
         if not inspect(engine).has_table(TRACKER_EVENTS_TABLE):
             return None
-        from sqlalchemy import MetaData, Table
-
         events = Table(TRACKER_EVENTS_TABLE, MetaData(), autoload_with=engine)
         if not senders:
             return 0

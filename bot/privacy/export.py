@@ -20,9 +20,8 @@ import jinja2
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.store.db import Base
+from bot.privacy import tables
 from bot.store.models import ChannelIdentity, Citizen, Message
-from bot.store.schema import load_models
 from bot.store.types import utcnow
 from bot.tickets.models import Ticket, TicketEvent
 
@@ -67,8 +66,7 @@ def _author(message: Message) -> str:
 
 def _consents(session: Session, citizen_id: int) -> list[dict[str, Any]] | None:
     """Rows of the consents table if this installation has one (another feature owns it)."""
-    load_models()
-    table = Base.metadata.tables.get(CONSENTS_TABLE)
+    table = tables.installed_table(CONSENTS_TABLE)
     if table is None or "citizen_id" not in table.c:
         return None
     rows = session.execute(select(table).where(table.c.citizen_id == citizen_id)).mappings()
