@@ -158,7 +158,7 @@ def request_code(session: Session, requester: ChannelIdentity, command: RightsRe
     return RightsOutcome("code_sent", reply, request=request)
 
 
-def confirm_code(session: Session, message: Message, requester: ChannelIdentity, code: str, *, settings: Settings,
+def confirm_code(session: Session, requester: ChannelIdentity, code: str, *, settings: Settings,
                  now: datetime) -> RightsOutcome | None:
     request = latest_request(session, requester, for_update=True)
     if request is None or request.status != PENDING:
@@ -234,7 +234,7 @@ def handle_rights_message(session: Session, message: Message, *, settings: Setti
         recent = latest_request(session, identity)
         if recent is None or recent.created_at <= now - BARE_CODE_WINDOW:
             return None
-        outcome = confirm_code(session, message, identity, command.code, settings=settings, now=now)
+        outcome = confirm_code(session, identity, command.code, settings=settings, now=now)
         if outcome is None:
             return None
     elif isinstance(command, RightsUsage):

@@ -133,3 +133,32 @@ def test_a_named_address_of_theirs_gets_the_code_and_the_link(db_url: str) -> No
             mails = list(session.scalars(sa.select(Message.text).join(ChannelIdentity).where(
                 ChannelIdentity.address == EMAIL, Message.direction == "out").order_by(Message.id)))
         assert mails[0] == "[spent]" and "/privacy/download/" in mails[1]
+
+
+def test_rate_limit_and_an_expired_code(session) -> None:
+    from datetime import timedelta
+
+    from bot.privacy.requests import CODE_TTL, REQUESTS_PER_HOUR, handle_rights_message
+    from bot.store.citizens import get_or_create_identity
+    from bot.store.messages import record_inbound
+    from bot.store.types import utcnow
+
+    settings = Settings(_env_file=None, api_keys="test-key-0123456789abcdef")
+    identity = get_or_create_identity(session, "telegram", "555000111")
+    now = utcnow()
+
+    def say(text: str, at=now):
+        message, _ = record_inbound(session, identity, text)
+        return handle_rights_message(session, message, settings=settings, now=at)
+
+    first = say("my data")
+    assert first.kind == "code_sent"
+    code = _code([first.reply])
+    late = say(code, at=now + CODE_TTL + timedelta(seconds=1))
+    assert late.kind == "expired" and "expired" in late.reply
+    assert say(code, at=now + CODE_TTL + timedelta(seconds=2)) is None  # dead now: for the assistant
+    for _ in range(REQUESTS_PER_HOUR - 1):
+        assert say("erase my data").kind == "code_sent"
+    limited = say("erase my data")
+    assert limited.kind == "rate_limited" and "limit" in limited.reply
+    assert say("my data", at=now + timedelta(hours=1, seconds=1)).kind == "code_sent"
