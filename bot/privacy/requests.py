@@ -70,7 +70,7 @@ SPENT = "[spent]"
 
 @dataclass(frozen=True)
 class RightsOutcome:
-    # code_sent, usage, rate_limited, no_code, expired, code_dead, wrong_code, exported, erased
+    # code_sent, usage, rate_limited, code_spent, expired, code_dead, wrong_code, exported, erased
     kind: str
     reply: str
     erasure: ErasureReport | None = None
@@ -161,8 +161,12 @@ def request_code(session: Session, requester: ChannelIdentity, command: RightsRe
 def confirm_code(session: Session, requester: ChannelIdentity, code: str, *, settings: Settings,
                  now: datetime) -> RightsOutcome | None:
     request = latest_request(session, requester, for_update=True)
-    if request is None or request.status != PENDING:
-        return None  # digits that answer nothing of ours: for the assistant (or the link flow)
+    if request is None:
+        return None
+    if request.status != PENDING:
+        if hmac.compare_digest(request.code_hash, _code_hash(settings, requester.id, request.kind, code)):
+            return RightsOutcome("code_spent", text("rights.code_spent"), request=request)  # a replay
+        return None  # digits that answer nothing of ours: for the assistant
     if now >= request.expires_at:
         request.status = EXPIRED
         _spend(session, request.code_message_id)
