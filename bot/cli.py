@@ -15,7 +15,7 @@ _COMMAND_MODULES = [
     "bot.store.commands",
     "bot.run_commands",
     "bot.console.commands",
-    "bot.privacy.commands",
+    "bot.privacy.cli",
 ]
 
 

@@ -198,6 +198,13 @@ class Settings(BaseSettings):
     # (then rotating the API keys only voids codes of the last 15 minutes).
     link_code_secret: SecretStr | None = None
 
+    # --- Citizens' data rights (bot/privacy) -----------------------------------------------
+    # The address citizens reach the API at, for the one-time download link of their data
+    # ("https://assist.city.example"); unset: http://CRM_API_HOST:CRM_API_PORT.
+    public_url: str | None = Field(default=None, pattern=r"^https?://[^\s]+$")
+    # How long such a link works (it works once in any case).
+    export_link_hours: float = Field(default=24.0, gt=0, le=24 * 7)
+
     # --- Agent console (/console) ----------------------------------------------------------
     # Send the session cookie only over HTTPS: turn on when the console is served behind TLS.
     console_cookie_secure: bool = False
@@ -395,6 +402,10 @@ class Settings(BaseSettings):
         if self.action_server_url:
             return [u.strip().rstrip("/") for u in self.action_server_url.split(",") if u.strip()]
         return [f"http://127.0.0.1:{self.action_server_port + i}" for i in range(self.action_servers)]
+
+    @property
+    def public_base_url(self) -> str:
+        return (self.public_url or f"http://{self.api_host}:{self.api_port}").rstrip("/")
 
     @property
     def rasa_url_list(self) -> list[str]:

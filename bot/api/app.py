@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from bot.api.errors import ApiError
 from bot.api.observability import RequestIdMiddleware
 from bot.api.observability import build_router as build_metrics_router
+from bot.api.privacy import build_privacy_router
 from bot.api.schemas import HandlingOut, MessageIn, MessageOut, OptionOut, ReplyOut, TicketOut, printable
 from bot.api.tickets import build_router as build_tickets_router
 from bot.channels.web.routes import mount as mount_web_chat
@@ -269,6 +270,8 @@ def create_app(runtime: Runtime) -> FastAPI:
 
     # GET /metrics (Prometheus), for loopback and private addresses or with CRM_METRICS_TOKEN.
     app.include_router(build_metrics_router(runtime))
+    # A citizen's one-time download of their data (bot/api/privacy.py): the token is the key.
+    app.include_router(build_privacy_router(sessions))
 
     # Webhooks of the channels that are on (WhatsApp; Telegram in webhook mode).
     for router in runtime.routers():

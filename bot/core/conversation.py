@@ -30,6 +30,9 @@ from bot.observability.logs import bound_request_id, current_request_id, log_eve
 from bot.observability.metrics import RASA, STORE, count_message, measuring_turn, timed
 from bot.outbox.delivery import PENDING, SENT
 from bot.privacy import notice as privacy_notice
+from bot.privacy.commands import might_be_rights_command
+from bot.privacy.erase import erase_outside_store
+from bot.privacy.requests import handle_rights_message, remember_reply
 from bot.settings import Settings
 from bot.store.citizens import get_or_create_identity
 from bot.store.messages import record_handling, record_inbound, record_outbound
@@ -229,6 +232,12 @@ class Conversation:
             linked = self._handle_link(message_id, replies_in_response)
             if linked is not None:
                 return linked
+        # --- citizens' data rights (bot.privacy): "my data", "erase my data" and their codes ---
+        if inbound.kind == "text" and might_be_rights_command(inbound.text):
+            rights = self._handle_rights(message_id, replies_in_response)
+            if rights is not None:
+                return rights
+        # --- end of data rights ---
         if inbound.edit_of is not None:
             edited = self._handle_edit(message_id, inbound.edit_of, replies_in_response)
             if edited is not None:
@@ -433,6 +442,24 @@ class Conversation:
             reply = record_outbound(session, inbound=message, text=outcome.reply)
             self._mark_reply(reply, replies_in_response)
             reply_ids = [reply.id]
+        return self._result(message_id, replies=[outcome.reply], reply_ids=reply_ids)
+
+    def _handle_rights(self, message_id: int, replies_in_response: bool) -> HandledMessage | None:
+        """"my data", "erase my data" and the code that confirms them: answered here, never by Rasa.
+
+        An erasure also reaches Rasa's tracker store and compacts SQLite files, which only
+        works after the store's commit, so it runs after the unit of work."""
+        with self._transaction() as session:
+            message = session.get(Message, message_id)
+            outcome = handle_rights_message(session, message, settings=self._settings)
+            if outcome is None:
+                return None
+            reply = record_outbound(session, inbound=message, text=outcome.reply)
+            self._mark_reply(reply, replies_in_response)
+            remember_reply(outcome, reply)
+            reply_ids = [reply.id]
+        if outcome.erasure is not None:
+            erase_outside_store(self._settings, outcome.erasure)
         return self._result(message_id, replies=[outcome.reply], reply_ids=reply_ids)
 
     def _handle_privacy(

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.alerts.job import queue_digests, raise_alerts
 from bot.alerts.mail import Mailer, deliver_pending
+from bot.privacy.jobs import job as privacy_requests_job
 from bot.privacy.retention import run_retention
 from bot.scheduler.models import JobLease
 from bot.store.types import utcnow
@@ -73,11 +74,17 @@ def _retention(ctx: JobContext) -> object:
     return run_retention(ctx.sessions, ctx.settings, ctx.now)
 
 
+def _data_requests(ctx: JobContext) -> object:
+    return privacy_requests_job(ctx.sessions, ctx.settings, ctx.now)
+
+
 JOBS: tuple[Job, ...] = (
     Job("alerts", _alerts),
     Job("digests", _digests),
     Job("staff_mail", _staff_mail),
     Job("retention", _retention, every=timedelta(hours=1)),
+    # Erasures held by an open ticket, finished once it closes; expired codes and download links.
+    Job("data_requests", _data_requests, every=timedelta(minutes=5)),
 )
 
 

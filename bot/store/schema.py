@@ -20,6 +20,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "bot.channels.email.models",
     "bot.alerts.models",
     "bot.scheduler.models",
+    "bot.privacy.models",
 )
 
 

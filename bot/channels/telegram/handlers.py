@@ -85,6 +85,8 @@ class TelegramHandlers:
                 # "/privacy", "/stop", "/notify": read by the core like "privacy", "stop" and "notify me"
                 # on every channel (bot.privacy.notice).
                 CommandHandler(["privacy", "stop", "notify"], self.as_typed, filters=new),
+                # So are /mydata and /erase (bot.privacy: a copy of the citizen's data, its erasure).
+                CommandHandler(["mydata", "erase"], self.as_typed, filters=new),
                 MessageHandler(new & filters.COMMAND, self.unknown_command),
                 MessageHandler(new & filters.TEXT, self.text),
                 MessageHandler(new & ATTACHMENTS, self.text),

@@ -334,3 +334,18 @@ def test_an_update_that_never_stores_is_given_up_after_the_window_and_the_rest_g
     assert [m.text for m in _stored(db_url)] == ["hello"]
     assert any(f"update {stuck['update_id']} could not be stored for" in r.getMessage() and "lost" in r.getMessage()
                for r in caplog.records)
+
+
+def test_mydata_reaches_the_conversation_and_the_code_and_link_arrive_in_the_chat(db_url, standin):
+    """/mydata and /erase are the core's (bot.privacy): the code and then the download link come back in the chat."""
+    import re
+
+    rasa = FakeRasa(db_url)
+    with PollingBot(telegram_settings(db_url, standin), rasa, standin):
+        standin.push(standin.updates.text(21, "/mydata"))
+        (asked,) = standin.wait_for_sent(21)
+        code = re.search(r"\b(\d{6})\b", asked.text)[1]
+        standin.push(standin.updates.text(21, code))
+        _, link = standin.wait_for_sent(21, 2)
+    assert rasa.seen == []
+    assert "/privacy/download/" in link.text
