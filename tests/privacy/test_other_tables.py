@@ -43,9 +43,18 @@ def test_consents_are_exported_and_erased_when_the_table_exists(db_url: str, mon
         CONSENTS.drop(engine)
 
 
-def test_without_the_table_there_are_no_consents_in_the_export(db_url: str) -> None:
+def test_the_real_consents_are_exported_and_erased(db_url: str) -> None:
+    from bot.identity.consent import give_consent
+    from bot.identity.models import Consent
+
     with session_factory(db_url).begin() as session:
-        citizen = Citizen()
-        session.add(citizen)
+        citizen, other = Citizen(), Citizen()
+        session.add_all([citizen, other])
         session.flush()
-        assert "consents" not in export_citizen(session, citizen.id)
+        give_consent(session, citizen.id, "notifications", channel="telegram", source="notify me")
+        give_consent(session, other.id, "notifications", channel="email", source="notify me")
+        consents = export_citizen(session, citizen.id)["consents"]
+        assert [(c["purpose"], c["channel"]) for c in consents] == [("notifications", "telegram")]
+        erase_citizen(session, citizen.id, actor="system", reason="test")
+        left = session.scalars(sa.select(Consent.citizen_id)).all()
+        assert left == [other.id]
