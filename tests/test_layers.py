@@ -19,6 +19,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("bot.api", "bot.cli", "bot.run_commands"),
     ("bot.console",),
     ("bot.runtime", "bot.stack"),
+    ("bot.modelbuilds",),
     ("bot.training",),
     ("bot.channels",),
     ("bot.core",),

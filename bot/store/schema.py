@@ -18,6 +18,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "bot.console.models",
     "bot.console.insights_models",
     "bot.channels.email.models",
+    "bot.modelbuilds.models",
 )
 
 
