@@ -1,4 +1,4 @@
-"""`python -m bot train`, `run`, `channel <name>` (a channel's own worker) and `deliveries`: the commands that start processes."""
+"""`python -m bot train`, `run`, `channel <name>` (a channel's own worker), `deliveries` and `trainer`: the commands that start processes."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import signal
+import threading
 
 from bot.settings import PROJECT_ROOT
 
@@ -25,13 +26,18 @@ def _run(args: argparse.Namespace) -> int:
     from bot.channels.registry import enabled_channels, sending_channels, worker_channels
     from bot.settings import get_settings
     from bot.stack import Stack, StackConfig
+    from bot.modelbuilds.trainer import start_model
+    from bot.runtime import build_runtime
     from bot.store.db import upgrade_database
-    from bot.training import train
 
     # This process only supervises the others; each of them builds its own runtime.
     settings = get_settings()
     upgrade_database(settings.database_url)
-    model = train(quiet=False)
+    # --- KB learning loop: after a rollback the active model, else train as before (bot.modelbuilds.trainer) ---
+    with build_runtime(settings) as runtime:
+        model, why = start_model(runtime.sessions, kb_dir=settings.kb_dir, models_dir=settings.models_dir)
+    print(f"model: {why}", flush=True)
+    # --- end of the KB learning loop ---
     config = StackConfig(
         model=model,
         database_url=settings.database_url,
@@ -42,6 +48,8 @@ def _run(args: argparse.Namespace) -> int:
         action_port=settings.action_server_port,
         channel_workers=worker_channels(settings),
         deliveries=bool(sending_channels(settings)),
+        trainer=True,
+        rasa_token=settings.rasa_token.get_secret_value() if settings.rasa_token is not None else None,
     )
     channels = enabled_channels(settings)
     print(f"channels on: generic API and web chat{''.join(', ' + c for c in channels)}", flush=True)
@@ -98,6 +106,21 @@ def _deliveries(_args: argparse.Namespace) -> int:
     return 0
 
 
+# --- KB learning loop -------------------------------------------------------------------------
+def _trainer(_args: argparse.Namespace) -> int:
+    """Trains approved KB changes one at a time and loads each new model into every Rasa process."""
+    from bot.runtime import build_runtime
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda _signum, _frame: stop.set())
+    with build_runtime() as runtime:
+        runtime.model_loop.run_forever(stop, poll_seconds=runtime.settings.trainer_poll_seconds)
+    return 0
+# --- end of the KB learning loop ---
+
+
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
     from bot.channels.registry import CHANNELS
 
@@ -111,3 +134,5 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     channel.set_defaults(func=_channel)
     deliveries = subparsers.add_parser("deliveries", help="deliver queued outbound messages, retrying failures")
     deliveries.set_defaults(func=_deliveries)
+    trainer = subparsers.add_parser("trainer", help="train approved KB changes and load the model into every Rasa process")
+    trainer.set_defaults(func=_trainer)

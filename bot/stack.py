@@ -52,6 +52,10 @@ class StackConfig:
     channel_workers: list[str] = field(default_factory=list)
     # Run `python -m bot deliveries` (needed as soon as any channel can send).
     deliveries: bool = False
+    # Run `python -m bot trainer` (the KB learning loop: approved KB changes trained and loaded).
+    trainer: bool = False
+    # Rasa's --auth-token for its model API; None: a random one per run (Stack.rasa_token).
+    rasa_token: str | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
     # Only for the Rasa process (e.g. CRM_ENCODER_BACKEND for the benchmark's baseline).
     rasa_extra_env: dict[str, str] = field(default_factory=dict)
@@ -84,10 +88,28 @@ class StackConfig:
         return f"http://{self.host}:{self.action_port}"
 
 
+# `rasa run` takes its token only as --auth-token; on the command line it would be readable by
+# every user of the machine (ps, /proc/<pid>/cmdline). This starts Rasa's own main() in its
+# environment with the token added to sys.argv from the environment, which only the process's
+# owner can read. Sanic's access log (off at Rasa's default level) would log ?token=: kept off.
+_RASA_WITH_TOKEN = (
+    "import os, sys; from rasa.__main__ import main; "
+    "sys.argv = ['rasa', *sys.argv[1:], '--enable-api', '--auth-token', os.environ.pop('CRM_RASA_TOKEN')]; sys.exit(main())"
+)
+
+
+def with_auth_token(rasa_cmd: list[str], token: str) -> tuple[list[str], dict[str, str]]:
+    """``rasa_cmd`` (``[RASA_BIN, "run", ...]``) with the HTTP API on behind ``token``, and the env it needs."""
+    python = Path(rasa_cmd[0]).with_name("python")
+    return [str(python), "-c", _RASA_WITH_TOKEN, *rasa_cmd[1:]], {"CRM_RASA_TOKEN": token, "SANIC_ACCESS_LOG": "False"}
+
+
 class Stack:
     def __init__(self, config: StackConfig) -> None:
         self.config = config
         self._procs: list[tuple[str, subprocess.Popen]] = []
+        # Given to Rasa and the trainer only; never printed or logged.
+        self.rasa_token = config.rasa_token or secrets.token_urlsafe(32)
 
     def _app_env(self) -> dict[str, str]:
         c = self.config
@@ -136,8 +158,13 @@ class Stack:
                 "--credentials", "credentials.yml", "--interface", c.host, "--port", str(c.rasa_port),
                 "--log-file", str(c.log_dir / "rasa-debug.log"),
             ]
+            # --- Rasa's HTTP API: the trainer's PUT /model and GET /status, behind the token ---
             if c.rasa_http_api:
-                rasa_cmd.append("--enable-api")
+                rasa_cmd.append("--enable-api")  # open, with /model/parse: tuning and evaluation only
+                rasa_token_env: dict[str, str] = {}
+            else:
+                rasa_cmd, rasa_token_env = with_auth_token(rasa_cmd, self.rasa_token)
+            # --- end of Rasa's HTTP API ---
             self._spawn(
                 "rasa",
                 rasa_cmd,
@@ -145,6 +172,7 @@ class Stack:
                     {
                         "RASA_ACTION_ENDPOINT": f"{c.action_url}/webhook",
                         "RASA_TRACKER_DB": str(c.tracker_db),
+                        **rasa_token_env,
                         **c.rasa_extra_env,
                     }
                 ),
@@ -159,6 +187,9 @@ class Stack:
                 self._spawn(f"channel-{name}", [str(APP_PYTHON), "-m", "bot", "channel", name], self._app_env())
             if c.deliveries:
                 self._spawn("deliveries", [str(APP_PYTHON), "-m", "bot", "deliveries"], self._app_env())
+            if c.trainer:
+                self._spawn("trainer", [str(APP_PYTHON), "-m", "bot", "trainer"],
+                            {**self._app_env(), "CRM_RASA_TOKEN": self.rasa_token})
             deadline = time.monotonic() + timeout
             self._wait(f"{c.action_url}/health", deadline)
             self._wait(f"{c.rasa_url}/", deadline)
