@@ -24,10 +24,10 @@ def _train(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from bot.channels.registry import enabled_channels, sending_channels, worker_channels
-    from bot.settings import get_settings
-    from bot.stack import Stack, StackConfig
     from bot.modelbuilds.trainer import start_model
     from bot.runtime import build_runtime
+    from bot.settings import get_settings
+    from bot.stack import Stack, StackConfig
     from bot.store.db import upgrade_database
 
     # This process only supervises the others; each of them builds its own runtime.
