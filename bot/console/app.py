@@ -26,6 +26,7 @@ BASE_NAV: list[tuple[str, str, str]] = [
     ("Audit log", "/console/audit", "supervisor"),
     ("Staff", "/console/admin/staff", "admin"),
     ("Departments", "/console/admin/departments", "admin"),
+    ("Model", "/console/admin/model", "admin"),
 ]
 
 
