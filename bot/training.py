@@ -136,10 +136,10 @@ def inputs_fingerprint(kb_dir: Path | None = None) -> str:
 
 
 def kb_hash(kb_dir: Path) -> str:
-    """A hash of the KB files alone, to tell from the model history which KB content a model was trained on."""
-    digest = hashlib.sha256()
-    _hash_tree(digest, Path(kb_dir), [Path(kb_dir)])
-    return digest.hexdigest()[:16]
+    """The KB content hash (``bot.kb.compile.kb_fingerprint``), shortened: which KB a model was trained on."""
+    from bot.kb.compile import kb_fingerprint
+
+    return kb_fingerprint(kb_dir)[:16]
 
 
 def kb_git_revision(kb_dir: Path) -> str | None:

@@ -148,7 +148,11 @@ def run_swap(work: Path, *, senders: int = 2, pause: float = 0.1, timeout: float
     with Stack(config) as stack:
         token = stack.rasa_token
         # The trainer records what Rasa runs once it answers: then the loop is ready.
-        _wait(lambda: sessions().scalar(select(func.count()).select_from(ModelSwitch)), 120, "the trainer's start")
+        def switches() -> int:
+            with sessions() as session:  # closed at once: on SQLite even a read holds the write lock
+                return session.scalar(select(func.count()).select_from(ModelSwitch)) or 0
+
+        _wait(switches, 300, "the trainer's start")
         with _Traffic(config.api_url, config.api_key, senders=senders, pause=pause) as traffic:
             time.sleep(3)  # traffic on the old model first
             with sessions.begin() as session:
