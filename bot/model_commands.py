@@ -10,15 +10,25 @@ import argparse
 import sys
 
 
+def _runtime():
+    """The runtime, on a database migrated to the newest schema (the tables may be newer than the last `bot run`)."""
+    from bot.runtime import build_runtime
+    from bot.settings import get_settings
+    from bot.store.db import upgrade_database
+
+    settings = get_settings()
+    upgrade_database(settings.database_url)
+    return build_runtime(settings)
+
+
 def _when(value: object) -> str:
     return f"{value:%Y-%m-%d %H:%M:%S} UTC" if value is not None else "-"
 
 
 def _list(args: argparse.Namespace) -> int:
     from bot.modelbuilds import service
-    from bot.runtime import build_runtime
 
-    with build_runtime() as runtime, runtime.sessions() as session:
+    with _runtime() as runtime, runtime.sessions() as session:
         switches = service.history(session, limit=args.limit)
         builds = service.recent_builds(session, limit=args.limit)
         print("model switches (newest first):")
@@ -42,10 +52,9 @@ def _list(args: argparse.Namespace) -> int:
 def _current(_args: argparse.Namespace) -> int:
     from bot.modelbuilds import service
     from bot.modelbuilds.rasa_api import RasaApiError
-    from bot.runtime import build_runtime
 
     status = 0
-    with build_runtime() as runtime:
+    with _runtime() as runtime:
         with runtime.sessions() as session:
             active = service.active_switch(session)
             if active is None:
@@ -65,9 +74,8 @@ def _current(_args: argparse.Namespace) -> int:
 def _rollback(_args: argparse.Namespace) -> int:
     from bot.modelbuilds.rasa_api import RasaApiError
     from bot.modelbuilds.service import NoPreviousModel
-    from bot.runtime import build_runtime
 
-    with build_runtime() as runtime:
+    with _runtime() as runtime:
         try:
             switched = runtime.model_loop.rollback(by="cli")
         except NoPreviousModel as exc:
