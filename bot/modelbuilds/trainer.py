@@ -21,6 +21,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
@@ -73,6 +74,14 @@ class ModelLoop:
             if build is None:
                 return None
             build_id, started_at = build.id, build.started_at
+        try:
+            return self._train_and_load(build_id, started_at)
+        except Exception as exc:
+            # Left "training", the build would block every later one until the trainer restarts.
+            self._fail(build_id, f"the trainer failed unexpectedly, the running model is kept: {type(exc).__name__}: {exc}")
+            raise
+
+    def _train_and_load(self, build_id: int, started_at: datetime | None) -> int:
         log.info("model build %s: training", build_id)
         kb_commit, content = kb_git_revision(self.kb_dir), kb_hash(self.kb_dir)
         try:
@@ -230,6 +239,12 @@ class ModelLoop:
                 if str(exc) != last_problem:
                     log.warning("waiting for the Rasa processes: %s", exc)
                     last_problem = str(exc)
+            except Exception:
+                # The database away for a moment, say: the assistant must not stop for that (bot run
+                # stops every process when one exits), and the next round tries again.
+                log.exception("the trainer's round failed; trying again in %.0f s", max(poll_seconds, 10.0))
+                stop.wait(max(poll_seconds, 10.0))
+                continue
             stop.wait(poll_seconds)
 
 

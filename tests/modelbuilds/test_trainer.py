@@ -7,6 +7,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from bot.modelbuilds import service
 from bot.modelbuilds.models import ModelBuild, ModelSwitch
@@ -190,3 +191,21 @@ def test_the_worker_waits_for_rasa_then_trains(world) -> None:
         stop.set()
         worker.join(5)
     assert training.calls == 1 and len(rasa.loads) == 2
+
+
+def test_an_unexpected_failure_does_not_leave_a_build_blocking_the_queue(world) -> None:
+    loop, _rasa, _training = world
+    loop.record_running()
+    _request(loop)
+
+    def broken(**_kwargs):
+        raise RuntimeError("disk on fire")
+
+    loop._train = broken
+    with pytest.raises(RuntimeError):
+        loop.train_next()
+    with loop.sessions() as s:
+        assert "disk on fire" in s.scalars(select(ModelBuild)).one().error
+    _request(loop)
+    loop._train = world[2]
+    assert loop.train_next() is not None
