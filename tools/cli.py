@@ -124,7 +124,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     ms = subparsers.add_parser("bench-model-swap", help="approval of a KB proposal to the new answer through the API, "
                                "with messages sent throughout the model swap (one training: minutes)")
     ms.add_argument("--senders", type=int, default=2, help="threads posting a known KB question meanwhile")
-    ms.add_argument("--pause", type=float, default=0.1, help="seconds each sender waits between messages")
+    ms.add_argument("--pause", type=float, default=0.2, help="seconds each sender waits between messages")
     ms.set_defaults(func=_bench_model_swap)
 
     shots = subparsers.add_parser("screenshots", help="render the documentation's screenshots from demo data "

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -137,10 +138,12 @@ class ModelLoop:
         for url in self.rasa.urls:
             if before[url] == model.name:
                 continue
+            started = time.monotonic()
             try:
                 self.rasa.load(url, model)
             except RasaApiError as exc:
                 raise RasaApiError(f"{exc}{self._put_back(switched, before)}") from None
+            log.info("%s loaded at %s in %.1f s", model.name, url, time.monotonic() - started)
             switched.append(url)
         after = self.rasa.running()
         wrong = {url: name for url, name in after.items() if name != model.name}

@@ -50,6 +50,9 @@ class SwapResult:
     old_model: str = ""
     new_model: str | None = None
     token_in_logs: list[str] = field(default_factory=list)
+    # API response times over the whole run: the longest is a message that waited out a model load.
+    median_seconds: float = 0.0
+    longest_seconds: float = 0.0
 
 
 class _Traffic:
@@ -61,6 +64,7 @@ class _Traffic:
         self.lock = threading.Lock()
         self.sent = self.ok = 0
         self.kinds: Counter = Counter()
+        self.latencies: list[float] = []
         self.first_new_answer: float | None = None
         self.threads = [threading.Thread(target=self._send_known, args=(i,), daemon=True) for i in range(senders)]
         self.threads.append(threading.Thread(target=self._probe, daemon=True))
@@ -69,9 +73,12 @@ class _Traffic:
         sender = f"swap-{uuid.uuid4().hex[:12]}"
         with self.lock:
             self.sent += 1
+        started = time.perf_counter()
         try:
             response = client.post(f"{self.api_url}/api/v1/messages", headers={"X-API-Key": self.api_key},
                                    json={"channel": "web", "sender": sender, "text": text})
+            with self.lock:
+                self.latencies.append(time.perf_counter() - started)
         except httpx.HTTPError as exc:
             with self.lock:
                 self.kinds[f"error:{type(exc).__name__}"] += 1
@@ -181,6 +188,9 @@ def run_swap(work: Path, *, senders: int = 2, pause: float = 0.1, timeout: float
                 select(func.count()).select_from(Ticket).where(Ticket.reason == "assistant_unavailable")
             ) or 0
     result.sent, result.ok_responses, result.kinds = traffic.sent, traffic.ok, traffic.kinds
+    if traffic.latencies:
+        result.median_seconds = sorted(traffic.latencies)[len(traffic.latencies) // 2]
+        result.longest_seconds = max(traffic.latencies)
     result.token_in_logs = [p.name for p in (work / "log").iterdir() if p.is_file() and token in p.read_text(errors="replace")]
     return result
 
@@ -195,11 +205,13 @@ def report(result: SwapResult) -> str:
         f"messages sent {result.sent}, HTTP 200 {result.ok_responses}, stored {result.stored}, answered {result.answered}, "
         f"escalated as assistant_unavailable {result.unavailable}",
         f"handling: {dict(result.kinds)}",
+        f"API response time: median {result.median_seconds:.2f} s, longest {result.longest_seconds:.1f} s "
+        "(a message that arrived during the load waits for it)",
         f"token found in log files: {result.token_in_logs or 'none'}",
     ])
 
 
-def main(*, senders: int = 2, pause: float = 0.1) -> int:
+def main(*, senders: int = 2, pause: float = 0.2) -> int:
     with tempfile.TemporaryDirectory(prefix="crm-swap-") as tmp:
         result = run_swap(Path(tmp), senders=senders, pause=pause)
     print(report(result))
