@@ -29,6 +29,9 @@ from sqlalchemy import func, select
 from bot.settings import PROJECT_ROOT
 
 QUESTION = "When does the city's compost fair take place?"
+# Rasa caches trained components by their inputs (.rasa/cache): the same change a second time
+# would be packaged, not trained. A word of its own per run makes every run a real training.
+PLACES = ("riverside", "harbour", "old town", "north park", "market square", "east gate", "station", "castle hill")
 ANSWER = "The compost fair is on the first Saturday of May at the recycling depot, 10:00 to 16:00."
 ENTRY_ID = "waste-compost-fair-swap"
 KNOWN = ("When is my bin collected?", "How do I get rid of an old sofa or other bulky items?")
@@ -58,8 +61,8 @@ class SwapResult:
 class _Traffic:
     """Senders posting through the API until stopped; every response is counted."""
 
-    def __init__(self, api_url: str, api_key: str, *, senders: int, pause: float) -> None:
-        self.api_url, self.api_key, self.pause = api_url, api_key, pause
+    def __init__(self, api_url: str, api_key: str, *, senders: int, pause: float, question: str) -> None:
+        self.api_url, self.api_key, self.pause, self.question = api_url, api_key, pause, question
         self.stop = threading.Event()
         self.lock = threading.Lock()
         self.sent = self.ok = 0
@@ -103,7 +106,7 @@ class _Traffic:
     def _probe(self) -> None:
         with httpx.Client(timeout=120.0) as client:
             while not self.stop.is_set():
-                handling = self._post(client, QUESTION)
+                handling = self._post(client, self.question)
                 if handling and handling.get("kb_entry_id") == ENTRY_ID and self.first_new_answer is None:
                     self.first_new_answer = time.monotonic()
                 self.stop.wait(0.5)
@@ -160,10 +163,12 @@ def run_swap(work: Path, *, senders: int = 2, pause: float = 0.1, timeout: float
                 return session.scalar(select(func.count()).select_from(ModelSwitch)) or 0
 
         _wait(switches, 300, "the trainer's start")
-        with _Traffic(config.api_url, config.api_key, senders=senders, pause=pause) as traffic:
+        place = f"{PLACES[uuid.uuid4().int % len(PLACES)]} {uuid.uuid4().hex[:4]}"
+        question = QUESTION.replace("compost fair", f"compost fair at {place}")
+        with _Traffic(config.api_url, config.api_key, senders=senders, pause=pause, question=question) as traffic:
             time.sleep(3)  # traffic on the old model first
             with sessions.begin() as session:
-                proposal = proposals.propose(session, kind=NEW_ENTRY, question=QUESTION, answer=ANSWER,
+                proposal = proposals.propose(session, kind=NEW_ENTRY, question=question, answer=ANSWER,
                                              department="waste", proposed_by="bench")
                 proposals.approve(session, proposal, kb_dir=kb_dir, reviewer="bench", entry_id=ENTRY_ID)
             approved = time.monotonic()
