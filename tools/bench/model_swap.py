@@ -2,8 +2,8 @@
 
 A throwaway stack (Rasa with its token-protected model API, the action server, the API and
 the trainer) runs on a copy of the KB. Senders post a known KB question through the API
-without pause, each message from a new citizen, while a probe asks the proposal's question
-every half second. The proposal is approved with the console's own service function (the
+(``--senders`` threads, ``--pause`` seconds apart), each message from a new citizen, while a
+probe asks the proposal's question every half second. The proposal is approved with the console's own service function (the
 same unit of work as the console's Approve button); the trainer trains and swaps the model.
 The figure is the time from the approval's commit to the first probe answered with the new
 entry. Every message sent must be stored and answered, none escalated as
