@@ -14,6 +14,7 @@ _COMMAND_MODULES = [
     "bot.kb.commands",
     "bot.store.commands",
     "bot.run_commands",
+    "bot.model_commands",
     "bot.console.commands",
     "bot.privacy.cli",
 ]

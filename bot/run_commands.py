@@ -1,5 +1,5 @@
 """`python -m bot train`, `run`, and the commands that start one process each: `api`, `rasa`,
-`actions`, `channel <name>` (a channel's own worker), `deliveries` and `scheduler`."""
+`actions`, `channel <name>` (a channel's own worker), `deliveries`, `scheduler` and `trainer`."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import os
 import signal
+import threading
 from pathlib import Path
 
 from bot.settings import PROJECT_ROOT
@@ -25,15 +26,20 @@ def _train(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from bot.channels.registry import enabled_channels, sending_channels, worker_channels
+    from bot.modelbuilds.trainer import start_model
+    from bot.runtime import build_runtime
     from bot.settings import get_settings
     from bot.stack import Stack, StackConfig
     from bot.store.db import upgrade_database
-    from bot.training import train
 
     # This process only supervises the others; each of them builds its own runtime.
     settings = get_settings()
     upgrade_database(settings.database_url)
-    model = train(quiet=False)
+    # --- KB learning loop: after a rollback the active model, else train as before (bot.modelbuilds.trainer) ---
+    with build_runtime(settings) as runtime:
+        model, why = start_model(runtime.sessions, kb_dir=settings.kb_dir, models_dir=settings.models_dir)
+    print(f"model: {why}", flush=True)
+    # --- end of the KB learning loop ---
     config = StackConfig(
         model=model,
         database_url=settings.database_url,
@@ -50,6 +56,8 @@ def _run(args: argparse.Namespace) -> int:
         channel_workers=worker_channels(settings),
         deliveries=bool(sending_channels(settings)),
         scheduler=True,
+        trainer=True,
+        rasa_token=settings.rasa_token.get_secret_value() if settings.rasa_token is not None else None,
     )
     channels = enabled_channels(settings)
     print(f"channels on: generic API and web chat{''.join(', ' + c for c in channels)}", flush=True)
@@ -170,6 +178,19 @@ def _scheduler(args: argparse.Namespace) -> int:
         runtime.scheduler.run_forever(stop)
     return 0
 # --- end scheduler -------------------------------------------------------------------------
+# --- KB learning loop -------------------------------------------------------------------------
+def _trainer(_args: argparse.Namespace) -> int:
+    """Trains approved KB changes one at a time and loads each new model into every Rasa process."""
+    from bot.runtime import build_runtime
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda _signum, _frame: stop.set())
+    with build_runtime() as runtime:
+        runtime.model_loop.run_forever(stop, poll_seconds=runtime.settings.trainer_poll_seconds)
+    return 0
+# --- end of the KB learning loop ---
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -202,3 +223,5 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     scheduler = subparsers.add_parser("scheduler", help="run the periodic jobs: commitment alerts, staff e-mail")
     scheduler.add_argument("--once", action="store_true", help="run every job once and exit")
     scheduler.set_defaults(func=_scheduler)
+    trainer = subparsers.add_parser("trainer", help="train approved KB changes and load the model into every Rasa process")
+    trainer.set_defaults(func=_trainer)

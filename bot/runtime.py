@@ -23,6 +23,8 @@ from bot.alerts.mail import Mailer, SmtpMailer
 from bot.channels import registry
 from bot.core.conversation import Conversation
 from bot.core.rasa_client import RasaClient
+from bot.modelbuilds.rasa_api import RasaModels
+from bot.modelbuilds.trainer import ModelLoop
 from bot.outbox.delivery import LEASE, DeliveryService, Preparer
 from bot.scheduler.runner import Scheduler
 from bot.store.db import session_factory
@@ -145,12 +147,29 @@ class Runtime:
                     built.append(router)
         return built
 
+    # --- The KB learning loop (bot/modelbuilds) ---
+    @cached_property
+    def rasa_models(self) -> RasaModels:
+        """Rasa's model API in every Rasa process (the trainer, ``bot model``)."""
+        settings = self._settings
+        token = settings.rasa_token.get_secret_value() if settings.rasa_token is not None else None
+        return RasaModels(settings.rasa_url_list, token, timeout_seconds=settings.rasa_timeout_seconds,
+                          load_timeout_seconds=settings.model_load_timeout_seconds)
+
+    @cached_property
+    def model_loop(self) -> ModelLoop:
+        return ModelLoop(self.sessions, self.rasa_models, kb_dir=self._settings.kb_dir,
+                         models_dir=self._settings.models_dir)
+    # --- end of the KB learning loop ---
+
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
         if "rasa" in self.__dict__ and self._given_rasa is None:
             self.rasa.close()
+        if "rasa_models" in self.__dict__:
+            self.rasa_models.close()
 
 
 def build_runtime(settings: Settings | None = None, *, rasa: RasaClient | None = None) -> Runtime:

@@ -100,6 +100,18 @@ class Settings(BaseSettings):
     action_servers: int = Field(default=1, ge=1, le=16)
     api_workers: int = Field(default=1, ge=1, le=32)
 
+    # --- The KB learning loop (bot/modelbuilds, docs/knowledge-base.md) -----------------------
+    # Rasa's --auth-token, for its model API (PUT /model, GET /status) that the trainer uses.
+    # scripts/setup.sh writes a random one to .env; without it `bot run` makes one per run
+    # (then `python -m bot model rollback` cannot reach Rasa from another terminal).
+    rasa_token: SecretStr | None = None
+    # Where trained models are written and kept (a rollback needs the older files).
+    models_dir: Path = PROJECT_ROOT / "models"
+    # How long one Rasa process may take to load a model (PUT /model answers when it is loaded).
+    model_load_timeout_seconds: float = Field(default=300.0, gt=0)
+    # How often the trainer looks for approved KB changes to train.
+    trainer_poll_seconds: float = Field(default=2.0, gt=0, le=3600)
+
     # Channel names the generic API accepts; adapters for some of them arrive later.
     channels: str = "web,sms,api,telegram,whatsapp,email"
 
@@ -296,6 +308,19 @@ class Settings(BaseSettings):
         if password is not None and password.strip().lower() in _PLACEHOLDERS:
             raise ValueError("the password in CRM_DATABASE_URL is a placeholder; set a real one")
         return value
+
+    @field_validator("rasa_token")
+    @classmethod
+    def _real_rasa_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        token = value.get_secret_value().strip()
+        if token.lower() in _PLACEHOLDERS or len(token) < 16 or not re.fullmatch(r"[A-Za-z0-9_-]+", token):
+            raise ValueError(
+                "CRM_RASA_TOKEN must be at least 16 characters from A-Z, a-z, 0-9, _ and - (it goes into URLs); "
+                "`make setup` writes a random one to .env"
+            )
+        return SecretStr(token)
 
     @field_validator("telegram_webhook_secret")
     @classmethod

@@ -66,6 +66,10 @@ class StackConfig:
     deliveries: bool = False
     # Run `python -m bot scheduler` (commitment alerts, staff e-mail; bot/scheduler).
     scheduler: bool = False
+    # Run `python -m bot trainer` (the KB learning loop: approved KB changes trained and loaded).
+    trainer: bool = False
+    # Rasa's --auth-token for its model API; None: a random one per run (Stack.rasa_token).
+    rasa_token: str | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
     # Only for the Rasa processes (e.g. CRM_ENCODER_BACKEND for the benchmark's baseline).
     rasa_extra_env: dict[str, str] = field(default_factory=dict)
@@ -140,13 +144,18 @@ def rasa_server_command(
     ]
     if log_file is not None:
         command += ["--log-file", str(log_file)]
+    token_env: dict[str, str] = {}
     if enable_api:
-        command.append("--enable-api")
+        command.append("--enable-api")  # open, with /model/parse: tuning and evaluation only
+    elif settings.rasa_token is not None:
+        # The trainer's PUT /model and GET /status, behind the token (kept off the command line).
+        command, token_env = with_auth_token(command, settings.rasa_token.get_secret_value())
     action_url = settings.action_server_base_url
     env = {"RASA_ACTION_ENDPOINT": f"{action_url}/webhook", "RASA_TRACKER_URL": settings.tracker_url,
            "TICKET_LOCK_LIFETIME": str(settings.rasa_lock_lifetime_seconds)}
     env.update(lock_store_env(settings.redis_url))
     env.update(thread_env(settings.rasa_processes))
+    env.update(token_env)
     return command, rasa_env(env)
 
 
@@ -178,10 +187,28 @@ def lock_store_env(redis_url: str | None) -> dict[str, str]:
     }
 
 
+# `rasa run` takes its token only as --auth-token; on the command line it would be readable by
+# every user of the machine (ps, /proc/<pid>/cmdline). This starts Rasa's own main() in its
+# environment with the token added to sys.argv from the environment, which only the process's
+# owner can read. Sanic's access log (off at Rasa's default level) would log ?token=: kept off.
+_RASA_WITH_TOKEN = (
+    "import os, sys; from rasa.__main__ import main; "
+    "sys.argv = ['rasa', *sys.argv[1:], '--enable-api', '--auth-token', os.environ.pop('CRM_RASA_TOKEN')]; sys.exit(main())"
+)
+
+
+def with_auth_token(rasa_cmd: list[str], token: str) -> tuple[list[str], dict[str, str]]:
+    """``rasa_cmd`` (``[RASA_BIN, "run", ...]``) with the HTTP API on behind ``token``, and the env it needs."""
+    python = Path(rasa_cmd[0]).with_name("python")
+    return [str(python), "-c", _RASA_WITH_TOKEN, *rasa_cmd[1:]], {"CRM_RASA_TOKEN": token, "SANIC_ACCESS_LOG": "False"}
+
+
 class Stack:
     def __init__(self, config: StackConfig) -> None:
         self.config = config
         self._procs: list[tuple[str, subprocess.Popen]] = []
+        # Given to Rasa and the trainer only; never printed or logged.
+        self.rasa_token = config.rasa_token or secrets.token_urlsafe(32)
 
     def _app_env(self) -> dict[str, str]:
         c = self.config
@@ -201,6 +228,8 @@ class Stack:
                 "CRM_ACTION_SERVER_PORT": str(c.action_port),
                 "CRM_ACTION_SERVER_URL": ",".join(c.action_urls),
                 "CRM_TRACKER_DATABASE_URL": c.tracker_url or f"sqlite:///{c.tracker_db}",
+                # Rasa's model API token: `bot rasa` hands it to Rasa, the trainer and /metrics use it.
+                "CRM_RASA_TOKEN": self.rasa_token,
                 # One /metrics scrape shows every process's metrics (bot.observability.metrics).
                 "PROMETHEUS_MULTIPROC_DIR": str(c.metrics_dir),
                 "CRM_RASA_MODEL": str(c.model),
@@ -240,7 +269,8 @@ class Stack:
                            "--model", str(c.model), "--log-file", str(c.log_dir / f"{_numbered('rasa', i)}-debug.log")]
                 if c.rasa_http_api:
                     command.append("--enable-api")
-                # Rasa process i calls action server i (mod their number).
+                # Rasa process i calls action server i (mod their number). Its HTTP API (the
+                # trainer's PUT /model and GET /status) is on behind the token, unless open for tuning.
                 env = {**self._app_env(), "CRM_ACTION_SERVER_URL": c.action_urls[i % len(c.action_urls)],
                        **c.rasa_extra_env}
                 self._spawn(_numbered("rasa", i), command, env)
@@ -251,6 +281,9 @@ class Stack:
                 self._spawn("deliveries", [str(APP_PYTHON), "-m", "bot", "deliveries"], self._app_env())
             if c.scheduler:
                 self._spawn("scheduler", [str(APP_PYTHON), "-m", "bot", "scheduler"], self._app_env())
+            if c.trainer:
+                self._spawn("trainer", [str(APP_PYTHON), "-m", "bot", "trainer"],
+                            {**self._app_env(), "CRM_RASA_TOKEN": self.rasa_token})
             deadline = time.monotonic() + timeout
             for url in c.action_urls:
                 self._wait(f"{url}/health", deadline)

@@ -128,6 +128,35 @@ def fingerprint(stage: Path) -> str:
     return digest.hexdigest()[:16]
 
 
+def inputs_fingerprint(kb_dir: Path | None = None) -> str:
+    """The fingerprint ``train`` would name the model after, without training (the KB must be valid)."""
+    kb_dir = Path(kb_dir or PROJECT_ROOT / "knowledge_base")
+    with tempfile.TemporaryDirectory(prefix="crm-fingerprint-") as tmp:
+        return fingerprint(stage_training_data(kb_dir, Path(tmp)))
+
+
+def kb_hash(kb_dir: Path) -> str:
+    """The KB content hash (``bot.kb.compile.kb_fingerprint``), shortened: which KB a model was trained on."""
+    from bot.kb.compile import kb_fingerprint
+
+    return kb_fingerprint(kb_dir)[:16]
+
+
+def kb_git_revision(kb_dir: Path) -> str | None:
+    """The git commit the KB folder is at, with ``+dirty`` when its files differ from it (an approval
+    writes the files without committing); None when the KB is not in git or git is missing."""
+    try:
+        head = subprocess.run(["git", "-C", str(kb_dir), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              timeout=10)
+        if head.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "-C", str(kb_dir), "status", "--porcelain", "--", "."], capture_output=True,
+                               text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return head.stdout.strip()[:12] + ("+dirty" if dirty.stdout.strip() else "")
+
+
 def train(
     *, kb_dir: Path | None = None, models_dir: Path | None = None, force: bool = False, quiet: bool = False,
     calibrated_thresholds: bool = False,

@@ -54,6 +54,13 @@ if [ ! -f .env ]; then
   printf '# Local settings; see README.md "Configuration". Never commit this file.\nCRM_API_KEYS=%s\n' "$key" > .env
 fi
 
+if ! grep -q '^CRM_RASA_TOKEN=' .env; then
+  # Rasa's model API (the trainer's PUT /model, `bot model rollback`) is behind this token.
+  echo "==> .env: a new random CRM_RASA_TOKEN"
+  token=$(.venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(32))')
+  printf 'CRM_RASA_TOKEN=%s\n' "$token" >> .env
+fi
+
 mkdir -p var
 echo "==> database schema"
 .venv/bin/python -m bot db upgrade

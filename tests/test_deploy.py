@@ -39,9 +39,9 @@ DOCKERFILE = ROOT / "Dockerfile"
 # `python -m bot` commands the deployment runs that other branches add (the lead's scale-out:
 # api, rasa, actions; the alerts' scheduler; the model loop's trainer). Empty this when they are
 # merged: from then on their full command lines must parse like every other.
-PENDING_COMMANDS = {"trainer"}
+PENDING_COMMANDS: set[str] = set()
 # Settings the deployment sets that another branch adds (the model loop's Rasa token).
-PENDING_SETTINGS = {"CRM_RASA_TOKEN"}
+PENDING_SETTINGS: set[str] = set()
 
 APP_IMAGE = "${ASSISTANT_IMAGE:-citizen-assistant:latest}"
 LONG_RUNNING = {"actions", "rasa-1", "rasa-2", "api", "deliveries", "scheduler", "trainer",

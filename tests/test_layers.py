@@ -16,9 +16,10 @@ ROOT = Path(__file__).resolve().parents[1]
 # Highest first. Packages on one line form one layer and may not import each other.
 LAYERS: list[tuple[str, ...]] = [
     ("bot.__main__",),
-    ("bot.api", "bot.cli", "bot.run_commands"),
+    ("bot.api", "bot.cli", "bot.run_commands", "bot.model_commands"),
     ("bot.console",),
     ("bot.runtime", "bot.stack"),
+    ("bot.modelbuilds",),
     ("bot.training",),
     ("bot.channels",),
     ("bot.scheduler",),

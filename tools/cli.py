@@ -1,7 +1,7 @@
 """The measurement command line: ``python -m tools <command>``.
 
 Understanding figures (``eval``, ``eval-clinc``), threshold tuning (``tune``) and the
-benchmarks (``bench``, ``bench-email``, ``bench-telegram``), and the documentation's
+benchmarks (``bench``, ``bench-email``, ``bench-telegram``, ``bench-model-swap``), and the documentation's
 screenshots (``screenshots console``, ``screenshots stats``). They start their own
 stacks and stand-ins and write to results/; none of them is part of running the
 assistant, which is ``python -m bot``.
@@ -67,6 +67,12 @@ def _bench_telegram(args: argparse.Namespace) -> int:
     )
 
 
+def _bench_model_swap(args: argparse.Namespace) -> int:
+    from tools.bench.model_swap import main
+
+    return main(senders=args.senders, pause=args.pause)
+
+
 def _screenshots_console(args: argparse.Namespace) -> int:
     from tools.screenshots.console import take_screenshots
 
@@ -124,6 +130,12 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     bt.add_argument("--poll-messages", type=int, default=60, help="messages per measurement of the other poll intervals")
     bt.add_argument("--out", default=str(PROJECT_ROOT / "results"))
     bt.set_defaults(func=_bench_telegram)
+
+    ms = subparsers.add_parser("bench-model-swap", help="approval of a KB proposal to the new answer through the API, "
+                               "with messages sent throughout the model swap (one training: minutes)")
+    ms.add_argument("--senders", type=int, default=2, help="threads posting a known KB question meanwhile")
+    ms.add_argument("--pause", type=float, default=0.2, help="seconds each sender waits between messages")
+    ms.set_defaults(func=_bench_model_swap)
 
     shots = subparsers.add_parser("screenshots", help="render the documentation's screenshots from demo data "
                                   "(needs Chromium)").add_subparsers(dest="page", required=True)

@@ -179,11 +179,12 @@ def _model_name(path: object) -> str | None:
     return PurePath(path).name if isinstance(path, str) and path else None
 
 
-async def _probe_rasa(client: httpx.AsyncClient, url: str) -> Probe:
+async def _probe_rasa(client: httpx.AsyncClient, url: str, token: str | None = None) -> Probe:
     """Rasa listens only once its model is loaded, so any answer means up. ``/status`` names the
-    model when Rasa's HTTP API is on; otherwise it answers 404, which still means up."""
+    model when Rasa's HTTP API is on (behind CRM_RASA_TOKEN); otherwise it answers 401 or 404,
+    which still means up. (httpx's request log, which would show the token, is off: bot.observability.logs.)"""
     try:
-        response = await client.get(f"{url}/status")
+        response = await client.get(f"{url}/status", params={"token": token} if token else None)
     except httpx.HTTPError:
         return Probe(url, False)
     model = None
@@ -210,7 +211,8 @@ async def probe_health(
 
     ``transport``: a stand-in for the network (tests)."""
     async with httpx.AsyncClient(timeout=httpx.Timeout(timeout), transport=transport) as client:
-        rasa = [_probe_rasa(client, url) for url in settings.rasa_url_list]
+        token = settings.rasa_token.get_secret_value() if settings.rasa_token is not None else None
+        rasa = [_probe_rasa(client, url, token) for url in settings.rasa_url_list]
         actions = [_probe_actions(client, url) for url in action_server_urls(settings)]
         results = await asyncio.gather(*rasa, *actions)
     n = len(settings.rasa_url_list)

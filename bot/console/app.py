@@ -28,6 +28,7 @@ BASE_NAV: list[tuple[str, str, str]] = [
     ("Data requests", "/console/privacy", "supervisor"),
     ("Staff", "/console/admin/staff", "admin"),
     ("Departments", "/console/admin/departments", "admin"),
+    ("Model", "/console/admin/model", "admin"),
 ]
 
 

@@ -9,7 +9,8 @@ which questions citizens keep asking without an answer.
 An agent turns a gap (or the answer they just wrote on a ticket) into a proposal; a
 supervisor edits and approves it, which writes the KB files through
 ``bot.kb.proposals_apply``. Service functions here take a session and never commit:
-the route's unit of work commits the proposal's new state together with its audit row.
+the route's unit of work commits the proposal's new state together with its audit row and,
+for an approval, the training request that makes the assistant answer with the change.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from bot.console.insights_models import (
     KbProposal,
 )
 from bot.kb.proposals_apply import KbChange, ProposalRefused, add_entry, add_phrasing
+from bot.modelbuilds.service import request_training
 from bot.store.models import Message
 from bot.store.types import utcnow
 from bot.tickets.models import Ticket
@@ -218,6 +220,10 @@ def approve(
             today=today or now.date(),
         )
     proposal.entry_id = change.entry_id
+    # The learning loop: the trainer (`python -m bot trainer`) trains the changed KB and loads
+    # the model; asked here, in the approval's own unit of work, so it commits with it or not at all.
+    request_training(session, reason=f"proposal {proposal.id} approved ({proposal.kind} {change.entry_id})",
+                     requested_by=reviewer, proposal_id=proposal.id, now=now)
     session.flush()
     return change
 

@@ -1,4 +1,4 @@
-"""Admin pages: staff accounts and the departments' response commitments."""
+"""Admin pages: staff accounts, the departments' response commitments, and the model history."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from bot.console.auth import ConsoleError, CurrentStaff, require_staff
 from bot.console.context import ConsoleContext, get_context
 from bot.console.staff import StaffError, all_staff, create_staff, reset_password, update_staff
 from bot.console.web import redirect, render
+from bot.modelbuilds import service as model_history
 from bot.staff.audit import audit
 from bot.staff.departments import list_departments, set_commitment, sync_departments
 from bot.staff.models import ROLES, StaffUser
@@ -194,3 +195,14 @@ def department_update(
         message = str(exc) if "commitment" in str(exc) else "the hours must be a number"
         return _departments_page(request, staff, ctx, error=f"Not saved: {message}.", status_code=400)
     return redirect("/console/admin/departments?done=commitment")
+
+
+@router.get("/console/admin/model", include_in_schema=False)
+def model_page(request: Request, staff: CurrentStaff = Depends(admin), ctx: ConsoleContext = Depends(get_context)):
+    """What the learning loop did: the model the assistant runs, its switches, the training requests."""
+    with ctx.sessions() as session:
+        switches = model_history.history(session, limit=15)
+        builds = model_history.recent_builds(session, limit=15)
+        return render(request, "admin_model.html",
+                      {"active": switches[0] if switches else None, "switches": switches, "builds": builds},
+                      staff=staff)

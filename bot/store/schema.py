@@ -21,6 +21,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "bot.alerts.models",
     "bot.scheduler.models",
     "bot.privacy.models",
+    "bot.modelbuilds.models",
 )
 
 

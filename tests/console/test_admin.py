@@ -153,3 +153,22 @@ def test_audit_page_lists_and_filters(client, make_staff, make_ticket) -> None:
     filtered = client.get("/console/audit", params={"action": "ticket."}).text
     assert "ticket.note" in filtered and "auth.sign_in" not in filtered
     assert "ticket.note" not in client.get("/console/audit", params={"actor": "nobody"}).text
+
+
+def test_the_model_page_shows_the_running_model_and_the_history(client, make_staff, db_url, tmp_path) -> None:
+    from bot.modelbuilds import service
+
+    make_staff("root", role="admin", departments=())
+    make_staff("sup", role="supervisor", departments=())
+    with session_scope(db_url) as session:
+        build = service.request_training(session, reason="proposal 7 approved (new_entry waste-x)", requested_by="sup")
+        service.record_switch(session, reason="training", by="trainer", model=tmp_path / "model-abc123.tar.gz",
+                              processes={"http://127.0.0.1:5005": "model-abc123.tar.gz"}, kb_commit="1a2b3c+dirty",
+                              kb_hash="feed", inputs_fingerprint="abc123", build_id=build.id)
+    sign_in(client, "root")
+    page = client.get("/console/admin/model")
+    assert page.status_code == 200
+    assert "model-abc123" in page.text and "1a2b3c+dirty" in page.text and "proposal 7 approved" in page.text
+    with TestClient(client.app) as other:
+        sign_in(other, "sup")
+        assert other.get("/console/admin/model", follow_redirects=False).status_code in (403, 303)

@@ -205,3 +205,32 @@ def test_proposed_message_ids(session) -> None:
     gaps = _seed_gaps(session)
     _new_entry(session, source_message_id=gaps[0].id)
     assert proposals.proposed_message_ids(session, [gaps[0].id, gaps[1].id]) == {gaps[0].id: PROPOSED}
+
+
+def test_an_approval_asks_for_a_training_in_its_own_unit_of_work(session, kb_dir: Path) -> None:
+    from sqlalchemy import select
+
+    from bot.modelbuilds.models import ModelBuild
+
+    proposal = _new_entry(session)
+    session.commit()
+    change = proposals.approve(session, proposal, kb_dir=kb_dir, reviewer="sam", now=NOW, today=TODAY)
+    session.commit()
+    [build] = session.scalars(select(ModelBuild)).all()
+    assert (build.status, build.requested_by, build.proposal_id, build.requested_at) == (
+        "requested", "sam", proposal.id, NOW)
+    assert change.entry_id in build.reason
+
+
+def test_a_refused_approval_asks_for_no_training(session, kb_dir: Path) -> None:
+    from sqlalchemy import func, select
+
+    from bot.modelbuilds.models import ModelBuild
+
+    kb, _ = load_kb(kb_dir)
+    proposal = _new_entry(session, question=kb.entries[0].questions["en"][0])
+    session.commit()
+    with pytest.raises(ProposalRefused):
+        proposals.approve(session, proposal, kb_dir=kb_dir, reviewer="sam")
+    session.rollback()
+    assert session.scalar(select(func.count()).select_from(ModelBuild)) == 0
