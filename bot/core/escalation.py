@@ -19,8 +19,8 @@ from bot.settings import Settings
 from bot.store.models import Message
 from bot.texts import text
 from bot.tickets.models import Ticket
-from bot.tickets.schedule import calendar_of
 from bot.tickets.priority import vulnerability_rule
+from bot.tickets.schedule import calendar_of
 from bot.tickets.service import CITIZEN_RECORD, department_commitment, detect_priority, open_or_join_ticket
 
 # Key in an escalated message's ``meta``: the KB entries closest to it, best first.
