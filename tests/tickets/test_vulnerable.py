@@ -125,3 +125,13 @@ def test_open_or_join_without_a_reason_is_not_vulnerable(session, settings: Sett
     ticket, _ = open_or_join_ticket(session, inbound=_message(session, "I use a wheelchair"), reason="complaint",
                                     department="waste", settings=settings)
     assert not ticket.vulnerable  # only the escalation decides; callers that pass no reason flag nothing
+
+
+def test_the_record_follows_a_merge_with_its_consent(session, settings: Settings) -> None:
+    from bot.identity.merge import merge_citizens
+
+    older = _message(session, "hello", address="+15550300").citizen_id
+    newer = _message(session, "hello", address="+15550301").citizen_id
+    record_vulnerable(session, newer, actor="ana", consented=True, channel="phone")
+    merge_citizens(session, older, newer, actor="agent:ana")
+    assert on_record(session, older) and not on_record(session, newer)
