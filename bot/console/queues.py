@@ -1,4 +1,4 @@
-"""A department's queue: its tickets by due time, filtered, counted.
+"""A department's queue: vulnerable citizens' tickets first, then all by due time; filtered, counted.
 
 "Overdue" means what the statistics mean by it: still being worked on
 (new, open, pending_citizen) and past the due time the citizen was promised.
@@ -74,6 +74,8 @@ class QueueRow:
     assignee_id: int | None
     assignee: str | None
     overdue: bool
+    vulnerable: bool = False
+    vulnerable_reason: str | None = None
 
 
 @dataclass
@@ -115,7 +117,8 @@ def queue_rows(
         query = query.where(Ticket.assignee_id.is_(None))
     if filters.overdue:
         query = query.where(Ticket.status.in_(OPEN_STATUSES), Ticket.due_at < now)
-    query = query.order_by(Ticket.due_at, Ticket.id).limit(limit)
+    # Vulnerable first (bot.tickets.service.set_vulnerable), then the nearest deadline.
+    query = query.order_by(Ticket.vulnerable.desc(), Ticket.due_at, Ticket.id).limit(limit)
     rows = []
     for ticket, channel, assignee in session.execute(query):
         rows.append(
@@ -133,6 +136,8 @@ def queue_rows(
                 assignee_id=ticket.assignee_id,
                 assignee=assignee,
                 overdue=ticket.status in OPEN_STATUSES and ticket.due_at < now,
+                vulnerable=ticket.vulnerable,
+                vulnerable_reason=ticket.vulnerable_reason if ticket.vulnerable else None,
             )
         )
     return rows

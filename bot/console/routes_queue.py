@@ -144,6 +144,8 @@ def queue_json(
                 "time_left": time_left(row.due_at, now)[0],
                 "overdue": row.overdue,
                 "assignee": row.assignee or "",
+                "vulnerable": row.vulnerable,
+                "vulnerable_reason": row.vulnerable_reason or "",
             }
             for row in rows
         ],

@@ -19,6 +19,7 @@ from bot.console.history import KbRef, _kb_ref, citizen_history
 from bot.console.ticket_actions import ActionRefused
 from bot.console.web import redirect, render, time_left
 from bot.core.escalation import CITIZEN_OFFER_KEY, KB_SUGGESTIONS_KEY
+from bot.identity.vulnerability import on_record
 from bot.staff.models import StaffUser
 from bot.store.models import Message
 from bot.store.types import utcnow
@@ -37,6 +38,8 @@ DONE_MESSAGES = {
     "resolved_notified": "Ticket resolved; the citizen is being told.",
     "assign": "Assignment changed.",
     "priority": "Priority changed.",
+    "vulnerable": "Vulnerable flag changed; the due time was recomputed.",
+    "citizen_vulnerable": "The citizen's record was changed.",
 }
 
 
@@ -91,6 +94,8 @@ def _ticket_page(
                 "drafts": drafts or {},
                 "last_reply": last_reply,
                 "push_channels": ctx.push_channels,
+                "citizen_on_record": on_record(session, ticket.citizen_id),
+                "consent_channels": ticket_actions.consent_channels(session, ticket),
                 "default_resolution": ticket_actions.DEFAULT_RESOLUTION_MESSAGE.format(ticket=ticket.public_id),
             },
             staff=staff,
@@ -276,6 +281,47 @@ def post_priority(
         lambda session, ticket: ticket_actions.set_priority(session, staff, ticket, priority, ctx.settings),
         done="priority", status_code=400,
     )
+
+
+@router.post("/console/tickets/{public_id}/vulnerable", include_in_schema=False)
+def post_vulnerable(
+    request: Request,
+    public_id: str,
+    vulnerable: str = Form(""),
+    reason: str = Form(""),
+    staff: CurrentStaff = Depends(require_staff()),
+    ctx: ConsoleContext = Depends(get_context),
+):
+    flag = vulnerable in ("1", "on", "true")
+    return _act(
+        request, staff, ctx, public_id,
+        lambda session, ticket: ticket_actions.set_vulnerable(session, staff, ticket, flag, reason, ctx.settings),
+        done="vulnerable", status_code=400, drafts={"vulnerable_reason": reason},
+    )
+
+
+@router.post("/console/tickets/{public_id}/citizen-vulnerable", include_in_schema=False)
+def post_citizen_vulnerable(
+    request: Request,
+    public_id: str,
+    action: str = Form(""),
+    consent: str = Form(""),
+    channel: str = Form(""),
+    staff: CurrentStaff = Depends(require_staff()),
+    ctx: ConsoleContext = Depends(get_context),
+):
+    def act(session: Session, ticket: Ticket) -> None:
+        if action == "record":
+            ticket_actions.record_citizen_vulnerable(
+                session, staff, ticket, consented=consent in ("1", "on", "true"), channel=channel,
+                settings=ctx.settings,
+            )
+        elif action == "clear":
+            ticket_actions.clear_citizen_vulnerable(session, staff, ticket)
+        else:
+            raise ActionRefused("Choose whether to record or clear it.")
+
+    return _act(request, staff, ctx, public_id, act, done="citizen_vulnerable", status_code=400)
 
 
 @router.get("/console/api/tickets/{public_id}/deliveries", include_in_schema=False)

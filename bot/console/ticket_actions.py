@@ -14,16 +14,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.console.auth import CurrentStaff
+from bot.identity import vulnerability
 from bot.settings import Settings
 from bot.staff.audit import audit
 from bot.staff.models import AGENT, StaffDepartment, StaffUser
-from bot.store.models import Message
+from bot.store.models import ChannelIdentity, Message
 from bot.store.types import utcnow
 from bot.tickets import schedule
 from bot.tickets.models import Ticket, TicketEvent
 from bot.tickets.priority import PRIORITIES
 from bot.tickets.replies import EmptyReply, reply_to_ticket
-from bot.tickets.service import add_note, change_status, department_commitment
+from bot.tickets.service import CITIZEN_RECORD, add_note, change_status, department_commitment
+from bot.tickets.service import set_vulnerable as set_ticket_vulnerable
 from bot.tickets.status import CLOSED, NEW, OPEN, RESOLVED, InvalidTransition
 
 # Longest reply or note accepted from the console; the store keeps anything, but a
@@ -177,6 +179,79 @@ def set_priority(
         {"from": previous, "to": priority, "due_from": old_due.isoformat(), "due_to": ticket.due_at.isoformat()},
         now=now,
     )
+    session.flush()
+
+
+# Where an agent may say the citizen gave consent, besides the channels the citizen has written on.
+CONSENT_CHANNELS_OFFLINE: tuple[str, ...] = ("phone", "in_person", "letter")
+MAX_REASON = 500
+
+
+def set_vulnerable(
+    session: Session, staff: CurrentStaff, ticket: Ticket, vulnerable: bool, reason: str, settings: Settings,
+    *, now: datetime | None = None,
+) -> None:
+    """Flag the ticket vulnerable or remove the flag: the reason is required, recorded on the ticket
+    as "agent <username>: <reason>", and the due time is recomputed by the one rule."""
+    now = now or utcnow()
+    reason = " ".join(reason.split())
+    if not reason:
+        raise ActionRefused("Give a reason for flagging the ticket vulnerable or removing the flag.")
+    if len(reason) > MAX_REASON:
+        raise ActionRefused(f"The reason is longer than {MAX_REASON} characters.")
+    if ticket.vulnerable == vulnerable:
+        raise ActionRefused("The ticket is already flagged vulnerable." if vulnerable
+                            else "The ticket is not flagged vulnerable.")
+    old_due = ticket.due_at
+    set_ticket_vulnerable(session, ticket, vulnerable, reason=f"agent {staff.username}: {reason}",
+                          actor=staff.actor, settings=settings, now=now)
+    audit(
+        session, staff, "ticket.vulnerable", _target(ticket),
+        {"to": vulnerable, "reason": reason, "due_from": old_due.isoformat(), "due_to": ticket.due_at.isoformat()},
+        now=now,
+    )
+    session.flush()
+
+
+def consent_channels(session: Session, ticket: Ticket) -> list[str]:
+    """Where the citizen may have given consent: their channels, or outside the assistant."""
+    channels = session.scalars(
+        select(ChannelIdentity.channel).where(ChannelIdentity.citizen_id == ticket.citizen_id).distinct()
+    )
+    return sorted(set(channels)) + list(CONSENT_CHANNELS_OFFLINE)
+
+
+def record_citizen_vulnerable(
+    session: Session, staff: CurrentStaff, ticket: Ticket, *, consented: bool, channel: str, settings: Settings,
+    now: datetime | None = None,
+) -> None:
+    """Keep on the citizen's record that they are vulnerable, only with their consent; this ticket
+    (if it is not flagged yet) and their new tickets are flagged "citizen record"."""
+    now = now or utcnow()
+    if not consented:
+        raise ActionRefused("Only with the citizen's consent: confirm that they agreed to have this on their record.")
+    if channel not in consent_channels(session, ticket):
+        raise ActionRefused("Choose where the citizen gave their consent.")
+    vulnerability.record_vulnerable(session, ticket.citizen_id, actor=staff.username, consented=True,
+                                    channel=channel, now=now)
+    if not ticket.vulnerable:
+        set_ticket_vulnerable(session, ticket, True, reason=CITIZEN_RECORD, actor=staff.actor, settings=settings,
+                              now=now)
+    audit(session, staff, "citizen.vulnerable", f"citizen:{ticket.citizen_id}",
+          {"to": True, "consent_channel": channel, "ticket": ticket.public_id}, now=now)
+    session.flush()
+
+
+def clear_citizen_vulnerable(
+    session: Session, staff: CurrentStaff, ticket: Ticket, *, now: datetime | None = None
+) -> None:
+    """Take it off the record and withdraw the consent; tickets already flagged keep their flag
+    (an agent removes it there, with a reason)."""
+    now = now or utcnow()
+    if not vulnerability.clear_record(session, ticket.citizen_id, actor=staff.username, channel="console", now=now):
+        raise ActionRefused("The citizen is not on record as vulnerable.")
+    audit(session, staff, "citizen.vulnerable", f"citizen:{ticket.citizen_id}",
+          {"to": False, "ticket": ticket.public_id}, now=now)
     session.flush()
 
 

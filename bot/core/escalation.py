@@ -14,12 +14,14 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from bot.core.routing import route_department
+from bot.identity.vulnerability import on_record
 from bot.settings import Settings
 from bot.store.models import Message
 from bot.texts import text
 from bot.tickets.models import Ticket
+from bot.tickets.priority import vulnerability_rule
 from bot.tickets.schedule import calendar_of
-from bot.tickets.service import department_commitment, detect_priority, open_or_join_ticket
+from bot.tickets.service import CITIZEN_RECORD, department_commitment, detect_priority, open_or_join_ticket
 
 # Key in an escalated message's ``meta``: the KB entries closest to it, best first.
 KB_SUGGESTIONS_KEY = "kb_suggestions"
@@ -49,11 +51,13 @@ class Escalation:
 def ticket_commitment(session: Session, ticket: Ticket, settings: Settings) -> str:
     """The response time a reply about ``ticket`` promises, for every channel and every path.
 
-    It is the commitment of the ticket's department at the ticket's priority, the same
-    one its due time was set from, so what the citizen is told and what staff are
+    It is the commitment of the ticket's department at the ticket's priority (the shorter one
+    for a vulnerable citizen), the same one its due time was set from, so what the citizen is told and what staff are
     measured against never disagree. A department with business hours counts the
     commitment in them (bot.tickets.schedule), and the promise says so."""
-    hours = department_commitment(session, ticket.department, ticket.priority, settings).total_seconds() / 3600
+    hours = department_commitment(
+        session, ticket.department, ticket.priority, settings, vulnerable=ticket.vulnerable
+    ).total_seconds() / 3600
     working = not calendar_of(settings.kb_dir, ticket.department).round_the_clock
     return commitment_text(hours, working=working)
 
@@ -78,8 +82,10 @@ def escalate(
 ) -> Escalation:
     department = route_department(inbound.text, kb_ranking, settings.kb_dir)
     priority = detect_priority(inbound.text)
+    vulnerable = vulnerability_rule(inbound.text) or (CITIZEN_RECORD if on_record(session, inbound.citizen_id) else None)
     ticket, created = open_or_join_ticket(
-        session, inbound=inbound, reason=reason, department=department, priority=priority, settings=settings
+        session, inbound=inbound, reason=reason, department=department, priority=priority, settings=settings,
+        vulnerable_reason=vulnerable,
     )
     remember_kb_suggestions(inbound, kb_ranking)
     return Escalation(ticket=ticket, created=created, commitment=ticket_commitment(session, ticket, settings))

@@ -61,6 +61,10 @@ def merge_citizens(
     # Consents move as they are: each keeps its own time and channel (the evidence).
     session.execute(update(Consent).where(Consent.citizen_id == drop.id).values(citizen_id=keep.id))
     keep.display_name = keep.display_name or drop.display_name
+    # The vulnerability record goes with its consent (bot.identity.vulnerability), which just moved.
+    if keep.vulnerable_at is None and drop.vulnerable_at is not None:
+        keep.vulnerable_at, keep.vulnerable_by = drop.vulnerable_at, drop.vulnerable_by
+    drop.vulnerable_at, drop.vulnerable_by = None, None
 
     how = "proved with a one-time code" if link_code is not None else f"merged by {actor}"
     note = (

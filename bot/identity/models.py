@@ -73,7 +73,9 @@ class CitizenMerge(Base):
 
 # What a citizen may agree to; the law needs consent for these, not for answering their messages.
 # A purpose may name a topic after a colon ("announcements:waste") for subscriptions by topic.
-CONSENT_PURPOSES: tuple[str, ...] = ("notifications", "announcements")
+# "vulnerability_record": the city may keep on the citizen's record that they are vulnerable, so
+# that their new tickets get the shorter commitment (health data: explicit consent).
+CONSENT_PURPOSES: tuple[str, ...] = ("notifications", "announcements", "vulnerability_record")
 
 
 class Consent(Base):

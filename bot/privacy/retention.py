@@ -142,7 +142,13 @@ def _anonymise_tickets(now: datetime) -> Callable[[Session, list[int]], None]:
             .execution_options(synchronize_session=False)
         )
         session.execute(
-            sa.update(Ticket).where(Ticket.id.in_(ids)).values(subject="", anonymised_at=now)
+            sa.update(Ticket).where(Ticket.id.in_(ids)).values(
+                subject="", anonymised_at=now,
+                # An agent's words on why a citizen is vulnerable go; a rule's name says nothing of them.
+                vulnerable_reason=sa.case(
+                    (Ticket.vulnerable_reason.startswith("agent "), "agent"), else_=Ticket.vulnerable_reason
+                ),
+            )
             .execution_options(synchronize_session=False)
         )
 

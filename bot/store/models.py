@@ -59,6 +59,10 @@ class Citizen(Base):
     # Set when the citizen's personal data has been erased on request; the row stays
     # so that tickets and statistics keep their foreign keys.
     erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # On record as vulnerable, set by an agent with the citizen's consent (purpose
+    # "vulnerability_record", bot.identity.vulnerability): it counts only while that consent holds.
+    vulnerable_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    vulnerable_by: Mapped[str | None] = mapped_column(String(64))
 
     identities: Mapped[list[ChannelIdentity]] = relationship(back_populates="citizen")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from bot.staff.models import StaffUser
@@ -51,6 +51,13 @@ class Ticket(Base):
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Set when retention replaced the ticket's texts (subject, events): counts stay, words go.
     anonymised_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Vulnerable citizen: the shorter commitment and first in its queue (bot.tickets.vulnerable).
+    # The reason is a rule's name, "agent <username>: <why>" or "citizen record"; by/at say who
+    # changed the flag last (set also when an agent removed it, so the assistant does not set it again).
+    vulnerable: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    vulnerable_reason: Mapped[str | None] = mapped_column(Text)
+    vulnerable_by: Mapped[str | None] = mapped_column(String(64))
+    vulnerable_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # The member of staff working the ticket; NULL: anyone in the queue.
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id", ondelete="SET NULL"), index=True)
 

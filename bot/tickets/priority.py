@@ -64,19 +64,24 @@ URGENT_COMBINATIONS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
     ),
 )
 
-# Vulnerable citizens get a faster answer even when nothing is dangerous.
-HIGH_KEYWORDS: tuple[str, ...] = (
-    "elderly",
-    "pensioner",
-    "disabled",
-    "disability",
-    "wheelchair",
-    "pregnant",
-    "blind",
-    "deaf",
-    "carer",
-    "newborn",
+# Vulnerable citizens: a message matching one of these named rules flags its ticket vulnerable
+# (shorter commitment, first in its queue: bot.tickets.vulnerable) and, when nothing is dangerous,
+# raises it to ``high``. The rule's name is what the ticket records as the reason, so it is written
+# for the agent who reads it on the ticket.
+VULNERABILITY_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("mentions an elderly person", ("elderly", "pensioner")),
+    ("mentions a disability", ("disabled", "disability")),
+    ("mentions a wheelchair", ("wheelchair",)),
+    ("mentions a pregnancy", ("pregnant",)),
+    ("mentions blindness or deafness", ("blind", "deaf")),
+    ("mentions a carer", ("carer",)),
+    ("mentions a newborn", ("newborn",)),
 )
+AGE_RULE = "age 80 or over"
+AGE_THRESHOLD = 80
+
+# Every phrase of the named rules (kept for readers who look for the word list).
+HIGH_KEYWORDS: tuple[str, ...] = tuple(phrase for _, phrases in VULNERABILITY_RULES for phrase in phrases)
 
 
 def priority_rank(priority: str) -> int:
@@ -95,14 +100,33 @@ def _pattern(phrases: tuple[str, ...]) -> re.Pattern[str]:
 
 
 _URGENT = _pattern(URGENT_KEYWORDS)
-_HIGH = _pattern(HIGH_KEYWORDS)
+_RULES = tuple((name, _pattern(phrases)) for name, phrases in VULNERABILITY_RULES)
 _COMBINATIONS = tuple((_pattern(a), _pattern(b)) for a, b in URGENT_COMBINATIONS)
+# "85 years old", "an 85-year-old", "aged 85", "85 yrs old", "age: 85"; the number is judged, not the words.
+_AGE = re.compile(
+    r"\b(?:(?P<a>\d{2,3})[\s-]*(?:years?|yrs?)[\s-]*old\b|(?:aged?)\s*:?\s*(?P<b>\d{2,3})\b)",
+    re.IGNORECASE,
+)
+
+
+def vulnerability_rule(text: str) -> str | None:
+    """The name of the first rule the message matches, or None.
+
+    Ages above 120 are read as something else (a house number, a year) rather than a person."""
+    for name, pattern in _RULES:
+        if pattern.search(text):
+            return name
+    for match in _AGE.finditer(text):
+        age = int(match.group("a") or match.group("b"))
+        if AGE_THRESHOLD <= age <= 120:
+            return AGE_RULE
+    return None
 
 
 def detect_priority(text: str) -> str:
-    """'urgent', 'high' or 'normal' from the keyword tables above."""
+    """'urgent', 'high' or 'normal' from the keyword tables and rules above."""
     if _URGENT.search(text) or any(a.search(text) and b.search(text) for a, b in _COMBINATIONS):
         return URGENT
-    if _HIGH.search(text):
+    if vulnerability_rule(text) is not None:
         return HIGH
     return NORMAL

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from bot.settings import Settings
 
 __all__ = [
+    "CITIZEN_RECORD",
     "EVENT_KINDS",
     "REASONS",
     "StatusLookup",
@@ -41,6 +42,7 @@ __all__ = [
     "lookup_status_for_identity",
     "open_or_join_ticket",
     "priority_rank",
+    "set_vulnerable",
 ]
 
 # Why a conversation became a ticket; reports group by it.
@@ -65,7 +67,13 @@ EVENT_KINDS: tuple[str, ...] = (
     "assigned",
     # The ticket's citizen proved another identity is theirs (bot.identity.merge).
     "citizen_linked",
+    # Flagged vulnerable or no longer (set_vulnerable): by a rule, the citizen's record or an agent.
+    "vulnerable_changed",
 )
+
+# The reason a ticket is vulnerable when the citizen is on record as vulnerable (with consent).
+CITIZEN_RECORD = "citizen record"
+VULNERABLE_REASON_LENGTH = 500
 
 # Actors whose public words are not a response from the city (see _touch_first_response).
 _AUTOMATIC_ACTORS = frozenset({"assistant", "citizen"})
@@ -82,17 +90,19 @@ def _settings(settings: Settings | None) -> Settings:
     return get_settings()
 
 
-def department_commitment(session: Session, department: str, priority: str, settings: Settings) -> timedelta:
+def department_commitment(
+    session: Session, department: str, priority: str, settings: Settings, *, vulnerable: bool = False
+) -> timedelta:
     """How long the city promises for a ticket of ``priority`` in ``department``.
 
     A department's own hours (set by an admin) replace the global default; an
-    urgent ticket keeps the urgent commitment unless the department promises
-    even faster.
+    urgent ticket, and a vulnerable citizen's ticket, keep the urgent commitment
+    unless the department promises even faster.
     """
     priority_rank(priority)  # unknown priorities fail here
     own = own_commitment_hours(session, department)
     normal = own if own is not None else settings.response_commitment_hours
-    if priority == URGENT:
+    if priority == URGENT or vulnerable:
         normal = min(settings.urgent_commitment_hours, normal)
     return timedelta(hours=normal)
 
@@ -166,7 +176,15 @@ def _open_ticket_of(session: Session, citizen_id: int) -> Ticket | None:
     ).first()
 
 
-def _join(session: Session, ticket: Ticket, inbound: Message, priority: str, now: datetime, settings: Settings) -> None:
+def _join(
+    session: Session,
+    ticket: Ticket,
+    inbound: Message,
+    priority: str,
+    now: datetime,
+    settings: Settings,
+    vulnerable_reason: str | None = None,
+) -> None:
     inbound.ticket_id = ticket.id
     _event(session, ticket, "citizen_message", actor="citizen", body=inbound.text, now=now, message_id=inbound.id)
     if ticket.status == PENDING_CITIZEN:
@@ -184,7 +202,53 @@ def _join(session: Session, ticket: Ticket, inbound: Message, priority: str, now
         )
         ticket.priority = priority
         # A more urgent ticket must not keep the slower deadline it was opened with.
-        schedule.tighten(ticket, settings, department_commitment(session, ticket.department, priority, settings), now=now)
+        schedule.tighten(ticket, settings, _commitment_of(session, ticket, settings), now=now)
+    # A flag an agent removed stays removed (vulnerable_at is set): the assistant does not overrule them.
+    if vulnerable_reason and not ticket.vulnerable and ticket.vulnerable_at is None:
+        set_vulnerable(session, ticket, True, reason=vulnerable_reason, actor="assistant", settings=settings,
+                       now=now, from_now=True)
+
+
+def _commitment_of(session: Session, ticket: Ticket, settings: Settings) -> timedelta:
+    return department_commitment(session, ticket.department, ticket.priority, settings, vulnerable=ticket.vulnerable)
+
+
+def set_vulnerable(
+    session: Session,
+    ticket: Ticket,
+    vulnerable: bool,
+    *,
+    reason: str,
+    actor: str,
+    settings: Settings,
+    now: datetime | None = None,
+    from_now: bool = False,
+) -> TicketEvent | None:
+    """Flag the ticket vulnerable, or no longer; None when it already was what was asked.
+
+    The due time follows from the one rule (``bot.tickets.schedule``): recomputed from the
+    ticket's creation, or, for a flag raised by a new message on an open ticket (``from_now``),
+    the shorter commitment counted from now when that is sooner, as for a raised priority.
+    The reason is required: staff and auditors must be able to tell why a citizen went first.
+    """
+    reason = " ".join(reason.split())[:VULNERABLE_REASON_LENGTH]
+    if not reason:
+        raise ValueError("a reason is required to change whether a ticket is vulnerable")
+    if ticket.vulnerable == vulnerable:
+        return None
+    now = now or utcnow()
+    ticket.vulnerable = vulnerable
+    ticket.vulnerable_reason, ticket.vulnerable_by, ticket.vulnerable_at = reason, actor[:64], now
+    old_due = ticket.due_at
+    if from_now and vulnerable:
+        schedule.tighten(ticket, settings, _commitment_of(session, ticket, settings), now=now)
+    else:
+        schedule.apply_clock(session, ticket, settings, _commitment_of(session, ticket, settings), now=now)
+    what = "Flagged vulnerable" if vulnerable else "No longer flagged vulnerable"
+    return _event(
+        session, ticket, "vulnerable_changed", actor=actor, now=now,
+        body=f"{what} ({reason}); due time {old_due:%Y-%m-%d %H:%M} UTC -> {ticket.due_at:%Y-%m-%d %H:%M} UTC.",
+    )
 
 
 def _insert_with_fresh_id(session: Session, **fields: object) -> Ticket:
@@ -218,8 +282,11 @@ def _create(
     priority: str,
     now: datetime,
     settings: Settings,
+    vulnerable_reason: str | None = None,
 ) -> Ticket:
-    clock = schedule.compute(settings, department, now, department_commitment(session, department, priority, settings))
+    vulnerable = bool(vulnerable_reason)
+    commitment = department_commitment(session, department, priority, settings, vulnerable=vulnerable)
+    clock = schedule.compute(settings, department, now, commitment)
     ticket = _insert_with_fresh_id(
         session,
         citizen_id=inbound.citizen_id,
@@ -233,6 +300,10 @@ def _create(
         updated_at=now,
         due_at=clock.due_at,
         warn_at=clock.warn_at,
+        vulnerable=vulnerable,
+        vulnerable_reason=vulnerable_reason or None,
+        vulnerable_by="assistant" if vulnerable else None,
+        vulnerable_at=now if vulnerable else None,
     )
     # The agent needs what led here, not just the last message: the conversation window
     # before the inbound message, on the same identity, not already part of a ticket.
@@ -254,6 +325,9 @@ def _create(
         message.ticket_id = ticket.id
     transcript = _transcript(conversation)
     _event(session, ticket, "created", actor="assistant", body=transcript, now=now, message_id=inbound.id)
+    if vulnerable:
+        _event(session, ticket, "vulnerable_changed", actor="assistant", now=now, message_id=inbound.id,
+               body=f"Flagged vulnerable ({vulnerable_reason}); shorter commitment, first in the queue.")
     return ticket
 
 
@@ -266,12 +340,14 @@ def open_or_join_ticket(
     priority: str = "normal",
     now: datetime | None = None,
     settings: Settings | None = None,
+    vulnerable_reason: str | None = None,
 ) -> tuple[Ticket, bool]:
     """The ticket that now holds ``inbound``; ``(ticket, created)``.
 
     A citizen with a ticket still in progress gets that ticket back rather than
     a second one: agents should see one case per person, and the citizen one
     ID. The reason and department of a joined ticket stay as they were.
+    ``vulnerable_reason`` (a rule's name, or ``CITIZEN_RECORD``) flags the ticket vulnerable.
     """
     if reason not in REASONS:
         raise ValueError(f"unknown ticket reason {reason!r}; known: {', '.join(REASONS)}")
@@ -286,12 +362,13 @@ def open_or_join_ticket(
     ticket = _open_ticket_of(session, inbound.citizen_id)
     if ticket is not None:
         if inbound.ticket_id != ticket.id:
-            _join(session, ticket, inbound, priority, now, settings)
+            _join(session, ticket, inbound, priority, now, settings, vulnerable_reason)
         session.flush()
         return ticket, False
 
     ticket = _create(
-        session, inbound, reason=reason, department=department, priority=priority, now=now, settings=settings
+        session, inbound, reason=reason, department=department, priority=priority, now=now, settings=settings,
+        vulnerable_reason=vulnerable_reason,
     )
     session.flush()
     return ticket, True

@@ -123,6 +123,29 @@ def test_citizen_markup_never_runs_in_queue_or_ticket(page, people) -> None:
     _no_script_ran(page)
 
 
+def test_a_vulnerable_ticket_is_first_with_its_reason_as_text(page, people) -> None:
+    from bot.tickets.service import set_vulnerable
+
+    console = people
+    public_id = console.make_ticket("My bin was taken away")
+    with session_scope(console.db_url) as session:
+        ticket = session.scalars(select(Ticket).where(Ticket.public_id == public_id)).one()
+        set_vulnerable(session, ticket, True, reason="agent wanda: " + XSS, actor="agent:wanda",
+                       settings=console.settings)
+    login(page, console.url, "wanda")
+    page.goto(f"{console.url}/console/queue/waste")
+    first = page.locator("table.queue tbody tr").first
+    assert first.get_attribute("data-ticket") == public_id
+    assert XSS in first.locator("[data-vulnerable]").inner_text()
+    page.wait_for_timeout(2500)  # the live update re-renders the rows from JSON
+    first = page.locator("table.queue tbody tr").first
+    assert first.get_attribute("data-ticket") == public_id and XSS in first.locator("[data-vulnerable]").inner_text()
+    _no_script_ran(page)
+    page.goto(f"{console.url}/console/tickets/{public_id}")
+    assert XSS in page.inner_text("[data-vulnerable]")
+    _no_script_ran(page)
+
+
 def test_agent_cannot_open_or_change_another_departments_ticket(page, people) -> None:
     console = people
     taxes = console.make_ticket("My property tax bill is wrong, reference TX-99", department="taxes")

@@ -218,3 +218,14 @@ def test_the_scheduler_job_and_the_command(world: World, db_url: str, monkeypatc
 def test_a_naive_clock_is_refused(world: World, db_url: str) -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         run_retention(session_factory(db_url), world.settings, datetime(2030, 1, 1))
+
+
+def test_an_agents_reason_for_a_vulnerable_flag_is_anonymised(world: World, db_url: str) -> None:
+    sessions = session_factory(db_url)
+    with sessions.begin() as session:
+        resolved = session.get(Ticket, world.resolved_ticket)
+        resolved.vulnerable, resolved.vulnerable_reason = True, "agent ana: she is blind"
+    run_retention(sessions, world.settings, NOW)
+    with sessions() as session:
+        resolved = session.get(Ticket, world.resolved_ticket)
+        assert resolved.vulnerable and resolved.vulnerable_reason == "agent"

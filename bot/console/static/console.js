@@ -50,6 +50,13 @@
     tr.appendChild(idCell);
 
     var subject = el("td", "subject");
+    if (ticket.vulnerable) {
+      var badge = el("span", "badge vulnerable", "vulnerable: " + ticket.vulnerable_reason);
+      badge.title = "Vulnerable: " + ticket.vulnerable_reason;
+      badge.setAttribute("data-vulnerable", "");
+      subject.appendChild(badge);
+      subject.appendChild(document.createTextNode(" "));
+    }
     var link = el("a", "", ticket.subject);
     link.href = ticket.url;
     subject.appendChild(link);
