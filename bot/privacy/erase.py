@@ -180,6 +180,12 @@ def erase_citizen(
             update(Ticket).where(Ticket.id.in_(done_ids), Ticket.subject != ERASED).values(subject=ERASED)
             .execution_options(synchronize_session=False)
         ).rowcount
+        # An agent's reason for the vulnerable flag may describe the person ("uses a wheelchair,
+        # lives alone"); a rule's name ("age 80 or over") is kept for the counts.
+        session.execute(
+            update(Ticket).where(Ticket.id.in_(done_ids), Ticket.vulnerable_reason.like("agent %"))
+            .values(vulnerable_reason="agent").execution_options(synchronize_session=False)
+        )
         session.execute(
             update(TicketEvent).where(TicketEvent.ticket_id.in_(done_ids), TicketEvent.body != "",
                                       TicketEvent.body != ERASED)
@@ -234,6 +240,8 @@ def erase_citizen(
             identity.address = f"{ERASED_ADDRESS_PREFIX}{identity.public_id}"
             report.identities += 1
     citizen.display_name = None
+    # The vulnerability record rests on a consent the erasure ends.
+    citizen.vulnerable_at = citizen.vulnerable_by = None
     # Records merged into this one (bot.identity.merge) stay behind empty, maybe with a name.
     merged, frontier = set(), {citizen_id}
     while frontier:

@@ -1,7 +1,7 @@
 """Vulnerable citizens: the flag on a ticket with its reason, who and when; the citizen's record.
 
-Revision ID: 0010_vulnerable
-Revises: 0009
+Revision ID: 0012_vulnerable
+Revises: 0011_model_builds
 Create Date: 2026-12-07
 
 Plain ``ADD COLUMN`` on both backends (no table rebuild). Existing tickets are not vulnerable:
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0010_vulnerable"
-down_revision: str | None = "0009"
+revision: str = "0012_vulnerable"
+down_revision: str | None = "0011_model_builds"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
