@@ -160,12 +160,11 @@ def _deliveries(_args: argparse.Namespace) -> int:
 
 # --- scheduler (commitment alerts; bot/scheduler) ---------------------------------------------
 def _scheduler(args: argparse.Namespace) -> int:
-    import threading
-
+    from bot.observability.logs import setup_logging
     from bot.runtime import build_runtime
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     with build_runtime() as runtime:
+        setup_logging(runtime.settings.log_format, runtime.settings.log_level)
         if args.once:
             runtime.scheduler.announce()
             results = runtime.scheduler.run_once()
@@ -178,16 +177,19 @@ def _scheduler(args: argparse.Namespace) -> int:
         runtime.scheduler.run_forever(stop)
     return 0
 # --- end scheduler -------------------------------------------------------------------------
+
+
 # --- KB learning loop -------------------------------------------------------------------------
 def _trainer(_args: argparse.Namespace) -> int:
     """Trains approved KB changes one at a time and loads each new model into every Rasa process."""
+    from bot.observability.logs import setup_logging
     from bot.runtime import build_runtime
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda _signum, _frame: stop.set())
     with build_runtime() as runtime:
+        setup_logging(runtime.settings.log_format, runtime.settings.log_level)
         runtime.model_loop.run_forever(stop, poll_seconds=runtime.settings.trainer_poll_seconds)
     return 0
 # --- end of the KB learning loop ---

@@ -154,6 +154,8 @@ def test_a_rollback_during_a_training_is_not_undone_by_it(world, monkeypatch) ->
 def test_the_token_is_never_logged(world, caplog: pytest.LogCaptureFixture) -> None:
     loop, rasa, _training = world
     caplog.set_level(logging.DEBUG)
+    # Another test's logging set-up may have quietened httpx (bot.observability.logs); here it must talk.
+    caplog.set_level(logging.DEBUG, logger="httpx")
     loop.record_running()
     _request(loop)
     loop.train_next()
