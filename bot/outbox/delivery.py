@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Union
 
-from sqlalchemy import or_, select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import ColumnElement, exists, or_, select, update
+from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from bot.observability.metrics import DELIVERY, count_delivery, timed
 from bot.outbox.outbound import ChannelSender, DeliveryError, OutboundMessage, SendResult
@@ -107,8 +108,32 @@ def backoff(attempt: int, *, base: float, cap: float) -> timedelta:
     return timedelta(seconds=min(cap, base * (2 ** max(0, attempt - 1))))
 
 
+def _none_in_flight(now: datetime) -> ColumnElement[bool]:
+    """No other message to the same address is being sent right now.
+
+    A citizen reads replies in the order they go out, and two workers (the
+    turn that wrote the replies and the polling worker that picks up every
+    due message) may race for them: while one message to an identity is in
+    flight, no other to that identity is taken, so none overtakes another.
+    The order is the claimer's: the turn sends its replies in the order it
+    wrote them (a held WhatsApp reply first, when the citizen's message
+    reopens the window). A message retrying after a provider error holds
+    nothing back while it waits; a dead worker's expired lease neither.
+    """
+    other = aliased(Message)
+    return ~exists(
+        select(other.id).where(
+            other.identity_id == Message.identity_id,
+            other.id != Message.id,
+            other.direction == "out",
+            other.delivery_status == SENDING,
+            other.lease_expires_at >= now,
+        )
+    )
+
+
 def claim(session: Session, message_id: int, *, now: datetime | None = None, lease: timedelta = LEASE) -> bool:
-    """Take a message for sending; False if someone else has it or it is not due."""
+    """Take a message for sending; False if someone else has it, it is not due, or another to the same address is in flight."""
     now = now or utcnow()
     result = session.execute(
         update(Message)
@@ -118,6 +143,7 @@ def claim(session: Session, message_id: int, *, now: datetime | None = None, lea
                 (Message.delivery_status == PENDING),
                 (Message.delivery_status == SENDING) & (Message.lease_expires_at < now),
             ),
+            _none_in_flight(now),
         )
         .values(delivery_status=SENDING, lease_expires_at=now + lease, delivery_attempts=Message.delivery_attempts + 1)
         .execution_options(synchronize_session=False)
@@ -138,6 +164,7 @@ def due_ids(session: Session, channels: Iterable[str], *, now: datetime | None =
                     (Message.delivery_status == PENDING) & (Message.next_attempt_at <= now),
                     (Message.delivery_status == SENDING) & (Message.lease_expires_at < now),
                 ),
+                _none_in_flight(now),
             )
             .order_by(Message.next_attempt_at, Message.id)
             .limit(limit)
@@ -306,9 +333,48 @@ class DeliveryService:
             return DeliveryError(f"preparing the message failed: {type(exc).__name__}: {exc}")
         return outbound if prepared is None else prepared
 
-    async def deliver_many(self, message_ids: Iterable[int]) -> list[str | None]:
-        """In order: a citizen reads replies in the order they were written."""
-        return [await self.deliver(message_id) for message_id in message_ids]
+    async def deliver_many(self, message_ids: Iterable[int], *, settle_seconds: float = 30.0) -> list[str | None]:
+        """In order: a citizen reads replies in the order they were written.
+
+        The delivery worker may have taken one of them first, or be sending
+        another message to the same citizen (``claim`` then holds ours back);
+        we wait, up to ``settle_seconds``, until it is done, so the next one
+        goes out now rather than at the worker's next pass, and never early."""
+        statuses: list[str | None] = []
+        for message_id in message_ids:
+            status = await self.deliver(message_id)
+            if status == SENDING:
+                status = await self._until(message_id, settle_seconds, self._in_flight)
+            elif status == PENDING and await asyncio.to_thread(self._held_back, message_id):
+                await self._until(message_id, settle_seconds, self._held_back)
+                status = await self.deliver(message_id)
+            statuses.append(status)
+        return statuses
+
+    def _in_flight(self, message_id: int) -> bool:
+        with self._sessions() as session:
+            return session.scalar(select(Message.delivery_status).where(Message.id == message_id)) == SENDING
+
+    def _held_back(self, message_id: int) -> bool:
+        """Due, and waiting only because another message to the same address is in flight."""
+        now = utcnow()
+        with self._sessions() as session:
+            due = session.scalar(
+                select(Message.id).where(
+                    Message.id == message_id, Message.delivery_status == PENDING, Message.next_attempt_at <= now
+                )
+            )
+            if due is None:
+                return False
+            free = session.scalar(select(Message.id).where(Message.id == message_id, _none_in_flight(now)))
+            return free is None
+
+    async def _until(self, message_id: int, seconds: float, waiting: Callable[[int], bool]) -> str | None:
+        deadline = time.monotonic() + seconds
+        while await asyncio.to_thread(waiting, message_id) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        with self._sessions() as session:
+            return session.scalar(select(Message.delivery_status).where(Message.id == message_id))
 
     async def run_once(self, *, limit: int = 50) -> int:
         with self._sessions() as session:

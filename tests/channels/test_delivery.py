@@ -96,3 +96,48 @@ def test_a_message_is_claimed_once_until_its_lease_expires(db_url: str) -> None:
 def test_unexpected_sender_exception_is_retried_not_lost(db_url: str) -> None:
     message_id = _queue(db_url)
     assert asyncio.run(_service(db_url, ScriptedSender([RuntimeError("bug")])).deliver(message_id)) == PENDING
+
+
+def test_while_one_message_to_a_citizen_is_in_flight_no_other_to_them_is_taken(db_url: str) -> None:
+    first, second = _queue(db_url, "first"), _queue(db_url, "second")
+    with session_factory(db_url).begin() as session:
+        other = get_or_create_identity(session, "telegram", "43")
+        elsewhere = queue_outbound(session, identity=other, text="to someone else", author="agent:ana").id
+    with session_factory(db_url).begin() as session:
+        assert claim(session, first)
+    with session_factory(db_url).begin() as session:
+        assert not claim(session, second)  # the first is on its way
+        assert due_ids(session, ["telegram"]) == [elsewhere]  # other citizens are not held up
+        # The worker sending the first died: its lease expires, and neither message is held back.
+        assert due_ids(session, ["telegram"], now=utcnow() + timedelta(minutes=3)) == [first, second, elsewhere]
+
+
+def test_a_reply_retrying_after_a_provider_error_holds_nothing_back(db_url: str) -> None:
+    first, second = _queue(db_url, "first"), _queue(db_url, "second")
+    sender = ScriptedSender([DeliveryError("HTTP 502")])
+    assert asyncio.run(_service(db_url, sender).deliver_many([first, second])) == [PENDING, SENT]
+    assert [m.text for m in sender.sent] == ["first", "second"]
+
+
+def test_replies_keep_their_order_when_the_worker_races_the_turn_that_wrote_them(db_url: str) -> None:
+    """The turn delivers its replies while the polling worker picks up every due message."""
+
+    class SlowSender(ScriptedSender):
+        async def send(self, message: OutboundMessage) -> SendResult:
+            await asyncio.sleep(0.2)
+            return await super().send(message)
+
+    ids = [_queue(db_url, f"reply {n}") for n in range(4)]
+    sender = SlowSender([])
+    service = _service(db_url, sender)
+
+    async def race() -> None:
+        async def worker() -> None:
+            for _ in range(20):
+                await service.run_once()
+                await asyncio.sleep(0.01)
+
+        await asyncio.gather(worker(), service.deliver_many(ids))
+
+    asyncio.run(race())
+    assert [m.text for m in sender.sent] == [f"reply {n}" for n in range(4)]

@@ -7,10 +7,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import time
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from telegram import CallbackQuery, Message, Update
 from telegram.error import TelegramError
@@ -30,8 +28,7 @@ from bot.channels.telegram.unstored import mark_unstored
 from bot.channels.telegram.updates import command_and_argument, for_us, to_inbound
 from bot.core.conversation import Conversation, HandledMessage
 from bot.core.inbound import InboundMessage
-from bot.outbox.delivery import SENDING, DeliveryService
-from bot.store.models import Message as StoredMessage
+from bot.outbox.delivery import DeliveryService
 from bot.texts import text as catalogue_text
 from bot.tickets.ids import extract_ticket_ids
 
@@ -228,20 +225,5 @@ class TelegramHandlers:
 
     async def _deliver(self, handled: HandledMessage) -> None:
         """Send the replies now, in order. A redelivered update is not answered again, but its
-        replies still pending from a crash are sent now (deliver() skips what was sent).
-
-        The delivery worker may have taken a reply first (it picks up every due message);
-        then we wait until it is done with it, or the next reply, or the next message's
-        answer, could overtake it."""
-        for reply_id in handled.reply_ids:
-            if await self._delivery.deliver(reply_id) == SENDING:
-                await self._until_settled(reply_id)
-
-    async def _until_settled(self, message_id: int) -> None:
-        def status() -> str | None:
-            with self._sessions() as session:
-                return session.scalar(select(StoredMessage.delivery_status).where(StoredMessage.id == message_id))
-
-        deadline = time.monotonic() + self._settle_seconds
-        while await asyncio.to_thread(status) == SENDING and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
+        replies still pending from a crash are sent now (deliver() skips what was sent)."""
+        await self._delivery.deliver_many(handled.reply_ids, settle_seconds=self._settle_seconds)
