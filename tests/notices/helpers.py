@@ -52,9 +52,10 @@ def citizen(session: Session, channel: str, address: str, *, hours_ago: float = 
 
 
 def ticket_of(session: Session, identity: ChannelIdentity, text: str = "My bin was not emptied",
-              department: str = "waste") -> Ticket:
+              department: str = "waste", *, hours_ago: float = 0.0) -> Ticket:
     identity = session.merge(identity)
     inbound, _ = record_inbound(session, identity, text)
+    inbound.created_at = utcnow() - timedelta(hours=hours_ago)
     ticket, _ = open_or_join_ticket(session, inbound=inbound, reason="complaint", department=department,
                                     priority="normal", settings=settings("sqlite://"))
     return ticket
