@@ -104,15 +104,17 @@ def announcement_send(
     try:
         with ctx.sessions.begin() as session:
             shown = service.preview(session, ctx.settings, kind, audience_id, text, ctx.push_channels)
-            if str(shown.count) != expected.strip():
-                return _page(request, staff, ctx, form=form, preview=shown, status_code=409,
-                             error=f"The number of recipients changed since the preview (now {shown.count}). "
-                                   "Check the preview and confirm again.")
-            row, shown = service.send(session, ctx.settings, kind, audience_id, text, ctx.push_channels,
-                                      created_by=staff.username)
-            audit(session, staff, "announcement.send", f"announcement:{row.id}", {
-                "audience": f"{row.audience_kind}:{row.audience}", "recipients": row.recipients,
-                "by_channel": shown.by_channel, "chars": len(row.text), "text": row.text[:500]})
+            changed = str(shown.count) != expected.strip()
+            if not changed:
+                row, shown = service.send(session, ctx.settings, kind, audience_id, text, ctx.push_channels,
+                                          created_by=staff.username)
+                audit(session, staff, "announcement.send", f"announcement:{row.id}", {
+                    "audience": f"{row.audience_kind}:{row.audience}", "recipients": row.recipients,
+                    "by_channel": shown.by_channel, "chars": len(row.text), "text": row.text[:500]})
     except service.AnnouncementRefused as exc:
         return _page(request, staff, ctx, form=form, error=str(exc), status_code=400)
+    if changed:  # rendered after the unit of work: SQLite allows one writer, and the page reads
+        return _page(request, staff, ctx, form=form, preview=shown, status_code=409,
+                     error=f"The number of recipients changed since the preview (now {shown.count}). "
+                           "Check the preview and confirm again.")
     return redirect("/console/announcements?done=sent")
