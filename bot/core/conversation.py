@@ -24,9 +24,9 @@ from bot.core.inbound import InboundMessage
 from bot.core.rasa_client import RasaClient, RasaUnavailable
 from bot.core.routing import department_names
 from bot.core.turns import METADATA_KEY, REQUEST_ID_KEY, SETTLED_KEY
-from bot.notices import commands as subscriptions
 from bot.identity.commands import might_be_link_command
 from bot.identity.linking import handle_link_message
+from bot.notices import commands as subscriptions
 from bot.observability.logs import bound_request_id, current_request_id, log_event
 from bot.observability.metrics import RASA, STORE, count_message, measuring_turn, timed
 from bot.outbox.delivery import PENDING, SENT

@@ -66,8 +66,9 @@ def load_topics(kb_dir: str | Path) -> tuple[list[Topic], list[Problem]]:
             continue
         unknown = sorted(set(map(str, item)) - _KEYS)
         if unknown:
-            problems.append(Problem(where, None, "unknown-field",
-                                    f"{label}: unknown field(s) {', '.join(unknown)}; known: {', '.join(sorted(_KEYS))}"))
+            problems.append(Problem(where, None, "unknown-key",
+                                    f"{label}: unknown field(s) {', '.join(unknown)} ignored; known: "
+                                    f"{', '.join(sorted(_KEYS))}", "warning"))
         topic_id, name = str(item.get("id") or ""), " ".join(str(item.get("name") or "").split())
         if not TOPIC_ID.fullmatch(topic_id) or topic_id in RESERVED:
             problems.append(Problem(where, None, "bad-topic-id",

@@ -67,7 +67,9 @@ def _text(kind: str, ticket: Ticket, settings: Settings) -> str:
     if kind == ASSIGNED:
         return catalogue_text("notices.assigned", ticket_id=ticket.public_id,
                               department=_department_name(settings, ticket.department))
-    return catalogue_text(f"notices.{kind}", ticket_id=ticket.public_id)
+    if kind == WAITING:
+        return catalogue_text("notices.waiting", ticket_id=ticket.public_id)
+    return catalogue_text("notices.reopened", ticket_id=ticket.public_id)
 
 
 def notify_ticket_event(
