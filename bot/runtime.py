@@ -23,6 +23,7 @@ from bot.alerts.mail import Mailer, SmtpMailer
 from bot.channels import registry
 from bot.core.conversation import Conversation
 from bot.core.rasa_client import RasaClient
+from bot.identity.consent import consent_guard
 from bot.modelbuilds.rasa_api import RasaModels
 from bot.modelbuilds.trainer import ModelLoop
 from bot.outbox.delivery import LEASE, DeliveryService, Preparer
@@ -121,6 +122,8 @@ class Runtime:
             backoff_max_seconds=settings.delivery_backoff_max_seconds,
             preparers=preparers or {},
             lease=lease or LEASE,
+            # Every channel: a notice or announcement whose consent was withdrawn is not sent.
+            guards=(consent_guard,),
         )
 
     @cached_property

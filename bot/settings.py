@@ -273,6 +273,11 @@ class Settings(BaseSettings):
     # Rows changed per transaction: no huge transaction, no long lock.
     retention_batch_size: int = Field(default=500, ge=1, le=100_000)
 
+    # --- Notices and announcements (bot.notices, docs/privacy.md) --------------------------
+    # An announcement's messages are spread over time so that the channels' rate limits (and the
+    # citizens' phones at 8:00) are not hit at once: at most this many are due per minute.
+    announcement_rate_per_minute: int = Field(default=60, ge=1, le=10_000)
+
     @field_validator("api_keys")
     @classmethod
     def _no_placeholder_keys(cls, value: SecretStr) -> SecretStr:

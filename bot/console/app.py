@@ -26,6 +26,7 @@ BASE_NAV: list[tuple[str, str, str]] = [
     ("Alerts", "/console/alerts", "agent"),
     ("Audit log", "/console/audit", "supervisor"),
     ("Data requests", "/console/privacy", "supervisor"),
+    ("Announcements", "/console/announcements", "supervisor"),
     ("Staff", "/console/admin/staff", "admin"),
     ("Departments", "/console/admin/departments", "admin"),
     ("Model", "/console/admin/model", "admin"),
@@ -47,7 +48,15 @@ def _insights_module():
 
 def register(app: FastAPI, runtime: Runtime) -> ConsoleContext:
     """Serve the console (and the other console modules' routes) from ``app``, on ``runtime``'s services."""
-    from bot.console import routes_admin, routes_audit, routes_auth, routes_privacy, routes_queue, routes_ticket
+    from bot.console import (
+        routes_admin,
+        routes_announcements,
+        routes_audit,
+        routes_auth,
+        routes_privacy,
+        routes_queue,
+        routes_ticket,
+    )
 
     settings = runtime.settings
     insights = _insights_module()
@@ -67,7 +76,8 @@ def register(app: FastAPI, runtime: Runtime) -> ConsoleContext:
     app.state.console = context
 
     app.mount("/console/static", StaticFiles(directory=STATIC_DIR), name="console-static")
-    for module in (routes_auth, routes_queue, routes_ticket, routes_admin, routes_audit, routes_privacy):
+    for module in (routes_auth, routes_queue, routes_ticket, routes_admin, routes_audit, routes_privacy,
+                   routes_announcements):
         app.include_router(module.router)
     if insights is not None:
         app.include_router(insights.router)

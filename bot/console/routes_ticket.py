@@ -36,6 +36,7 @@ DONE_MESSAGES = {
     "note": "Internal note added.",
     "status": "Status changed.",
     "resolved_notified": "Ticket resolved; the citizen is being told.",
+    "status_notified": "Status changed; the citizen is being told.",
     "assign": "Assignment changed.",
     "priority": "Priority changed.",
     "vulnerable": "Vulnerable flag changed; the due time was recomputed.",
@@ -222,6 +223,7 @@ async def post_status(
     status: str = Form(""),
     notify: str = Form(""),
     message: str = Form(""),
+    question: str = Form(""),
     staff: CurrentStaff = Depends(require_staff()),
     ctx: ConsoleContext = Depends(get_context),
 ):
@@ -231,7 +233,7 @@ async def post_status(
                 ticket = ticket_for(session, staff, public_id, lock=True)
                 sent = ticket_actions.set_status(
                     session, staff, ticket, status, notify=notify in ("1", "on", "true"), message=message,
-                    settings=ctx.settings,
+                    question=question, settings=ctx.settings,
                 )
                 return (sent.id if sent is not None else None), None
         except ActionRefused as exc:
@@ -242,7 +244,7 @@ async def post_status(
         return await run_in_threadpool(_ticket_page, request, staff, ctx, public_id, error=error, status_code=409)
     if sent_id is not None:
         await _deliver(ctx, sent_id)
-        return redirect(_url(public_id, done="resolved_notified"))
+        return redirect(_url(public_id, done="resolved_notified" if status == "resolved" else "status_notified"))
     return redirect(_url(public_id, done="status"))
 
 
@@ -263,7 +265,7 @@ def post_assign(
             target = int(assignee)
         else:
             raise ActionRefused("Choose whom to assign the ticket to.")
-        ticket_actions.assign(session, staff, ticket, target)
+        ticket_actions.assign(session, staff, ticket, target, settings=ctx.settings)
 
     return _act(request, staff, ctx, public_id, assign, done="assign", status_code=409)
 

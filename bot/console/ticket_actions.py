@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from bot.console.auth import CurrentStaff
 from bot.identity import vulnerability
+from bot.notices.status import notify_ticket_event
 from bot.settings import Settings
 from bot.staff.audit import audit
 from bot.staff.models import AGENT, StaffDepartment, StaffUser
@@ -40,6 +41,14 @@ DEFAULT_RESOLUTION_MESSAGE = (
 
 class ActionRefused(ValueError):
     """An action the workflow or the staff member's role does not allow; the message is for them."""
+
+
+def _settings(settings: Settings | None) -> Settings:
+    if settings is not None:
+        return settings
+    from bot.settings import get_settings
+
+    return get_settings()
 
 
 def _target(ticket: Ticket) -> str:
@@ -86,22 +95,30 @@ def set_status(
     *,
     notify: bool = False,
     message: str = "",
+    question: str = "",
     now: datetime | None = None,
     settings: Settings | None = None,
 ) -> Message | None:
-    """Move along an allowed transition; resolving can tell the citizen (returns that reply)."""
+    """Move along an allowed transition; resolving can tell the citizen (returns that reply).
+
+    Waiting for the citizen, and reopening, tell citizens who asked for notices (bot.notices);
+    ``question`` (waiting only) goes to the citizen in any case, as a reply."""
     now = now or utcnow()
     from_status = ticket.status
     if to_status == from_status:
         raise ActionRefused(f"The ticket is already {from_status}.")
+    if len(question) > MAX_TEXT:
+        raise ActionRefused(f"The question is longer than {MAX_TEXT} characters.")
     try:
-        change_status(session, ticket, to_status, actor=staff.actor, now=now, settings=settings)
+        event = change_status(session, ticket, to_status, actor=staff.actor, now=now, settings=settings)
     except InvalidTransition as exc:
         raise ActionRefused(f"Not allowed: {exc}.") from exc
     sent = None
     if notify and to_status == RESOLVED:
         text = message.strip() or DEFAULT_RESOLUTION_MESSAGE.format(ticket=ticket.public_id)
         sent = reply_to_ticket(session, ticket, _text(text, "resolution message"), author=staff.actor, now=now)
+    else:
+        sent = notify_ticket_event(session, ticket, event, _settings(settings), question=question, now=now)
     audit(
         session, staff, "ticket.status", _target(ticket),
         {"from": from_status, "to": to_status, "notified": sent is not None,
@@ -123,13 +140,16 @@ def _assignable(session: Session, ticket: Ticket, user_id: int) -> StaffUser:
 
 
 def assign(
-    session: Session, staff: CurrentStaff, ticket: Ticket, assignee_id: int | None, *, now: datetime | None = None
-) -> None:
-    """Agents take a ticket or give it back; supervisors assign anyone who works the department."""
+    session: Session, staff: CurrentStaff, ticket: Ticket, assignee_id: int | None, *, now: datetime | None = None,
+    settings: Settings | None = None,
+) -> Message | None:
+    """Agents take a ticket or give it back; supervisors assign anyone who works the department.
+
+    The first assignment tells a citizen who asked for notices (returns that message)."""
     now = now or utcnow()
     previous = ticket.assignee_id
     if assignee_id == previous:
-        return
+        return None
     if not staff.is_supervisor:
         if assignee_id is not None and assignee_id != staff.user_id:
             raise ActionRefused("Agents can only take a ticket themselves; ask a supervisor to assign someone else.")
@@ -142,13 +162,17 @@ def assign(
     ticket.assignee_id = assignee_id
     ticket.updated_at = now
     body = f"Assigned to {assignee.display_name} ({assignee.username})." if assignee else "Unassigned."
-    session.add(TicketEvent(ticket=ticket, kind="assigned", actor=staff.actor, body=body, public=False, created_at=now))
+    event = TicketEvent(ticket=ticket, kind="assigned", actor=staff.actor, body=body, public=False, created_at=now)
+    session.add(event)
+    notice = notify_ticket_event(session, ticket, event, _settings(settings), now=now)
     audit(
         session, staff, "ticket.assign", _target(ticket),
-        {"from": previous_user.username if previous_user else None, "to": assignee.username if assignee else None},
+        {"from": previous_user.username if previous_user else None, "to": assignee.username if assignee else None,
+         "notified": notice is not None},
         now=now,
     )
     session.flush()
+    return notice
 
 
 def set_priority(

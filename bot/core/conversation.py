@@ -26,6 +26,7 @@ from bot.core.routing import department_names
 from bot.core.turns import METADATA_KEY, REQUEST_ID_KEY, SETTLED_KEY
 from bot.identity.commands import might_be_link_command
 from bot.identity.linking import handle_link_message
+from bot.notices import commands as subscriptions
 from bot.observability.logs import bound_request_id, current_request_id, log_event
 from bot.observability.metrics import RASA, STORE, count_message, measuring_turn, timed
 from bot.outbox.delivery import PENDING, SENT
@@ -228,6 +229,12 @@ class Conversation:
             if privacy is not None:
                 return self._handle_privacy(message_id, privacy, replies_in_response)
         # --- end of privacy commands ---
+        # --- subscriptions to the city's news ("subscribe waste", bot.notices) ---
+        if inbound.kind == "text" and inbound.edit_of is None:
+            subscription = subscriptions.parse_subscription_command(inbound.text)
+            if subscription is not None:
+                return self._handle_subscription(message_id, subscription, replies_in_response)
+        # --- end of subscriptions ---
         if inbound.kind == "text" and might_be_link_command(inbound.text):
             linked = self._handle_link(message_id, replies_in_response)
             if linked is not None:
@@ -469,6 +476,19 @@ class Conversation:
         with self._transaction() as session:
             message = session.get(Message, message_id)
             text, handling = privacy_notice.answer_command(session, message, command, self._settings, utcnow())
+            record_handling(message, intent=None, confidence=None, handling=handling)
+            reply = record_outbound(session, inbound=message, text=text)
+            self._mark_reply(reply, replies_in_response)
+            reply_ids = [reply.id]
+        return self._result(message_id, replies=[text], reply_ids=reply_ids)
+
+    def _handle_subscription(
+        self, message_id: int, command: subscriptions.SubscriptionCommand, replies_in_response: bool
+    ) -> HandledMessage:
+        """"subscribe waste", "unsubscribe waste", "subscribe": consent to news by topic (bot.notices)."""
+        with self._transaction() as session:
+            message = session.get(Message, message_id)
+            text, handling = subscriptions.answer_subscription(session, message, command, self._settings, utcnow())
             record_handling(message, intent=None, confidence=None, handling=handling)
             reply = record_outbound(session, inbound=message, text=text)
             self._mark_reply(reply, replies_in_response)

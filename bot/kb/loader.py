@@ -29,6 +29,8 @@ from bot.kb.hours import Schedule
 from bot.kb.schema import DEFAULT_LANGUAGE, Department, Entry, KnowledgeBase, Link, Problem
 
 DEPARTMENTS_FILE = "departments.yml"
+# Not FAQ content: the subscription topics (bot.kb.topics), read and checked on their own.
+TOPICS_FILE = "topics.yml"
 YAML_SUFFIXES = (".yml", ".yaml")
 
 _NULL_TAG = "tag:yaml.org,2002:null"
@@ -49,7 +51,7 @@ def kb_files(kb_dir: str | Path) -> list[Path]:
     """The files that make up a KB, sorted by name so every consumer sees the same order.
 
     Hidden files and files starting with ``_`` are left out so editors' backups and drafts
-    (``_draft.yml``) do not leak into the bot.
+    (``_draft.yml``) do not leak into the bot; so is ``topics.yml`` (bot.kb.topics).
     """
     directory = Path(kb_dir)
     if not directory.is_dir():
@@ -59,6 +61,7 @@ def kb_files(kb_dir: str | Path) -> list[Path]:
             p
             for p in directory.iterdir()
             if p.is_file() and p.suffix in YAML_SUFFIXES and not p.name.startswith((".", "_"))
+            and p.name != TOPICS_FILE
         ),
         key=lambda p: p.name,
     )

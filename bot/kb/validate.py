@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 from bot.kb.hours import ALERT_MODES, HOURS_EXAMPLE, ROUND_THE_CLOCK, HoursError, Schedule, check_timezone, parse_hours
 from bot.kb.loader import load_kb
 from bot.kb.schema import Entry, KnowledgeBase, Problem, Severity, sort_problems
+from bot.kb.topics import load_topics
 
 ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{1,63}")
 LANGUAGE_PATTERN = re.compile(r"[a-z]{2}")
@@ -51,6 +52,7 @@ def check_kb(kb_dir: str | Path, *, today: date | None = None) -> tuple[Knowledg
     kb, problems = load_kb(kb_dir)
     unreadable = {(p.file, p.line) for p in problems if p.is_error and p.line}
     problems += [p for p in validate(kb, today=today) if (p.file, p.line) not in unreadable]
+    problems += load_topics(kb_dir)[1]  # the subscription topics, checked with the rest
     return kb, sort_problems(problems)
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Union
@@ -61,6 +61,21 @@ class Settled:
 # changes or queues commits with the claim. Returns the message to send (possibly
 # changed, e.g. as a WhatsApp template), None to send it unchanged, or a Settled verdict.
 Preparer = Callable[[Session, Message, OutboundMessage], Union[OutboundMessage, Settled, None]]
+
+# Whatever the channel, checks the runtime registers may stop a message just before it goes out,
+# in the same transaction as the claim: a notice whose recipient said "stop" after it was queued.
+# They read ``meta[CONDITIONS_META_KEY]``, which the outbox stores and copies but never interprets,
+# so that the rules (consent, bot.identity.consent) stay with the packages that own them.
+CONDITIONS_META_KEY = "deliver_if"
+Guard = Callable[[Session, Message], Union[Settled, None]]
+
+
+def kept_conditions(meta: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The part of a message's meta a copy of it must carry (a hand-over to another channel, a
+    held reply released later), so that the copy is checked like the original."""
+    if meta and CONDITIONS_META_KEY in meta:
+        return {CONDITIONS_META_KEY: meta[CONDITIONS_META_KEY]}
+    return {}
 
 
 def queue_outbound(
@@ -256,8 +271,10 @@ class DeliveryService:
         backoff_max_seconds: float = 3600.0,
         preparers: Mapping[str, Preparer] | None = None,
         lease: timedelta = LEASE,
+        guards: Sequence[Guard] = (),
     ) -> None:
         self._sessions = sessions
+        self._guards = tuple(guards)
         # Must outlast the slowest send a sender allows itself, or two workers could send one row.
         self._lease = lease
         self._senders = dict(senders)
@@ -323,11 +340,15 @@ class DeliveryService:
         self, session: Session, message: Message, outbound: OutboundMessage
     ) -> OutboundMessage | Settled | DeliveryError:
         prepare = self._preparers.get(outbound.channel)
-        if prepare is None:
+        if prepare is None and not self._guards:
             return outbound
         try:
             with session.begin_nested():  # a failing preparer must not undo the claim
-                prepared = prepare(session, message, outbound)
+                for guard in self._guards:
+                    verdict = guard(session, message)
+                    if verdict is not None:
+                        return verdict
+                prepared = prepare(session, message, outbound) if prepare is not None else None
         except Exception as exc:
             logger.exception("preparing message %s on %s failed", message.id, outbound.channel)
             return DeliveryError(f"preparing the message failed: {type(exc).__name__}: {exc}")

@@ -18,7 +18,7 @@ from datetime import datetime
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from bot.identity.consent import current_consents, give_consent, withdraw_consent
+from bot.identity.consent import cancel_without_consent, current_consents, give_consent, withdraw_consent
 from bot.settings import Settings
 from bot.store.models import ChannelIdentity, Message
 from bot.texts import template
@@ -120,4 +120,6 @@ def answer_command(
         return catalogue_text("privacy.consent.not_subscribed"), "consent_unchanged"
     for purpose in in_force:
         withdraw_consent(session, message.citizen_id, purpose, channel=message.channel, source=source, now=now)
+    # Notices and announcements already queued for them are not sent either (bot.notices).
+    cancel_without_consent(session, message.citizen_id)
     return catalogue_text("privacy.consent.withdrawn"), "consent_withdrawn"

@@ -27,7 +27,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.channels.whatsapp.graph import TEMPLATE_META_KEY
-from bot.outbox.delivery import FAILED, SENT, Settled, queue_outbound
+from bot.outbox.delivery import FAILED, SENT, Settled, kept_conditions, queue_outbound
 from bot.outbox.outbound import OutboundMessage
 from bot.store.models import ChannelIdentity, Message
 from bot.store.types import utcnow
@@ -147,7 +147,7 @@ class WindowPolicy:
             text=message.text,
             author=message.author or "assistant",
             ticket=ticket,
-            meta={"redirected_from": {"channel": CHANNEL, "message_id": message.id}},
+            meta={"redirected_from": {"channel": CHANNEL, "message_id": message.id}, **kept_conditions(message.meta)},
         )
         reason = (
             f"Sent by {other.channel} instead of WhatsApp (message {copy.id}): the citizen's last WhatsApp "
@@ -188,7 +188,8 @@ def release_held(session: Session, identity_id: int, *, now: datetime | None = N
             text=original.text,
             author=original.author or "assistant",
             ticket=session.get(Ticket, original.ticket_id) if original.ticket_id else None,
-            meta={"whatsapp_released_from": original.id},
+            # A held announcement is checked again when released: "stop" may have come meanwhile.
+            meta={"whatsapp_released_from": original.id, **kept_conditions(original.meta)},
             now=now,
         )
         _whatsapp_meta(original, **{**details, "held": False, "released_as": copy.id})

@@ -179,11 +179,13 @@
 
   function startStatusForm(form) {
     var select = form.querySelector("#status-select");
-    var notify = form.querySelector("[data-when-status]");
+    var panels = form.querySelectorAll("[data-when-status]");
     var checkbox = form.querySelector("#notify");
     var message = form.querySelector("#resolution-message");
     function sync() {
-      if (notify) notify.classList.toggle("hidden", select.value !== notify.getAttribute("data-when-status"));
+      for (var i = 0; i < panels.length; i++) {
+        panels[i].classList.toggle("hidden", select.value !== panels[i].getAttribute("data-when-status"));
+      }
       if (checkbox && message) message.classList.toggle("hidden", !checkbox.checked);
     }
     select.addEventListener("change", sync);
