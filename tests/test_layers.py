@@ -24,6 +24,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("bot.channels",),
     ("bot.scheduler",),
     ("bot.core",),
+    ("bot.feedback", "bot.notices"),
     ("bot.privacy",),
     ("bot.identity", "bot.nlu", "bot.alerts"),
     ("bot.tickets",),

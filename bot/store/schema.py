@@ -22,6 +22,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "bot.scheduler.models",
     "bot.privacy.models",
     "bot.modelbuilds.models",
+    "bot.feedback.models",
 )
 
 
