@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
@@ -181,12 +181,19 @@ class Reading:
     kind: str  # yes, no, rating, skip, comment, bad_rating, bad_solved, stale
     rating: int | None = None
     comment: str | None = None
+    # The step it answers (None: the survey's current one): if another message moved the survey
+    # on meanwhile, this one finds the step taken and is told the question was answered.
+    step: str | None = None
 
 
 def read_answer(survey: FeedbackSurvey, said: str, choice: int | None) -> Reading | None:
     """The message as an answer to the current step, or None when it is not one (a new
     question, which goes to the assistant while the survey keeps waiting)."""
-    step = survey.step
+    reading = _read(survey.step, said, choice)
+    return replace(reading, step=survey.step) if reading is not None else None
+
+
+def _read(step: str, said: str, choice: int | None) -> Reading | None:
     if choice is not None:
         if step == STEP_SOLVED and choice in (YES, NO):
             return Reading("yes" if choice == YES else "no")
@@ -232,10 +239,11 @@ class Answered:
     choices: dict | None = None
 
 
-def _claim(session: Session, survey: FeedbackSurvey, step: str, **values: object) -> bool:
+def _claim(session: Session, survey: FeedbackSurvey, current: str, **values: object) -> bool:
+    """Move the survey on from step ``current`` exactly once, whoever races for it."""
     result = session.execute(
         update(FeedbackSurvey)
-        .where(FeedbackSurvey.id == survey.id, FeedbackSurvey.step == step)
+        .where(FeedbackSurvey.id == survey.id, FeedbackSurvey.step == current)
         .values(**values)
         .execution_options(synchronize_session=False)
     )
@@ -255,7 +263,7 @@ def apply_answer(
     took meanwhile says the question was answered already."""
     now = now or utcnow()
     ticket = session.get(Ticket, survey.ticket_id)
-    step = survey.step
+    step = reading.step or survey.step
     department = department_name or ticket.department
 
     def stale() -> Answered:
