@@ -80,7 +80,7 @@ def test_stats_page_draws_charts_and_the_csv_downloads(page, live: LiveInsights)
     assert page.locator("h1").inner_text() == "Statistics"
     assert page.locator("[data-stat=messages]").inner_text() == "10"
     charts = page.locator("figure.chart svg[role=img]")
-    assert charts.count() == 7
+    assert charts.count() == 9
     per_day = page.locator("#chart-per-day svg[role=img]")
     assert per_day.bounding_box()["width"] > 300
     assert per_day.locator("rect.bar").count() == 7  # one bar per day and channel with messages
