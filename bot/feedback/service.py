@@ -35,7 +35,7 @@ from bot.feedback.models import (
 )
 from bot.outbox.delivery import queue_outbound
 from bot.settings import Settings
-from bot.store.models import Citizen, Message
+from bot.store.models import ChannelIdentity, Citizen, Message
 from bot.store.types import utcnow
 from bot.texts import text
 from bot.tickets.models import Ticket, TicketEvent
@@ -169,9 +169,17 @@ def open_survey(session: Session, identity_id: int, settings: Settings, *,
 
 
 def survey_for_token(session: Session, token: str, citizen_id: int) -> FeedbackSurvey | None:
-    """The survey a button names, only if it is this citizen's: another's is as unknown."""
+    """The survey a button names, only if it is this citizen's: another's is as unknown.
+
+    Its identity decides, not only its citizen column: a linked identity moves to the citizen
+    it was merged into (bot.identity.merge), and its buttons keep working there."""
     survey = session.scalars(select(FeedbackSurvey).where(FeedbackSurvey.token == token)).first()
-    return survey if survey is not None and survey.citizen_id == citizen_id else None
+    if survey is None:
+        return None
+    if survey.citizen_id == citizen_id:
+        return survey
+    identity = session.get(ChannelIdentity, survey.identity_id)
+    return survey if identity is not None and identity.citizen_id == citizen_id else None
 
 
 @dataclass(frozen=True)
