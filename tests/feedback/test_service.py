@@ -9,7 +9,16 @@ from sqlalchemy import func, select
 
 from bot.core.clarification import CHOICES_KEY as CORE_CHOICES_KEY
 from bot.feedback import service
-from bot.feedback.models import ANSWERED, ASKED, EXPIRED, STEP_COMMENT, STEP_DONE, STEP_RATING, STEP_SOLVED, FeedbackSurvey
+from bot.feedback.models import (
+    ANSWERED,
+    ASKED,
+    EXPIRED,
+    STEP_COMMENT,
+    STEP_DONE,
+    STEP_RATING,
+    STEP_SOLVED,
+    FeedbackSurvey,
+)
 from bot.settings import Settings
 from bot.store.models import Message
 from bot.store.types import utcnow
