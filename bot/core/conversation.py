@@ -324,6 +324,8 @@ class Conversation:
         if ticket is None:
             return None
         threads.join_thread(session, message, ticket, self._settings)
+        # After a "no" to "Was it solved?", a reply in the reopened ticket's thread is what is still wrong.
+        feedback.reason_in_thread(session, message, ticket, self._settings)
         text = catalogue_text("ticket.joined_thread", ticket_id=ticket.public_id,
                               commitment=ticket_commitment(session, ticket, self._settings))
         reply = record_outbound(session, inbound=message, text=text)

@@ -327,6 +327,23 @@ def apply_answer(
     raise ValueError(f"unknown reading {reading.kind!r}")
 
 
+def reason_in_thread(session: Session, message: Message, ticket: Ticket, settings: Settings,
+                     *, now: datetime | None = None) -> bool:
+    """A message that joined ``ticket`` by its thread (an e-mail reply in the ticket's thread)
+    while its survey waits for "what is still wrong": it is that answer, so the survey stops
+    waiting and the agents get it as the citizen's reason. The message itself is already on the
+    ticket; only the survey and the note change."""
+    now = now or utcnow()
+    survey = open_survey(session, message.identity_id, settings, now=now)
+    if survey is None or survey.ticket_id != ticket.id or survey.step != STEP_REASON or not message.text.strip():
+        return False
+    comment = message.text.strip()[:MAX_COMMENT]
+    if not _claim(session, survey, STEP_REASON, comment=comment, step=STEP_DONE, step_at=now):
+        return False
+    add_note(session, ticket, text("feedback.note_reason", comment=comment), actor="citizen", now=now)
+    return True
+
+
 def expire_surveys(session: Session, settings: Settings, *, now: datetime | None = None) -> int:
     """Surveys past CRM_FEEDBACK_EXPIRY_DAYS: unanswered ones count as expired, and none waits
     for a message any more. Running it again changes nothing."""

@@ -121,3 +121,18 @@ def test_another_citizens_button_settles_nothing(db_url: str) -> None:
     handled = _say(conversation, "Yes", 1, choice=KbChoice(token, service.YES), sender="99")
     assert handled.handling != service.ANSWER
     assert _survey(db_url).solved is None
+
+
+def test_after_no_a_reply_in_the_tickets_e_mail_thread_is_the_reason(db_url: str) -> None:
+    conversation, _rasa, public_id, _token = _setup(db_url, channel="email", sender="ana@example.org")
+
+    def mail(text: str, n: int, thread: str | None = None):
+        return conversation.handle_inbound(InboundMessage(
+            channel="email", sender="ana@example.org", text=text, external_id=f"<m{n}@x>", thread_ticket=thread),
+            replies_in_response=True)
+
+    assert mail("No", 1).handling == service.ANSWER
+    joined = mail("The light still flickers", 2, thread=public_id)
+    assert joined.ticket.id == public_id
+    survey = _survey(db_url)
+    assert survey.step == STEP_DONE and survey.comment == "The light still flickers"
