@@ -272,6 +272,9 @@ class Settings(BaseSettings):
     retention_link_code_days: int = Field(default=7, ge=1)
     # Rows changed per transaction: no huge transaction, no long lock.
     retention_batch_size: int = Field(default=500, ge=1, le=100_000)
+    # "Was it solved?" (bot.feedback): a question sent when a ticket is resolved stops waiting for
+    # an answer after this many days; a later "yes" or "3" is then an ordinary message.
+    feedback_expiry_days: int = Field(default=7, ge=1, le=365)
 
     # --- Notices and announcements (bot.notices, docs/privacy.md) --------------------------
     # An announcement's messages are spread over time so that the channels' rate limits (and the

@@ -33,7 +33,7 @@ def test_the_scheduler_runs_every_job_once(env: dict[str, str]) -> None:
     done = subprocess.run([sys.executable, "-m", "bot", "scheduler", "--once"], env=env, cwd=PROJECT_ROOT,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    for job in ("alerts", "digests", "staff_mail", "retention", "data_requests"):
+    for job in ("alerts", "digests", "staff_mail", "retention", "data_requests", "feedback_expiry"):
         assert f"{job}:" in done.stdout
 
 

@@ -1,6 +1,8 @@
 """The "Do you mean ...?" options of an outbound message, as channels with buttons read them.
 
-The core stores them in the reply's ``meta[CHOICES_KEY]`` (bot.core.clarification).
+The core stores them in the reply's ``meta[CHOICES_KEY]`` (bot.core.clarification). The
+"Was it solved?" questions (bot.feedback) use the same shape with ``"none": None`` (no "None
+of these" option) and ``"numbered": False`` (buttons show their titles alone: "Yes", "3").
 A sender must never fail a delivery because that part is odd: the reply's text
 already lists the options numbered, so anything unusable here means "send the
 text without buttons", never an error.
@@ -31,12 +33,14 @@ class Option:
 class OfferedChoices:
     offer: str
     options: list[Option]
-    none: Option
+    none: Option | None
+    # The options' numbers are part of what a button shows ("2. Can my visitors park ...").
+    numbered: bool = True
 
     @property
     def all(self) -> list[Option]:
         """The options in the order shown, "none" last."""
-        return [*self.options, self.none]
+        return [*self.options, self.none] if self.none is not None else list(self.options)
 
 
 def offered_choices(meta: Mapping[str, Any] | None) -> OfferedChoices | None:
@@ -60,9 +64,12 @@ def offered_choices(meta: Mapping[str, Any] | None) -> OfferedChoices | None:
         options.append(Option(n, " ".join(title.split())))
     if not options:
         return None
+    numbered = raw.get("numbered") is not False
+    if "none" in raw and raw["none"] is None:
+        return OfferedChoices(offer=offer, options=options, none=None, numbered=numbered) if len(options) >= 2 else None
     none = raw.get("none") if isinstance(raw.get("none"), Mapping) else {}
     none_title = none.get("title") if isinstance(none.get("title"), str) and none.get("title").strip() else none_option_title()
-    return OfferedChoices(offer=offer, options=options, none=Option(0, " ".join(none_title.split())))
+    return OfferedChoices(offer=offer, options=options, none=Option(0, " ".join(none_title.split())), numbered=numbered)
 
 
 def truncate(text: str, limit: int) -> str:

@@ -20,6 +20,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.orm import Session
 
+from bot.feedback.stats import Satisfaction, satisfaction
 from bot.store.models import Message
 from bot.store.types import utcnow
 from bot.tickets.models import Ticket
@@ -301,6 +302,9 @@ class StatsReport:
     times: ResponseTimes
     compliance: Compliance
     channels: list[str] = field(default_factory=list)
+    # "Was it solved?" (bot.feedback), over the surveys asked in the period.
+    satisfaction_departments: list[Satisfaction] = field(default_factory=list)
+    satisfaction_channels: list[Satisfaction] = field(default_factory=list)
 
     @property
     def total_messages(self) -> int:
@@ -326,6 +330,8 @@ def build_report(session: Session, period: Period, *, now: datetime | None = Non
         times=response_times(session, period),
         compliance=commitment_compliance(session, period, now=now),
         channels=[channel for channel, _ in per_channel],
+        satisfaction_departments=satisfaction(session, period.since, period.until, by="department"),
+        satisfaction_channels=satisfaction(session, period.since, period.until, by="channel"),
     )
 
 
@@ -402,6 +408,18 @@ def report_rows(report: StatsReport) -> list[tuple[object, ...]]:
         ("commitment", "closed_unanswered", "tickets", c.closed_unanswered),
         ("commitment", "share_met", "", _share(c.share)),
     ]
+    for section, groups in (("satisfaction_department", report.satisfaction_departments),
+                            ("satisfaction_channel", report.satisfaction_channels)):
+        for g in groups:
+            average = "" if g.average_rating is None else round(g.average_rating, 2)
+            rows += [
+                (section, g.group, "asked", g.asked),
+                (section, g.group, "answered", g.answered),
+                (section, g.group, "solved", g.solved),
+                (section, g.group, "solved_share", _share(g.solved_share)),
+                (section, g.group, "ratings", g.ratings),
+                (section, g.group, "average_rating", average),
+            ]
     return rows
 
 

@@ -260,4 +260,26 @@ def report_charts(report, *, department_names: dict[str, str] | None = None) -> 
             "compliance", "Response commitment", compliance_items, series=["Tickets"], x_label="Tickets opened",
             value_text=lambda _s, v: _number(v),
         ),
+        _satisfaction_chart("satisfaction-departments", "Was it solved? Per department",
+                            report.satisfaction_departments, names),
+        _satisfaction_chart("satisfaction-channels", "Was it solved? Per channel", report.satisfaction_channels, {}),
     ]
+
+
+def _satisfaction_chart(chart_id: str, title: str, groups, names: dict[str, str]) -> Chart:
+    """Solved (% of answers) and the average rating (1-5, drawn as % of 5) per group; the
+    label says how many answered, so 100 % of one answer reads as what it is."""
+    items = [
+        (f"{names.get(g.group, g.group)} ({g.answered} of {g.asked})",
+         [round((g.solved_share or 0) * 100, 1), round((g.average_rating or 0) * 20, 1)])
+        for g in groups
+    ]
+
+    def value_text(series: int, value: float) -> str:
+        if series == 0:
+            return f"{_number(round(value, 1))}%"
+        # Ratings are 1 to 5: an average of 0 means no rating was given.
+        return f"{_number(round(value / 20, 2))} / 5" if value else "n/a"
+
+    return horizontal_bars(chart_id, title, items, series=["Solved", "Average rating"],
+                           x_label="Solved (% of answers); rating (% of 5)", value_text=value_text)

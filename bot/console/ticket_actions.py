@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.console.auth import CurrentStaff
+from bot.feedback.service import ask_on_resolution
 from bot.identity import vulnerability
 from bot.notices.status import notify_ticket_event
 from bot.settings import Settings
@@ -119,10 +120,13 @@ def set_status(
         sent = reply_to_ticket(session, ticket, _text(text, "resolution message"), author=staff.actor, now=now)
     else:
         sent = notify_ticket_event(session, ticket, event, _settings(settings), question=question, now=now)
+    # "Was it solved?" (bot.feedback), after the agent's own message when there is one.
+    survey = ask_on_resolution(session, ticket, now=now) if to_status == RESOLVED else None
     audit(
         session, staff, "ticket.status", _target(ticket),
         {"from": from_status, "to": to_status, "notified": sent is not None,
-         **({"message_id": sent.id} if sent is not None else {})},
+         **({"message_id": sent.id} if sent is not None else {}),
+         **({"survey_message_id": survey.message_id} if survey is not None else {})},
         now=now,
     )
     return sent

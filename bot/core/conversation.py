@@ -24,6 +24,7 @@ from bot.core.inbound import InboundMessage
 from bot.core.rasa_client import RasaClient, RasaUnavailable
 from bot.core.routing import department_names
 from bot.core.turns import METADATA_KEY, REQUEST_ID_KEY, SETTLED_KEY
+from bot.feedback import service as feedback
 from bot.identity.commands import might_be_link_command
 from bot.identity.linking import handle_link_message
 from bot.notices import commands as subscriptions
@@ -208,6 +209,9 @@ class Conversation:
             # Read here, in the unit of work that stores the message, so that a message from a
             # citizen with no open "Do you mean ...?" question costs no second transaction.
             asked_before = clarification.recent_offer(session, message.citizen_id, self._settings) is not None
+            # The same for "Was it solved?": only a citizen with a survey waiting (or a button) costs more.
+            survey_waiting = inbound.choice is not None or (
+                created and feedback.open_survey(session, message.identity_id, self._settings) is not None)
             unanswered = (
                 not created
                 and (resume_unanswered or hand_over_unanswered)
@@ -245,6 +249,12 @@ class Conversation:
             if rights is not None:
                 return rights
         # --- end of data rights ---
+        # --- "Was it solved?" (bot.feedback): an answer to a resolved ticket's survey ---
+        if survey_waiting and inbound.kind == "text" and inbound.edit_of is None and inbound.needs_person is None:
+            answered = self._feedback_turn(message_id, inbound, replies_in_response)
+            if answered is not None:
+                return answered
+        # --- end of "Was it solved?" ---
         if inbound.edit_of is not None:
             edited = self._handle_edit(message_id, inbound.edit_of, replies_in_response)
             if edited is not None:
@@ -321,6 +331,8 @@ class Conversation:
         if ticket is None:
             return None
         threads.join_thread(session, message, ticket, self._settings)
+        # After a "no" to "Was it solved?", a reply in the reopened ticket's thread is what is still wrong.
+        feedback.reason_in_thread(session, message, ticket, self._settings)
         text = catalogue_text("ticket.joined_thread", ticket_id=ticket.public_id,
                               commitment=ticket_commitment(session, ticket, self._settings))
         reply = record_outbound(session, inbound=message, text=text)
@@ -416,6 +428,39 @@ class Conversation:
                     session.flush()
                     reply_ids.append(reply.id)
         return reply_ids
+
+    def _feedback_turn(self, message_id: int, inbound: InboundMessage, replies_in_response: bool) -> HandledMessage | None:
+        """An answer to "Was your problem solved?", its rating or comment: recorded here, never by
+        Rasa. None when the message is not one (a new question goes to the assistant, and the
+        survey keeps waiting), or the button is a "Do you mean ...?" one."""
+        with self._transaction() as session:
+            message = session.get(Message, message_id)
+            option = None
+            if inbound.choice is not None:
+                survey = feedback.survey_for_token(session, inbound.choice.offer, message.citizen_id)
+                option = inbound.choice.option
+            else:
+                survey = feedback.open_survey(session, message.identity_id, self._settings)
+                offer = clarification.pending_offer(session, message.citizen_id) if survey is not None else None
+                if offer is not None and offer.created_at > survey.step_at:
+                    return None  # "Do you mean ...?" was asked since: a "no" or "2" answers that
+            if survey is None:
+                return None
+            reading = feedback.read_answer(survey, inbound.assistant_text, option)
+            if reading is None:
+                return None
+            ticket = session.get(Ticket, survey.ticket_id)
+            department = department_names(self._settings.kb_dir).get(ticket.department, ticket.department)
+            outcome = feedback.apply_answer(session, survey, reading, message, self._settings,
+                                            department_name=department)
+            record_handling(message, intent=None, confidence=None, handling=outcome.handling, ticket=outcome.ticket)
+            reply = record_outbound(session, inbound=message, text=outcome.reply)
+            reply.ticket_id = outcome.ticket.id
+            if outcome.choices is not None:
+                reply.meta = {**(reply.meta or {}), clarification.CHOICES_KEY: outcome.choices}
+            self._mark_reply(reply, replies_in_response)
+            reply_ids = [reply.id]
+        return self._result(message_id, replies=[outcome.reply], reply_ids=reply_ids)
 
     def _handle_attachment(self, message_id: int, kind: str, replies_in_response: bool) -> HandledMessage:
         """A photo, location, voice note... without words: the assistant cannot read it.

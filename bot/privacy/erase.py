@@ -55,6 +55,9 @@ TRACKER_EVENTS_TABLE = "events"
 # or the text columns to replace by "[erased]"). A feature that keeps citizen text adds its line.
 OTHER_TABLES: tuple[tuple[str, str, str | tuple[str, ...]], ...] = (
     ("consents", "citizen_id", "delete"),
+    # "Was it solved?" (bot.feedback): the comment is the citizen's words; solved and rating stay
+    # for the statistics. By ticket, so a held ticket keeps it until the erasure is finished.
+    (tables.FEEDBACK_SURVEYS, "ticket_id", ("comment",)),
 )
 
 
@@ -303,7 +306,10 @@ def _erase_other_tables(session: Session, citizen_id: int, whatsapp_addresses: l
         else:
             columns = [c for c in action if c in table.c]
             if columns:
-                count += session.execute(update(table).where(where).values({c: ERASED for c in columns})).rowcount
+                # Only rows with words left: a second run changes nothing (and counts nothing).
+                filled = or_(*[(table.c[c].is_not(None)) & (table.c[c] != ERASED) for c in columns])
+                count += session.execute(update(table).where(where, filled)
+                                         .values({c: ERASED for c in columns})).rowcount
     webhooks = tables.installed_table("whatsapp_webhooks")
     if webhooks is not None and whatsapp_addresses:
         # Deliveries not yet handled still hold the raw payload, phone number and text included.

@@ -2,8 +2,8 @@
 
 What goes in is what the citizen gave us and what we told them: their identities, every
 message in and out on every linked channel, their tickets with the updates they may be
-told (``TicketEvent.public``; internal notes never), and their consents when that table
-exists. Staff names are not theirs to receive: an agent's reply says "staff".
+told (``TicketEvent.public``; internal notes never), their consents and their answers to
+"Was your problem solved?" when those tables exist. Staff names are not theirs to receive: an agent's reply says "staff".
 """
 
 from __future__ import annotations
@@ -74,6 +74,19 @@ def _consents(session: Session, citizen_id: int) -> list[dict[str, Any]] | None:
              if k not in ("id", "citizen_id")} for row in rows]
 
 
+def _feedback(session: Session, ticket_ids: dict[int, str]) -> list[dict[str, Any]] | None:
+    """Their answers to "Was your problem solved?" (bot.feedback), when that table exists."""
+    table = tables.installed_table(tables.FEEDBACK_SURVEYS)
+    if table is None:
+        return None
+    if not ticket_ids:
+        return []
+    rows = session.execute(select(table).where(table.c.ticket_id.in_(list(ticket_ids))).order_by(table.c.id)).mappings()
+    return [{"ticket": ticket_ids.get(row["ticket_id"]), "asked_at": _when(row["asked_at"]), "channel": row["channel"],
+             "state": row["state"], "solved": row["solved"], "rating": row["rating"], "comment": row["comment"],
+             "answered_at": _when(row["answered_at"])} for row in rows]
+
+
 def export_citizen(session: Session, citizen_id: int, *, now: datetime | None = None) -> dict[str, Any]:
     """Everything the store holds about one citizen, as plain JSON-ready data."""
     citizen = session.get(Citizen, citizen_id)
@@ -135,6 +148,9 @@ def export_citizen(session: Session, citizen_id: int, *, now: datetime | None = 
     consents = _consents(session, citizen_id)
     if consents is not None:
         bundle["consents"] = consents
+    feedback = _feedback(session, ticket_ids)
+    if feedback is not None:
+        bundle["feedback"] = feedback
     return bundle
 
 

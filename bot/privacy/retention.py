@@ -14,7 +14,8 @@ of data has its own period (``CRM_RETENTION_*_DAYS``, docs/privacy.md). The rule
 - Work goes in batches of ``CRM_RETENTION_BATCH_SIZE`` rows, one short transaction each, so a
   first run over years of data neither holds a huge transaction nor locks the store for long.
 
-Tables of layers above this one (the e-mail channel's copies, the console's sign-in attempts)
+Tables of layers above this one (the e-mail channel's copies, the console's sign-in attempts,
+the "Was it solved?" surveys' comments)
 are reached by name, never by importing their packages: retention is a store-wide rule, and the
 import order (tests/test_layers.py) stays as it is.
 """
@@ -56,6 +57,8 @@ _EMAIL_INBOUND = sa.table(
     sa.column("ticket_id", sa.Integer), sa.column("received_at", UTCDateTime()),
     sa.column("anonymised_at", UTCDateTime()),
 )
+# "Was it solved?" (bot.feedback): the comment goes with its ticket's other texts.
+_FEEDBACK_SURVEYS = sa.table("feedback_surveys", sa.column("ticket_id", sa.Integer), sa.column("comment", sa.Text))
 _SIGN_IN_ATTEMPTS = sa.table("sign_in_attempts", sa.column("id", sa.Integer), sa.column("at", UTCDateTime()))
 # Rasa's SQLTrackerStore: one row per event, ``timestamp`` in seconds since the epoch.
 _TRACKER_EVENTS = sa.table("events", sa.column("id", sa.Integer), sa.column("timestamp", sa.Float))
@@ -140,6 +143,11 @@ def _anonymise_tickets(now: datetime) -> Callable[[Session, list[int]], None]:
         session.execute(
             sa.update(TicketEvent).where(TicketEvent.ticket_id.in_(ids)).values(body="")
             .execution_options(synchronize_session=False)
+        )
+        session.execute(
+            sa.update(_FEEDBACK_SURVEYS).where(_FEEDBACK_SURVEYS.c.ticket_id.in_(ids),
+                                               _FEEDBACK_SURVEYS.c.comment.is_not(None))
+            .values(comment="")
         )
         session.execute(
             sa.update(Ticket).where(Ticket.id.in_(ids)).values(

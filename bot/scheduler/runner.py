@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.alerts.job import queue_digests, raise_alerts
 from bot.alerts.mail import Mailer, deliver_pending
+from bot.feedback.service import expire_surveys
 from bot.privacy.jobs import job as privacy_requests_job
 from bot.privacy.retention import run_retention
 from bot.scheduler.models import JobLease
@@ -74,6 +75,11 @@ def _retention(ctx: JobContext) -> object:
     return run_retention(ctx.sessions, ctx.settings, ctx.now)
 
 
+def _feedback_expiry(ctx: JobContext) -> object:
+    with ctx.sessions.begin() as session:
+        return expire_surveys(session, ctx.settings, now=ctx.now)
+
+
 def _data_requests(ctx: JobContext) -> object:
     return privacy_requests_job(ctx.sessions, ctx.settings, ctx.now)
 
@@ -85,6 +91,8 @@ JOBS: tuple[Job, ...] = (
     Job("retention", _retention, every=timedelta(hours=1)),
     # Erasures held by an open ticket, finished once it closes; expired codes and download links.
     Job("data_requests", _data_requests, every=timedelta(minutes=5)),
+    # "Was it solved?" questions past CRM_FEEDBACK_EXPIRY_DAYS count as unanswered.
+    Job("feedback_expiry", _feedback_expiry, every=timedelta(hours=1)),
 )
 
 

@@ -23,6 +23,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "bot.privacy.models",
     "bot.modelbuilds.models",
     "bot.notices.models",
+    "bot.feedback.models",
 )
 
 

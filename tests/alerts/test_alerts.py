@@ -233,7 +233,8 @@ def test_a_failing_job_does_not_stop_the_others(sessions, settings: Settings) ->
     scheduler = Scheduler(settings, sessions, None, jobs=(Job("broken", broken), Job("next", ran.append)))
     results = scheduler.run_once(T0)
     assert isinstance(results["broken"], RuntimeError) and len(ran) == 1
-    assert [job.name for job in JOBS] == ["alerts", "digests", "staff_mail", "retention", "data_requests"]
+    assert [job.name for job in JOBS] == ["alerts", "digests", "staff_mail", "retention", "data_requests",
+                                          "feedback_expiry"]
 
 
 def test_a_job_with_a_period_runs_at_most_that_often(sessions, settings: Settings) -> None:

@@ -138,15 +138,21 @@ def test_resolving_can_tell_the_citizen(client, agent, make_ticket, db_url) -> N
     ticket = _ticket(db_url, public_id)
     assert ticket.status == "resolved" and ticket.resolved_at is not None
     with session_scope(db_url) as session:
-        out = session.scalars(select(Message).where(Message.direction == "out")).one()
+        out, survey = session.scalars(select(Message).where(Message.direction == "out").order_by(Message.id)).all()
         assert out.text == "Emptied this morning." and out.author == "agent:ana"
+        # Then "Was it solved?" (bot.feedback), with its buttons, after the agent's own words.
+        assert survey.text.startswith(f"Ticket {public_id} is resolved. Was your problem solved?")
+        assert survey.author == "assistant" and survey.meta["choices"]["none"] is None
         detail = session.scalars(select(AuditLog).where(AuditLog.action == "ticket.status")).one().detail
         assert detail["notified"] is True and detail["message_id"] == out.id
+        assert detail["survey_message_id"] == survey.id
 
     second = make_ticket("Another bin problem")
     client.post(f"/console/tickets/{second}/status", data={"status": "resolved", "csrf_token": agent})
     with session_scope(db_url) as session:
-        assert len(session.scalars(select(Message).where(Message.direction == "out")).all()) == 1
+        # Not told by the agent: only the question goes out.
+        authors = session.scalars(select(Message.author).where(Message.direction == "out")).all()
+        assert sorted(authors) == ["agent:ana", "assistant", "assistant"]
 
 
 def test_agents_take_and_give_back_tickets_supervisors_assign_anyone(client, agent, make_staff, make_ticket,

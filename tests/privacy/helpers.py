@@ -10,6 +10,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
+from bot.feedback.service import ask_on_resolution
 from bot.identity.linking import request_code
 from bot.identity.merge import merge_citizens
 from bot.settings import Settings
@@ -77,6 +78,10 @@ def build_citizen(client, db_url: str) -> Built:
         ticket = session.scalars(sa.select(Ticket).where(Ticket.public_id == tickets[0])).one()
         add_note(session, ticket, NOTE, actor="agent:ines")
         change_status(session, ticket, RESOLVED, actor="agent:ines", public=True)
+        # "Was it solved?" answered with a comment in the citizen's words (bot.feedback).
+        survey = ask_on_resolution(session, ticket)
+        survey.state, survey.step, survey.solved, survey.rating = "answered", "done", True, 4
+        survey.comment = f"Thanks from {NAME}, the Willowmere light works"
         change_status(session, ticket, CLOSED, actor="agent:ines")
         # An e-mail as the e-mail worker keeps it.
         _raw_email(session, EMAIL, TEXTS[1])

@@ -17,6 +17,7 @@ from telegram import Bot, CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 from bot.channels.choices import OfferedChoices, offered_choices, truncate
 from bot.channels.telegram.updates import CHANNEL
 from bot.core.inbound import InboundMessage, KbChoice
+from bot.feedback.service import ANSWER as FEEDBACK_ANSWER
 from bot.texts import text
 
 # Bot API: callback_data is 1-64 bytes. KbChoice.encode() is ~17 (a 12-character token).
@@ -37,15 +38,16 @@ ANSWER_TEXTS = {
     "choice_invalid": STALE_BUTTON,
 }
 # Handlings after which the question is settled, so its buttons can go.
-SETTLED_HANDLINGS = frozenset({"kb_answer", "escalated", "ticket_joined", "choice_already_answered", "choice_closed"})
+SETTLED_HANDLINGS = frozenset({"kb_answer", "escalated", "ticket_joined", "choice_already_answered", "choice_closed",
+                               FEEDBACK_ANSWER})
 
 # The chat's reply to a button whose data is not a choice at all (tampered, or from an old
 # version of the bot), its bot.texts key; stored with the tap, like every answer the bot gives.
 MALFORMED_REPLY = "telegram.malformed_button"
 
 
-def button_text(option_n: int, title: str) -> str:
-    if option_n == 0:
+def button_text(option_n: int, title: str, numbered: bool = True) -> str:
+    if option_n == 0 or not numbered:
         return truncate(title, BUTTON_TEXT_CHARS)
     return truncate(f"{option_n}. {title}", BUTTON_TEXT_CHARS)
 
@@ -56,7 +58,10 @@ def keyboard_for(choices: OfferedChoices) -> InlineKeyboardMarkup | None:
         data = option.data(choices.offer)
         if len(data.encode("utf-8")) > CALLBACK_DATA_BYTES:
             return None  # cannot happen with the core's tokens; then the numbered text is enough
-        rows.append([InlineKeyboardButton(button_text(option.n, option.title), callback_data=data)])
+        rows.append([InlineKeyboardButton(button_text(option.n, option.title, choices.numbered), callback_data=data)])
+    if not choices.numbered:
+        # Short answers ("Yes" / "No", 1 to 5) side by side, as a scale reads.
+        rows = [[button for row in rows for button in row]]
     return InlineKeyboardMarkup(rows)
 
 

@@ -149,9 +149,13 @@ def chat_choices(raw: object) -> ChatChoices | None:
         return None
     offer = raw["offer"]
     entries = [o for o in raw.get("options") or [] if isinstance(o, dict)]
-    none = raw.get("none") if isinstance(raw.get("none"), dict) else {"n": 0, "title": none_option_title()}
+    # ``"none": None``: a question without "None of these" ("Was it solved?", bot.feedback).
+    if "none" in raw and raw["none"] is None:
+        extra = []
+    else:
+        extra = [raw.get("none") if isinstance(raw.get("none"), dict) else {"n": 0, "title": none_option_title()}]
     options = []
-    for item in [*entries, none]:
+    for item in [*entries, *extra]:
         n, title = item.get("n"), item.get("title")
         if isinstance(n, bool) or not isinstance(n, int) or not isinstance(title, str) or not title.strip():
             return None

@@ -94,17 +94,20 @@ def interactive_payload(to: str, body: str, choices: OfferedChoices) -> dict[str
     if len(choices.all) > MAX_LIST_ROWS or any(len(i) > ROW_ID_LIMIT for i in ids) or not body.strip():
         return None
     body = truncate(body, INTERACTIVE_BODY_LIMIT) if len(body) > INTERACTIVE_BODY_LIMIT else body
+    none_titles = [catalogue_text("whatsapp.none_button")] if choices.none is not None else []
     if len(choices.all) <= MAX_REPLY_BUTTONS:
-        titles = [*_option_titles(choices, BUTTON_TITLE_LIMIT), catalogue_text("whatsapp.none_button")]
+        titles = [*_option_titles(choices, BUTTON_TITLE_LIMIT), *none_titles]
         action: dict[str, Any] = {"buttons": [{"type": "reply", "reply": {"id": i, "title": t}}
                                               for i, t in zip(ids, titles)]}
         interactive: dict[str, Any] = {"type": "button", "body": {"text": body}, "action": action}
     else:
         titles = _option_titles(choices, ROW_TITLE_LIMIT)
-        rows = [{"id": i, "title": t, "description": truncate(o.title, ROW_DESCRIPTION_LIMIT)}
+        rows = [{"id": i, "title": t, **({"description": truncate(o.title, ROW_DESCRIPTION_LIMIT)}
+                                         if choices.numbered else {})}
                 for i, t, o in zip(ids, titles, choices.options)]
-        rows.append({"id": ids[-1], "title": catalogue_text("whatsapp.none_button"), "description": truncate(choices.none.title,
-                                                                                   ROW_DESCRIPTION_LIMIT)})
+        if choices.none is not None:
+            rows.append({"id": ids[-1], "title": catalogue_text("whatsapp.none_button"),
+                         "description": truncate(choices.none.title, ROW_DESCRIPTION_LIMIT)})
         interactive = {"type": "list", "body": {"text": body},
                        "action": {"button": catalogue_text("whatsapp.list_button"),
                                   "sections": [{"title": catalogue_text("whatsapp.section_title"), "rows": rows}]}}
