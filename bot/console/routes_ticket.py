@@ -19,6 +19,7 @@ from bot.console.history import KbRef, _kb_ref, citizen_history
 from bot.console.ticket_actions import ActionRefused
 from bot.console.web import redirect, render, time_left
 from bot.core.escalation import CITIZEN_OFFER_KEY, KB_SUGGESTIONS_KEY
+from bot.identity.consent import current_consents
 from bot.identity.vulnerability import on_record
 from bot.staff.models import StaffUser
 from bot.store.models import Message
@@ -96,6 +97,8 @@ def _ticket_page(
                 "last_reply": last_reply,
                 "push_channels": ctx.push_channels,
                 "citizen_on_record": on_record(session, ticket.citizen_id),
+                # What the citizen agreed to be sent unasked: the agent sees whether a status change is told.
+                "consents": sorted(current_consents(session, ticket.citizen_id).values(), key=lambda c: c.purpose),
                 "consent_channels": ticket_actions.consent_channels(session, ticket),
                 "default_resolution": ticket_actions.DEFAULT_RESOLUTION_MESSAGE.format(ticket=ticket.public_id),
             },

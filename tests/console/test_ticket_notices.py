@@ -53,3 +53,13 @@ def test_waiting_with_a_question_sends_it(client, make_staff, make_ticket, db_ur
     response = client.post(f"/console/tickets/{public_id}/status", follow_redirects=False,
                            data={"status": "pending_citizen", "csrf_token": csrf})
     assert "done=status" in response.headers["location"] and len(_out(db_url)) == 1
+
+
+def test_the_ticket_page_shows_what_the_citizen_agreed_to_be_sent(client, make_staff, make_ticket, db_url) -> None:
+    make_staff("ana")
+    public_id = make_ticket("My bin was not emptied")
+    sign_in(client, "ana")
+    assert "No consent to notices" in client.get(f"/console/tickets/{public_id}").text
+    _consent(db_url, public_id)
+    page = client.get(f"/console/tickets/{public_id}").text
+    assert "Agreed to be sent" in page and ">notifications</span>" in page and "No consent" not in page
