@@ -68,7 +68,10 @@ def test_sign_in_open_queue_and_ticket_reply_note_resolve(page, people) -> None:
     page.click("#status-form button[type=submit]")
     page.wait_for_selector(".flash.ok")
     assert page.inner_text("[data-ticket-status]") == "resolved"
-    assert "emptied this morning" in page.locator(".timeline li.msg-out").last.inner_text()
+    # The agent's resolution message, then the assistant's "Was it solved?" (bot.feedback).
+    sent_out = page.locator(".timeline li.msg-out")
+    assert "emptied this morning" in sent_out.nth(sent_out.count() - 2).inner_text()
+    assert "Was your problem solved?" in sent_out.last.inner_text()
     assert page.console_errors == []  # nothing blocked by the CSP, no script errors
 
     with session_scope(console.db_url) as session:
