@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.staff.departments import own_commitment_hours
-from bot.store.models import ChannelIdentity, Message
+from bot.store.models import ChannelIdentity, Citizen, Message
 from bot.store.types import utcnow
 from bot.tickets import ids, schedule
 from bot.tickets.models import Ticket, TicketEvent
@@ -318,6 +318,10 @@ def _create(
                 Message.id != inbound.id,
             )
             .order_by(Message.created_at, Message.id)
+            # A message of this window that another turn holds (the citizen's next message,
+            # in flight) is left to that turn, which joins this ticket: taking it here would
+            # wait for that turn while it waits for this one (a deadlock on PostgreSQL).
+            .with_for_update(skip_locked=True)
         )
     )
     conversation.append(inbound)
@@ -358,6 +362,10 @@ def open_or_join_ticket(
     now = now or utcnow()
     settings = _settings(settings)
     session.flush()  # inbound needs its id and created_at
+    # One citizen's turns may escalate at the same moment (two messages in flight, or the
+    # action server and the API): the citizen's row orders them, so the second sees the
+    # first's ticket and joins it instead of opening another.
+    session.execute(select(Citizen.id).where(Citizen.id == inbound.citizen_id).with_for_update())
 
     ticket = _open_ticket_of(session, inbound.citizen_id)
     if ticket is not None:

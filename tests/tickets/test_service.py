@@ -388,3 +388,49 @@ def test_service_functions_never_commit(db_url: str, settings: Settings) -> None
     with session_factory(db_url)() as session:
         assert session.scalars(select(Ticket)).all() == []
         assert session.scalars(select(Message)).all() == []
+
+
+def test_two_turns_of_one_citizen_escalating_at_once_share_one_ticket_without_a_deadlock(db_url, settings) -> None:
+    """Two messages in flight (the API lets a client send the next before the first is answered):
+    each turn holds its own message and escalates it. Before the citizen's row ordered them, each
+    took the other's message into its new ticket's window: two tickets, or a PostgreSQL deadlock
+    (a 500 and an unanswered message)."""
+    import threading
+
+    from bot.store.db import session_factory
+
+    with session_scope(db_url) as session:
+        identity, first = _inbound(session, "The bin was not emptied", address="+15550077")
+        second, _ = record_inbound(session, identity, "And the lid is broken")
+        ids_ = (first.id, second.id)
+    sessions = session_factory(db_url)
+    both_locked = threading.Barrier(2, timeout=10)
+    errors: list[BaseException] = []
+    tickets: list[int] = []
+
+    def turn(message_id: int) -> None:
+        try:
+            with sessions.begin() as session:
+                message = session.get(Message, message_id, with_for_update=True)
+                both_locked.wait()
+                ticket, _created = _open(session, message, settings)
+                tickets.append(ticket.id)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    if sessions.kw["bind"].dialect.name == "sqlite":
+        # One writer at a time: the second turn cannot even lock its message meanwhile.
+        for message_id in ids_:
+            both_locked = threading.Barrier(1)
+            turn(message_id)
+    else:
+        threads = [threading.Thread(target=turn, args=(message_id,)) for message_id in ids_]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+    assert errors == []
+    assert len(set(tickets)) == 1
+    with session_scope(db_url) as session:
+        assert session.scalars(select(Message.ticket_id).where(Message.id.in_(ids_))).all() == [tickets[0]] * 2
+        assert len(session.scalars(select(Ticket)).all()) == 1
