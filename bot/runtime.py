@@ -79,6 +79,15 @@ class Runtime:
         return RasaClient(self._settings.rasa_url_list, self._settings.rasa_timeout_seconds)
 
     @cached_property
+    def shared_redis(self):
+        """The Redis the API workers share limits through (``CRM_REDIS_URL``), or None: one process."""
+        if not self._settings.redis_url:
+            return None
+        import redis
+
+        return redis.Redis.from_url(self._settings.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5)
+
+    @cached_property
     def conversation(self) -> Conversation:
         return Conversation(self._settings, self.sessions, self.rasa)
 
@@ -173,6 +182,8 @@ class Runtime:
             self.rasa.close()
         if "rasa_models" in self.__dict__:
             self.rasa_models.close()
+        if self.__dict__.get("shared_redis") is not None:
+            self.shared_redis.close()
 
 
 def build_runtime(settings: Settings | None = None, *, rasa: RasaClient | None = None) -> Runtime:

@@ -173,6 +173,37 @@ def test_rate_limiter_windows_and_memory_bound() -> None:
     assert "a" not in limiter._hits and len(limiter._hits) == 3
 
 
+def test_api_workers_share_one_budget_per_visitor_through_redis(redis_url: str) -> None:
+    """Two workers (two limiters on one Redis) count one visitor together; the key is hashed."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url, socket_timeout=0.5, socket_connect_timeout=0.5)
+    try:
+        first, _ = chat.rate_limiters(client)
+        second, _ = chat.rate_limiters(client)
+        cookie = chat.new_visitor()
+        allowed = [(first if i % 2 else second).retry_after(cookie) == 0 for i in range(chat.PER_COOKIE_PER_MINUTE)]
+        assert all(allowed)
+        assert 1 <= first.retry_after(cookie) <= 61 and second.retry_after(cookie) >= 1
+        assert first.retry_after(chat.new_visitor()) == 0  # another visitor has a budget of its own
+        assert not [key for key in client.scan_iter("crm:chat:rate:*") if cookie.encode() in key]
+    finally:
+        for key in client.scan_iter("crm:chat:rate:*"):
+            client.delete(key)
+        client.close()
+
+
+def test_an_unreachable_redis_does_not_refuse_citizens() -> None:
+    import redis
+
+    # Port 9 (discard) on loopback: nothing listens, the connection is refused at once.
+    client = redis.Redis(host="127.0.0.1", port=9, socket_timeout=0.2, socket_connect_timeout=0.2)
+    per_cookie, _ = chat.rate_limiters(client)
+    cookie = chat.new_visitor()
+    assert [per_cookie.retry_after(cookie) for _ in range(chat.PER_COOKIE_PER_MINUTE)] == [0] * chat.PER_COOKIE_PER_MINUTE
+    assert per_cookie.retry_after(cookie) >= 1  # the worker's own window still limits
+
+
 def test_visitor_helpers() -> None:
     cookie = chat.new_visitor()
     assert chat.valid_visitor(cookie) and not chat.valid_visitor("short") and not chat.valid_visitor(None)

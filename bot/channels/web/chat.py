@@ -20,6 +20,7 @@ core checks the choice against the stored offer, so the page is trusted with not
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import secrets
 import threading
@@ -47,6 +48,8 @@ TOKEN_HEADER = "x-chat-token"
 MAX_TEXT_CHARS = 4000
 MAX_BODY_BYTES = 16_000
 HISTORY_LIMIT = 50
+
+logger = logging.getLogger(__name__)
 
 # Per visitor (cookie) and per IP address; an office behind one IP gets the larger budget.
 PER_COOKIE_PER_MINUTE = 12
@@ -91,7 +94,7 @@ def external_id(address: str, client_id: str) -> str:
 
 
 class RateLimiter:
-    """Sliding one-minute windows per key, in memory (one API process serves the chat).
+    """Sliding one-minute windows per key, in this process (one API worker; see SharedRateLimiter).
 
     The number of keys is bounded: the least recently seen are forgotten first, so a
     flood of new cookies cannot grow memory without limit.
@@ -119,6 +122,58 @@ class RateLimiter:
             while len(self._hits) > self._max_keys:
                 self._hits.popitem(last=False)
             return 0
+
+
+# A sliding one-minute window in one sorted set per key, on Redis's clock: atomic, so two
+# workers counting the same visitor at the same moment cannot both let the 13th message in.
+_WINDOW_SCRIPT = """
+local now = redis.call('TIME')
+local t = tonumber(now[1]) + tonumber(now[2]) / 1000000
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', t - 60)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  return math.max(1, math.floor(tonumber(oldest[2]) + 60 - t) + 1)
+end
+redis.call('ZADD', KEYS[1], t, ARGV[2])
+redis.call('EXPIRE', KEYS[1], 61)
+return 0
+"""
+
+
+class SharedRateLimiter:
+    """The same window in Redis (``CRM_REDIS_URL``), shared by every API worker.
+
+    With several workers a window per process would give a visitor as many budgets as there
+    are workers, depending on which one took the request. Keys are hashed: Redis never holds
+    a cookie or an address. Redis unreachable: this worker's own window takes over, so a
+    citizen is never refused because the limiter is down.
+    """
+
+    def __init__(self, client, name: str, per_minute: int) -> None:
+        self.per_minute = per_minute
+        self._name = name
+        self._script = client.register_script(_WINDOW_SCRIPT)
+        self._fallback = RateLimiter(per_minute)
+
+    def retry_after(self, key: str) -> int:
+        import redis
+
+        digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+        try:
+            return int(self._script(keys=[f"crm:chat:rate:{self._name}:{digest}"],
+                                    args=[self.per_minute, secrets.token_hex(8)]))
+        except redis.RedisError as exc:
+            logger.warning("web chat rate limit: Redis unavailable (%s); this worker counts alone",
+                           type(exc).__name__)
+            return self._fallback.retry_after(key)
+
+
+def rate_limiters(redis_client=None) -> tuple[RateLimiter | SharedRateLimiter, RateLimiter | SharedRateLimiter]:
+    """Per visitor and per address: in Redis when there is one, else in this process."""
+    if redis_client is None:
+        return RateLimiter(PER_COOKIE_PER_MINUTE), RateLimiter(PER_IP_PER_MINUTE)
+    return (SharedRateLimiter(redis_client, "cookie", PER_COOKIE_PER_MINUTE),
+            SharedRateLimiter(redis_client, "ip", PER_IP_PER_MINUTE))
 
 
 @dataclass(frozen=True)

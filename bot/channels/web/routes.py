@@ -43,7 +43,7 @@ class WebChat:
         self.cookie_secure = bool(getattr(services.settings, "console_cookie_secure", False))
         # The same notice every channel sends on first contact (bot.privacy.notice), shown in the page.
         self.privacy_notice = notice_text(services.settings)
-        self.limiters = (chat.RateLimiter(chat.PER_COOKIE_PER_MINUTE), chat.RateLimiter(chat.PER_IP_PER_MINUTE))
+        self.limiters = chat.rate_limiters(getattr(services, "shared_redis", None))
         env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(str(HERE / "templates")), autoescape=True,
             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
