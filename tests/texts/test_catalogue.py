@@ -14,7 +14,7 @@ import yaml
 from bot import texts
 from bot.settings import PROJECT_ROOT
 from bot.texts import DEFAULT_LANGUAGE, TextError, catalogue, languages, placeholders, text
-from bot.texts.domain import DomainLayoutError, render_domain, responses
+from bot.texts.domain import DOMAIN_LANGUAGES, DomainLayoutError, domain_languages, render_domain, responses
 
 DOMAIN = PROJECT_ROOT / "domain.yml"
 
@@ -134,7 +134,14 @@ def test_domain_responses_are_the_catalogue_texts_in_rasa_syntax():
     assert domain["responses"]["utter_ticket_joined"][0]["text"] == (
         "I've added this to your open ticket {ticket_id} with our {department} team. "
         "They will reply within {commitment}.")
-    assert domain["slots"]["language"]["values"] == list(languages())
+    assert domain["slots"]["language"]["values"] == list(domain_languages())
+
+
+def test_only_the_domain_languages_are_generated_into_the_domain():
+    assert DOMAIN_LANGUAGES == (DEFAULT_LANGUAGE,)  # the other catalogues join when the slot is set
+    assert domain_languages() == (DEFAULT_LANGUAGE,)
+    assert domain_languages(["es", "xx"]) == tuple(lang for lang in languages() if lang in {"en", "es"})
+    assert all(set(by_language) == {DEFAULT_LANGUAGE} for by_language in responses().values())
 
 
 def test_every_response_the_actions_send_is_in_the_catalogue():
@@ -153,8 +160,9 @@ def test_a_second_language_becomes_conditioned_variations(catalogue_dir):
         "version: \"3.1\"\n\nslots:\n  language:\n    type: categorical\n    values: [en]\n\n"
         "responses:\n  utter_old:\n    - text: \"gone\"\n\n# kept\nsession_config:\n  session_expiration_time: 60\n"
     )
-    rendered = render_domain(domain)
-    assert render_domain(rendered) == rendered
+    assert "¡Hola!" not in render_domain(domain)  # the default domain languages: English only
+    rendered = render_domain(domain, languages())
+    assert render_domain(rendered, languages()) == rendered
     assert rendered.endswith("# kept\nsession_config:\n  session_expiration_time: 60\n")
     parsed = yaml.safe_load(rendered)
     assert parsed["slots"]["language"]["values"] == ["en", "es"]
@@ -238,3 +246,18 @@ def test_the_chat_page_names_existing_keys():
     page = (PROJECT_ROOT / "bot" / "channels" / "web" / "templates" / "chat.html").read_text("utf-8")
     keys = re.findall(r't\("([a-z_.]+)"', page)
     assert len(keys) > 10 and set(keys) <= set(catalogue(DEFAULT_LANGUAGE))
+
+
+@pytest.mark.parametrize("language", [lang for lang in languages() if lang != DEFAULT_LANGUAGE])
+def test_translations_keep_the_english_commands_a_citizen_is_told_to_type(language):
+    """The parsers read the English words in every language, so a translated text names its own
+    word and the English one ("privacidad" (o "privacy")): a citizen who types either is served."""
+    default, other = catalogue(DEFAULT_LANGUAGE), catalogue(language)
+    dropped = {}
+    for key, english in default.items():
+        wanted = {f'"{quoted}"' for quoted in re.findall(r'"([^"]+)"', english)}
+        wanted |= set(re.findall(r"/[a-z]+\b", english))
+        missing = sorted(word for word in wanted if word not in other[key])
+        if missing:
+            dropped[key] = missing
+    assert dropped == {}
