@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TextIO
 
-from bot.kb.compile import compile_kb
+from bot.kb.compile import compile_kb, training_examples
 from bot.kb.importer import import_file
 from bot.kb.loader import load_kb
 from bot.kb.schema import KnowledgeBase, Problem, sort_problems
@@ -133,9 +133,13 @@ def cmd_compile(args: argparse.Namespace) -> int:
         print(f"not compiled: fix the {_plural(errors, 'error')} above first", file=sys.stderr)
         return 1
     changed = compile_kb(kb, args.out)
-    examples = sum(e.phrasing_count() for e in kb.entries)
+    # What Rasa is trained on: the default language only (bot.kb.compile).
+    compiled = training_examples(kb)
+    examples = sum(len(e) for e in compiled.values())
     state = "wrote" if changed else "unchanged:"
-    print(f"{state} {_show(args.out)} ({len(kb.entries)} entries, {examples} phrasings)")
+    print(
+        f"{state} {_show(args.out)} ({len(compiled)} entries, {examples} phrasings in {kb.default_language})"
+    )
     if sync_domain(args.domain):
         print(f"wrote {_show(args.domain)} (responses from the text catalogue, bot/texts)")
     return 0

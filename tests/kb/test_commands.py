@@ -88,7 +88,7 @@ def test_warnings_do_not_fail(kb_copy: Path, capsys: pytest.CaptureFixture[str])
 def test_compile(kb_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     out = tmp_path / "data" / "nlu" / "faq.yml"
     assert run("compile", "--kb-dir", str(kb_copy), "--out", str(out)) == 0
-    assert capsys.readouterr().out.strip() == "wrote data/nlu/faq.yml (4 entries, 9 phrasings)"
+    assert capsys.readouterr().out.strip() == "wrote data/nlu/faq.yml (4 entries, 7 phrasings in en)"
     text = out.read_text(encoding="utf-8")
     assert "intent: faq/waste-bulky-items" in text
 
