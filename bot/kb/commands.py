@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TextIO
 
-from bot.kb.compile import compile_kb
+from bot.kb.compile import compile_kb, training_examples
 from bot.kb.importer import import_file
 from bot.kb.loader import load_kb
 from bot.kb.schema import KnowledgeBase, Problem, sort_problems
@@ -133,9 +133,13 @@ def cmd_compile(args: argparse.Namespace) -> int:
         print(f"not compiled: fix the {_plural(errors, 'error')} above first", file=sys.stderr)
         return 1
     changed = compile_kb(kb, args.out)
-    examples = sum(e.phrasing_count() for e in kb.entries)
+    # What Rasa is trained on: the default language only (bot.kb.compile).
+    compiled = training_examples(kb)
+    examples = sum(len(e) for e in compiled.values())
     state = "wrote" if changed else "unchanged:"
-    print(f"{state} {_show(args.out)} ({len(kb.entries)} entries, {examples} phrasings)")
+    print(
+        f"{state} {_show(args.out)} ({len(compiled)} entries, {examples} phrasings in {kb.default_language})"
+    )
     if sync_domain(args.domain):
         print(f"wrote {_show(args.domain)} (responses from the text catalogue, bot/texts)")
     return 0
@@ -193,4 +197,29 @@ def cmd_stats(args: argparse.Namespace) -> int:
         for entry in sorted(kb.entries, key=lambda e: (e.department, e.id)):
             counts = " ".join(f"{len(entry.questions.get(lang, [])):>4}" for lang in languages)
             print(f"{entry.id:<{width}} {counts} {entry.phrasing_count():>5}")
+        print()
+        print_language_coverage(kb, sys.stdout)
     return 0
+
+
+def language_coverage(kb: KnowledgeBase) -> dict[str, tuple[int, int, int]]:
+    """Per language: entries with questions in it, with an answer in it, and with both.
+
+    "Both" is what a citizen writing in that language can be answered from; the other two
+    counts show the half-done entries ``kb validate`` reports.
+    """
+    coverage = {}
+    for lang in kb.languages:
+        asked = {e.id for e in kb.entries if any(q.strip() for q in e.questions.get(lang, []))}
+        answered = {e.id for e in kb.entries if e.answer.get(lang, "").strip()}
+        coverage[lang] = (len(asked), len(answered), len(asked & answered))
+    return coverage
+
+
+def print_language_coverage(kb: KnowledgeBase, out: TextIO) -> None:
+    coverage = language_coverage(kb)
+    print(f"{'language':<24} {'questions':>9} {'answer':>7} {'both':>5}", file=out)
+    for lang, (asked, answered, both) in coverage.items():
+        print(f"{lang:<24} {asked:>9} {answered:>7} {both:>5}", file=out)
+    for lang, (_, _, both) in coverage.items():
+        print(f"{lang}: {both} of {_plural(len(kb.entries), 'entry', 'entries')}", file=out)

@@ -371,6 +371,21 @@ def _check_answers(entry: Entry, kb: KnowledgeBase, label: str) -> list[Problem]
         )
     for lang, text in entry.answer.items():
         line = entry.line_of(f"answer.{lang}", "answer")
+        # The reverse of "questions without an answer": a warning, since the answer can still be
+        # given in that language, but nothing teaches the assistant how citizens ask in it.
+        # The default language is exempt: its answer is required whatever the questions.
+        if lang != kb.default_language and not any(map(normalize_phrasing, entry.questions.get(lang, []))):
+            problems.append(
+                _problem(
+                    entry,
+                    line,
+                    "missing-questions",
+                    f"{label} has an answer in `{lang}` but no question in `{lang}`; add the ways"
+                    f" citizens ask in `{lang}` under `questions:`, or the assistant cannot recognise"
+                    f" the topic in `{lang}`",
+                    "warning",
+                )
+            )
         if not text.strip():
             problems.append(
                 _problem(entry, line, "empty-answer", f"the `{lang}` answer of {label} is empty")

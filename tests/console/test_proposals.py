@@ -15,6 +15,7 @@ from bot.kb.loader import load_kb
 from bot.settings import PROJECT_ROOT
 from bot.store.citizens import get_or_create_identity
 from tests.console.insights_seed import NOW, at, message, ticket
+from tests.console.kb_snapshot import kb_snapshot
 
 TODAY = date(2026, 3, 10)
 
@@ -85,12 +86,12 @@ def test_a_refused_approval_changes_nothing(session, kb_dir: Path) -> None:
     kb, _ = load_kb(kb_dir)
     proposal = _new_entry(session, question=kb.entries[0].questions["en"][0])
     session.commit()
-    files = {p.name: p.read_bytes() for p in kb_dir.iterdir()}
+    files = kb_snapshot(kb_dir)
     with pytest.raises(ProposalRefused, match="is also in entry"):
         proposals.approve(session, proposal, kb_dir=kb_dir, reviewer="sam")
     session.rollback()
     assert session.get(KbProposal, proposal.id).status == PROPOSED
-    assert {p.name: p.read_bytes() for p in kb_dir.iterdir()} == files
+    assert kb_snapshot(kb_dir) == files
 
 
 def test_edit_then_approve(session, kb_dir: Path) -> None:

@@ -14,6 +14,7 @@ from bot.kb.loader import load_kb
 from bot.kb.proposals_apply import ProposalRefused, add_entry, add_phrasing, suggest_entry_id
 from bot.kb.validate import check_kb
 from bot.settings import PROJECT_ROOT
+from tests.console.kb_snapshot import kb_snapshot
 
 TODAY = date(2026, 3, 10)
 
@@ -31,7 +32,7 @@ def _errors(kb_dir: Path) -> list[str]:
 
 def test_new_entry_is_written_to_its_department_file_with_a_stable_id(kb_dir: Path) -> None:
     before = (kb_dir / "parking.yml").read_text()
-    untouched = {p.name: p.read_bytes() for p in kb_dir.iterdir() if p.name != "waste.yml"}
+    untouched = kb_snapshot(kb_dir, skip="waste.yml")
     change = add_entry(
         kb_dir, department="waste", question="Can I put pizza boxes in the paper bin?",
         answer="Yes, if they are not greasy.\nGreasy boxes go in the general waste.", today=TODAY,
@@ -39,7 +40,7 @@ def test_new_entry_is_written_to_its_department_file_with_a_stable_id(kb_dir: Pa
     assert change.entry_id == "waste-put-pizza-boxes-paper"
     assert change.file.name == "waste.yml"
     assert {p.name for p in change.written} == {"waste.yml"}
-    assert {p.name: p.read_bytes() for p in kb_dir.iterdir() if p.name != "waste.yml"} == untouched
+    assert kb_snapshot(kb_dir, skip="waste.yml") == untouched
     assert (kb_dir / "parking.yml").read_text() == before
 
     kb, _ = load_kb(kb_dir)
@@ -88,11 +89,11 @@ def test_new_phrasing_is_appended_and_the_entry_marked_reviewed(kb_dir: Path) ->
     ],
 )
 def test_invalid_entries_are_refused_with_the_validators_message(kb_dir: Path, kwargs, message) -> None:
-    before = {p.name: p.read_bytes() for p in kb_dir.iterdir()}
+    before = kb_snapshot(kb_dir)
     with pytest.raises(ProposalRefused) as refused:
         add_entry(kb_dir, today=TODAY, **kwargs)
     assert any(message in problem for problem in refused.value.problems), refused.value.problems
-    assert {p.name: p.read_bytes() for p in kb_dir.iterdir()} == before
+    assert kb_snapshot(kb_dir) == before
 
 
 def test_phrasing_refusals(kb_dir: Path) -> None:

@@ -18,6 +18,7 @@ from bot.store.db import session_scope
 from bot.store.models import Message
 from bot.tickets.models import Ticket
 from tests.console.conftest import build_app, make_settings, sign_in, ticket_factory
+from tests.console.kb_snapshot import kb_snapshot
 
 QUESTION = "When is the compost fair this year?"
 
@@ -169,14 +170,14 @@ def test_an_invalid_approval_shows_the_validator_message_and_changes_nothing(
     csrf = sign_in(app_client, "sam")
     _propose(app_client, csrf, question=taken)
     proposal = _proposal(db_url)
-    before = {p.name: p.read_bytes() for p in kb_dir.iterdir()}
+    before = kb_snapshot(kb_dir)
     response = app_client.post(f"/console/proposals/{proposal.id}", data={
         "csrf_token": csrf, "action": "approve", "question": taken, "answer": "Edited answer", "entry_id": "",
     })
     assert response.status_code == 422
     assert "is also in entry" in response.text and "waste-bulky-items" in response.text
     assert "Edited answer" in response.text  # the supervisor's edits are kept in the form
-    assert {p.name: p.read_bytes() for p in kb_dir.iterdir()} == before
+    assert kb_snapshot(kb_dir) == before
     assert _proposal(db_url).status == "proposed" and _proposal(db_url).answer != "Edited answer"
     assert _audit(db_url, "kb.proposal.approve") == []
 

@@ -88,7 +88,7 @@ def test_warnings_do_not_fail(kb_copy: Path, capsys: pytest.CaptureFixture[str])
 def test_compile(kb_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     out = tmp_path / "data" / "nlu" / "faq.yml"
     assert run("compile", "--kb-dir", str(kb_copy), "--out", str(out)) == 0
-    assert capsys.readouterr().out.strip() == "wrote data/nlu/faq.yml (4 entries, 9 phrasings)"
+    assert capsys.readouterr().out.strip() == "wrote data/nlu/faq.yml (4 entries, 7 phrasings in en)"
     text = out.read_text(encoding="utf-8")
     assert "intent: faq/waste-bulky-items" in text
 
@@ -161,3 +161,21 @@ def test_stats(kb_copy: Path, capsys: pytest.CaptureFixture[str]):
     assert out[5].split() == ["entry", "en", "de", "fr", "total"]
     assert out[6].split() == ["parking-bin-blocking", "1", "0", "0", "1"]
     assert out[7].split() == ["parking-resident-permit", "2", "0", "1", "3"]
+
+
+def test_stats_shows_coverage_per_language(kb_copy: Path, capsys: pytest.CaptureFixture[str]):
+    waste = kb_copy / "waste.yml"
+    waste.write_text(
+        waste.read_text(encoding="utf-8")
+        + "\n  - id: waste-glass\n    questions:\n      en: [Where does glass go]\n"
+        "    answer:\n      en: In the bottle banks.\n      es: En los contenedores de vidrio.\n",
+        encoding="utf-8",
+    )
+    assert run("stats", "--kb-dir", str(kb_copy)) == 0
+    out = capsys.readouterr().out.splitlines()
+    start = out.index(next(line for line in out if line.startswith("language ")))
+    assert out[start].split() == ["language", "questions", "answer", "both"]
+    assert [line.split() for line in out[start + 1:start + 5]] == [
+        ["en", "5", "5", "5"], ["de", "1", "1", "1"], ["es", "0", "1", "0"], ["fr", "1", "1", "1"],
+    ]
+    assert out[start + 5:] == ["en: 5 of 5 entries", "de: 1 of 5 entries", "es: 0 of 5 entries", "fr: 1 of 5 entries"]

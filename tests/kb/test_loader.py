@@ -97,6 +97,34 @@ def test_hidden_and_underscore_files_are_ignored(make_kb):
     assert kb.entries == []
 
 
+def test_the_languages_folder_is_not_a_department_file(make_kb):
+    """knowledge_base/languages/<code>.yml holds intent examples, not FAQ entries: no loader reads it as one."""
+    from bot.kb.compile import kb_fingerprint
+    from bot.kb.validate import check_kb
+
+    kb_dir = make_kb({"waste.yml": "department: waste\nentries:\n  - id: waste-a\n    questions: {en: [Q]}\n"
+                                   "    answer: {en: A}\n"})
+    before = kb_fingerprint(kb_dir)
+    (kb_dir / "languages").mkdir()
+    (kb_dir / "languages" / "es.yml").write_text("language: es\nintents:\n  greet: [hola]\n", encoding="utf-8")
+    assert [p.name for p in kb_files(kb_dir)] == ["departments.yml", "waste.yml"]
+    kb, problems = check_kb(kb_dir)
+    assert problems == []
+    assert [e.id for e in kb.entries] == ["waste-a"]
+    assert kb_fingerprint(kb_dir) == before
+
+
+def test_the_project_kb_reads_its_spanish_examples_as_no_entries():
+    from bot.settings import PROJECT_ROOT
+
+    kb_dir = PROJECT_ROOT / "knowledge_base"
+    assert (kb_dir / "languages" / "es.yml").is_file()
+    assert all(path.parent == kb_dir for path in kb_files(kb_dir))
+    kb, problems = load_kb(kb_dir)
+    assert problems == []
+    assert not any("languages" in Path(e.source_file).parts for e in kb.entries)
+
+
 def test_broken_yaml_is_a_problem_with_its_line(make_kb):
     kb_dir = make_kb(
         {

@@ -89,6 +89,44 @@ def test_language_with_phrasings_but_no_answer(make_kb):
     assert "`fr`" in problems[0].message
 
 
+def test_language_with_an_answer_but_no_phrasings(make_kb):
+    kb_dir = make_kb(
+        one_entry(
+            """\
+  - id: waste-a
+    questions:
+      en: ['Where do I put glass?']
+      fr: ['  ?  ']
+    answer:
+      en: In the green container.
+      es: En el contenedor verde.
+      fr: Dans le conteneur vert.
+"""
+        )
+    )
+    problems = check(kb_dir)
+    assert found(problems) == [("empty-phrasing", "error", 6), ("missing-questions", "warning", 9),
+                               ("missing-questions", "warning", 10)]
+    assert "answer in `es` but no question in `es`" in problems[1].message
+    assert "`fr`" in problems[2].message
+
+
+def test_default_language_answer_needs_no_default_language_questions(make_kb):
+    kb_dir = make_kb(
+        one_entry(
+            """\
+  - id: waste-a
+    questions:
+      es: ['¿Dónde tiro el vidrio?']
+    answer:
+      en: In the green container.
+      es: En el contenedor verde.
+"""
+        )
+    )
+    assert found(check(kb_dir)) == []
+
+
 def test_entry_without_phrasing(make_kb):
     kb_dir = make_kb(
         one_entry(
@@ -265,7 +303,7 @@ def test_last_reviewed_that_is_not_a_date_is_a_warning():
 def test_long_answer_is_a_warning(make_kb):
     kb_dir = make_kb(
         one_entry(
-            "  - id: waste-a\n    questions: {en: [Q]}\n    answer:\n"
+            "  - id: waste-a\n    questions: {en: [Q], de: [F]}\n    answer:\n"
             f"      en: {'x' * 1500}\n      de: {'y' * 1501}\n"
         )
     )
