@@ -412,8 +412,9 @@ def eval_main(out_dir: Path, languages: list[str] | None = None) -> int:
                 entry["scoring_on_dev"] = scoring_comparison(language, path)
         results["languages"][language] = entry
     results["german_benchmark"] = german_benchmark()
-    detect_languages = ["en", *[lang for lang in languages if lang != "en"]]
-    results["detection"] = detection_accuracy(detect_languages)
+    # The configured languages, and any a detection set is written in (e.g. heldout_es.tsv before es.yml).
+    in_sets = {language for rows in detection_sets().values() for _, language in rows}
+    results["detection"] = detection_accuracy(sorted({"en", *languages, *in_sets}))
     write_results(results, out_dir)
     print((out_dir / "languages.md").read_text(encoding="utf-8"))
     return 0
