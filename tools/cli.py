@@ -40,7 +40,7 @@ def _tune(args: argparse.Namespace) -> int:
 def _tune_language(args: argparse.Namespace) -> int:
     from tools.evaluation.languages import tune_main
 
-    return tune_main(args.language, Path(args.dev) if args.dev else None, write=not args.dry_run)
+    return tune_main(args.language, Path(args.dev) if args.dev else None, write=not args.dry_run, slack=args.slack)
 
 
 def _eval_language(args: argparse.Namespace) -> int:
@@ -123,6 +123,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     tl.add_argument("language", help="ISO 639-1 code, e.g. es")
     tl.add_argument("--dev", help="the development set (default evaluation/dev_<lang>.tsv; never the held-out set)")
     tl.add_argument("--dry-run", action="store_true", help="print, do not write the calibration file")
+    tl.add_argument("--slack", type=float, default=0.0, help="self-served share that may be given up for fewer "
+                    "questions (e.g. 0.03: the most answered at once within 3 points of the most self-served)")
     tl.set_defaults(func=_tune_language)
 
     el = subparsers.add_parser("eval-language", help="second-language figures, German deepset_covid_govfaq and "

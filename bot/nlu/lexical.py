@@ -13,8 +13,11 @@ that language and the language's intent examples (bot.kb.languages), compared by
   something the KB never mentions scores low against every entry, which is what the
   hand-over threshold needs (the ranking is unchanged).
 
-An entry scores by its best phrasing (or the centroid of its phrasings, ``scoring``); an
-intent by its best example. ``decide`` turns the scores into the three outcomes of
+An entry scores by the mean of its best phrasing's score and its phrasings' centroid's
+(``scoring``: "best", "centroid" or "mean"), an intent likewise by its examples. On the English
+dev set (the same model built from the English KB) the mean ranked the right entry first for
+73.2% of in-KB messages, the centroid 72.3%, the best phrasing 70.5% (results/languages.md
+records the comparison on every dev set). ``decide`` turns the scores into the three outcomes of
 docs/understanding.md (answer, ask, hand over) plus small talk and ticket status, with
 per-language thresholds from a calibration file (``python -m tools tune-language <lang>``).
 Pure numpy; built at start-up (or in a test), never at import.
@@ -203,12 +206,13 @@ class LexicalUnderstanding:
     """One language's understanding: its KB phrasings and intent examples in one index."""
 
     def __init__(self, language: str, groups: Sequence[tuple[str, str, Sequence[str]]],
-                 thresholds: LexicalThresholds | None = None, *, scoring: Scoring = "best",
-                 word_weight: float = 0.4) -> None:
+                 thresholds: LexicalThresholds | None = None, *, scoring: Scoring = "mean",
+                 intent_scoring: Scoring = "mean", word_weight: float = 0.4) -> None:
         """``groups``: (kind "entry" or "intent", name, texts); prefer ``build``."""
         self.language = language
         self.thresholds = thresholds or LexicalThresholds()
         self.scoring: Scoring = scoring
+        self.intent_scoring: Scoring = intent_scoring
         documents: list[str] = []
         layout: dict[str, list[tuple[str, int, int]]] = {"entry": [], "intent": []}
         for kind in layout:  # entries' documents first, then the intents': each kind contiguous
@@ -261,7 +265,7 @@ class LexicalUnderstanding:
         intent_scores: dict[str, float] = {}
         if self._intents.names:
             shifted = _Groups(self._intents.names, self._intents.starts - entry_docs, self._intents.sum_norms)
-            reduced = shifted.reduce(similarities[entry_docs:], self.scoring)
+            reduced = shifted.reduce(similarities[entry_docs:], self.intent_scoring)
             intent_scores = {n: round(float(s), 6) for n, s in zip(self._intents.names, reduced)}
         return LexicalScores(ranking, intent_scores)
 
