@@ -148,3 +148,9 @@ def test_build_and_per_message_time_are_reported_not_asserted(capsys):
     print(f"lexical build {built * 1000:.0f} ms for {len(understanding.entry_ids)} entries, "
           f"{per_message * 1000:.2f} ms per message")
     assert understanding.understand("when is my bin collected?").entry_id == "waste-collection-days"
+
+
+def test_a_language_without_questions_or_intents_hands_everything_over():
+    kb, _ = load_kb(KB)
+    nothing = LexicalUnderstanding.build(kb, "fr")
+    assert nothing.entry_ids == [] and nothing.understand("bonjour").outcome == "hand_over"

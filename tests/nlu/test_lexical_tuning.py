@@ -106,3 +106,23 @@ def test_german_queries_keep_only_similar_pairs_in_the_kb(tmp_path):
     assert (result["entries"], result["queries"]) == (2, 1)
     assert result["top1"] == 1.0
     assert languages.german_benchmark(tmp_path / "absent") == {"skipped": f"{tmp_path / 'absent'} not found"}
+
+
+def test_choose_keeps_the_constraints_and_slack_buys_first_turn_answers():
+    def row(served, first, wrong=0.0, recall=1.0, asked=0.5, answer=0.5):
+        return (LexicalThresholds(answer_threshold=answer), {"self_served": served, "first_turn_right": first,
+                "wrong_answer_rate": wrong, "escalation_recall": recall, "asked_share": asked})
+    graded = [row(0.95, 0.1, wrong=0.05), row(0.90, 0.2), row(0.89, 0.6, answer=0.6), row(0.99, 0.9, recall=0.5)]
+    assert languages.choose(graded)[1]["self_served"] == 0.90
+    assert languages.choose(graded, slack=0.02)[1]["first_turn_right"] == 0.6
+    impossible = [row(0.9, 0.5, wrong=0.1), row(0.8, 0.5, wrong=0.05)]
+    chosen, _, met = languages.choose(impossible)
+    assert not met and chosen == impossible[1][0]
+
+
+def test_a_set_without_must_escalate_messages_does_not_fail_the_recall_constraint(spanish, monkeypatch):
+    monkeypatch.setattr(languages, "GRID", {**languages.GRID, "intent_margin": [0.0], "intent_floor": [0.25]})
+    in_kb = [c for c in DEV if c.expected != ESCALATE]
+    graded = languages.grade(in_kb, [spanish.score(c.text) for c in in_kb])
+    assert all(f["escalation_recall"] == 1.0 for _, f in graded)
+    assert languages.choose(graded)[2]
