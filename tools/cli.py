@@ -37,6 +37,18 @@ def _tune(args: argparse.Namespace) -> int:
     )
 
 
+def _tune_language(args: argparse.Namespace) -> int:
+    from tools.evaluation.languages import tune_main
+
+    return tune_main(args.language, Path(args.dev) if args.dev else None, write=not args.dry_run, slack=args.slack)
+
+
+def _eval_language(args: argparse.Namespace) -> int:
+    from tools.evaluation.languages import eval_main
+
+    return eval_main(Path(args.out), args.languages.split(",") if args.languages else None)
+
+
 def _bench_scale(args: argparse.Namespace) -> int:
     from tools.bench.scale import DEFAULT_PG_ADMIN, DEFAULT_REDIS, main
 
@@ -105,6 +117,21 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     t.add_argument("--scores", help="also write the recorded NLU scores to this JSON file")
     t.add_argument("--from-scores", help="replay scores written by --scores instead of training and recording")
     t.set_defaults(func=_tune)
+
+    tl = subparsers.add_parser("tune-language", help="choose a second language's lexical thresholds on "
+                               "evaluation/dev_<lang>.tsv; writes knowledge_base/languages/<lang>.calibration.json")
+    tl.add_argument("language", help="ISO 639-1 code, e.g. es")
+    tl.add_argument("--dev", help="the development set (default evaluation/dev_<lang>.tsv; never the held-out set)")
+    tl.add_argument("--dry-run", action="store_true", help="print, do not write the calibration file")
+    tl.add_argument("--slack", type=float, default=0.0, help="self-served share that may be given up for fewer "
+                    "questions (e.g. 0.03: the most answered at once within 3 points of the most self-served)")
+    tl.set_defaults(func=_tune_language)
+
+    el = subparsers.add_parser("eval-language", help="second-language figures, German deepset_covid_govfaq and "
+                               "language detection: results/languages.md")
+    el.add_argument("--languages", help="comma-separated (default: every knowledge_base/languages/<lang>.yml)")
+    el.add_argument("--out", default=str(PROJECT_ROOT / "results"))
+    el.set_defaults(func=_eval_language)
 
     b = subparsers.add_parser("bench", help="latency and throughput: onnxruntime vs numpy encoders, full path vs Rasa's bare webhook")
     b.add_argument("--requests", type=int, default=400, help="messages per measurement")
