@@ -40,9 +40,14 @@ VERBS: dict[str, dict[str, str]] = {
         "darme de baja": "unsubscribe", "dame de baja": "unsubscribe",
     },
 }
+# Then, one of each at most, before the topic: "subscribe to the roadworks", "noticias de la cultura".
 CONNECTORS: dict[str, tuple[str, ...]] = {
     "en": ("to", "from", "about"),
     "es": ("a", "al", "de", "del", "sobre", "en"),
+}
+ARTICLES: dict[str, tuple[str, ...]] = {
+    "en": ("the",),
+    "es": ("el", "la", "los", "las"),
 }
 _SLASH = re.compile(r"^/(\w+)(?:@\w+)?")
 MAX_LENGTH = 60
@@ -71,20 +76,21 @@ def parse_subscription_command(text: str) -> SubscriptionCommand | None:
 
 
 @functools.cache
-def _tables() -> tuple[dict[str, str], frozenset[str]]:
-    return fold_table(VERBS), fold_words(CONNECTORS)
+def _tables() -> tuple[dict[str, str], frozenset[str], frozenset[str]]:
+    return fold_table(VERBS), fold_words(CONNECTORS), fold_words(ARTICLES)
 
 
 def _verb(normal: str) -> tuple[str, str] | None:
     """(the kind, the topic as typed) when the folded message opens with a verb; the longest verb wins."""
-    verbs, connectors = _tables()
+    verbs, connectors, articles = _tables()
     words = normal.split()
     for n in range(len(words), 0, -1):
         kind = verbs.get(" ".join(words[:n]))
         if kind is not None:
             rest = words[n:]
-            if len(rest) > 1 and rest[0] in connectors:
-                rest = rest[1:]
+            for leading in (connectors, articles):
+                if len(rest) > 1 and rest[0] in leading:
+                    rest = rest[1:]
             return kind, " ".join(rest)
     return None
 
