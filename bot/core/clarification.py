@@ -31,6 +31,7 @@ from __future__ import annotations
 
 CHOICES_KEY = "choices"
 
+import functools
 import logging
 import re
 import secrets
@@ -48,7 +49,8 @@ from bot.settings import Settings
 from bot.store.messages import record_handling
 from bot.store.models import KbOffer, Message
 from bot.store.types import utcnow
-from bot.texts import text
+from bot.texts import languages, text
+from bot.texts.words import strip_accents
 from bot.tickets.models import Ticket
 from bot.tickets.service import add_note, attach_to_ticket
 
@@ -61,8 +63,15 @@ ASKED = "asked"
 PICK_INTENT, NONE_INTENT, CHOICE_ENTITY = "choose_kb_entry", "choose_none", "kb_choice"
 
 _TOKEN_ALPHABET = "23456789abcdefghjkmnpqrstuvwxyz"
-_NONE_WORDS = frozenset({"0", "none", "none of these", "no", "nope", "neither", "none of them", "person",
-                         "talk to a person", "none of these / talk to a person"})
+# "None of these" typed, per language, compared without case, accents or punctuation; read only
+# while a question waits (the core's guard), so a bare "no" is never taken from anyone else.
+# The title of option 0 in every catalogue counts too. Adding a language is adding its words here.
+NONE_WORDS: dict[str, tuple[str, ...]] = {
+    "en": ("0", "none", "none of these", "no", "nope", "neither", "none of them", "person", "talk to a person",
+           "none of these / talk to a person"),
+    "es": ("ninguna", "ninguno", "ninguna de estas", "ninguna de ellas", "ninguno de estos", "no", "persona",
+           "una persona", "hablar con una persona", "con una persona", "ninguna de estas / hablar con una persona"),
+}
 _OUTCOME_WORDING = {
     DECLINED: "The citizen answered \u201cnone of these\u201d.",
     SUPERSEDED: "The citizen wrote something else instead of picking one.",
@@ -163,14 +172,20 @@ def recent_offer(session: Session, citizen_id: int, settings: Settings, *,
 
 
 def _normalised(text: str) -> str:
-    return " ".join(re.sub(r"[^\w/ ]+", " ", text.casefold()).split())
+    return " ".join(re.sub(r"[^\w/ ]+", " ", strip_accents(text).casefold()).split())
+
+
+@functools.cache
+def _none_words() -> frozenset[str]:
+    titles = {_normalised(none_option_title(language)) for language in languages()}
+    return frozenset(_normalised(word) for words in NONE_WORDS.values() for word in words) | titles
 
 
 def pick_from_text(offer: KbOffer, text: str, kb_dir) -> KbChoice | None:
     """A typed answer to the question: "2", "2.", "none", or one of the offered questions word for word."""
     said = _normalised(text)
     options = offer_options(offer.entries, kb_dir)
-    if said in _NONE_WORDS:
+    if said in _none_words():
         return KbChoice(offer.token, 0)
     if said.isdigit() and 1 <= int(said) <= len(options):
         return KbChoice(offer.token, int(said))

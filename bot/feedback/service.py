@@ -14,6 +14,7 @@ says what to reply.
 
 from __future__ import annotations
 
+import functools
 import re
 import secrets
 from dataclasses import dataclass, replace
@@ -38,6 +39,7 @@ from bot.settings import Settings
 from bot.store.models import ChannelIdentity, Citizen, Message
 from bot.store.types import utcnow
 from bot.texts import text
+from bot.texts.words import fold, fold_words, strip_accents
 from bot.tickets.models import Ticket, TicketEvent
 from bot.tickets.replies import reply_identity
 from bot.tickets.service import add_note, attach_to_ticket, change_status
@@ -60,17 +62,42 @@ INVALID = "feedback_invalid"
 STALE = "choice_already_answered"
 
 _TOKEN_ALPHABET = "23456789abcdefghjkmnpqrstuvwxyz"
-_YES = frozenset({"yes", "y", "yeah", "yep", "yes it was", "yes thanks", "yes thank you", "solved", "it was solved",
-                  "it is solved", "yes solved"})
-_NO = frozenset({"no", "n", "nope", "no it wasn t", "no it was not", "not solved", "it was not solved",
-                 "it is not solved", "no not solved", "unsolved"})
-_SKIP = frozenset({"skip", "no", "no thanks", "no thank you", "nothing", "none", "n", "nope", "no comment"})
-_WORD_NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5}
-_NUMBER = re.compile(r"(-?\d+)(?:\s*(?:/|of|out of)\s*5)?(?:\s*stars?)?")
+# The typed answers per language, compared folded (no case, accents or punctuation): every
+# language is read whatever the message's, and only while a survey waits (the core's guard), so
+# a bare "no" is never taken from a citizen who was not asked. Whole answers only: "no entiendo
+# nada" is not a "no". Adding a language is adding its words here.
+YES_WORDS: dict[str, tuple[str, ...]] = {
+    "en": ("yes", "y", "yeah", "yep", "yes it was", "yes thanks", "yes thank you", "solved", "it was solved",
+           "it is solved", "yes solved"),
+    "es": ("si", "sip", "si gracias", "si muchas gracias", "si se resolvio", "se resolvio", "si resuelto",
+           "resuelto", "esta resuelto", "si esta resuelto", "solucionado", "si solucionado", "esta solucionado"),
+}
+NO_WORDS: dict[str, tuple[str, ...]] = {
+    "en": ("no", "n", "nope", "no it wasn t", "no it was not", "not solved", "it was not solved",
+           "it is not solved", "no not solved", "unsolved"),
+    "es": ("no", "no se resolvio", "no esta resuelto", "no resuelto", "sin resolver", "no solucionado",
+           "no esta solucionado", "no se ha resuelto", "no se soluciono"),
+}
+SKIP_WORDS: dict[str, tuple[str, ...]] = {
+    "en": ("skip", "no", "no thanks", "no thank you", "nothing", "none", "n", "nope", "no comment"),
+    "es": ("omitir", "saltar", "no", "no gracias", "nada", "ninguno", "sin comentarios", "paso"),
+}
+NUMBER_WORDS: dict[str, dict[str, int]] = {
+    "en": {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5},
+    "es": {"uno": 1, "una": 1, "dos": 2, "tres": 3, "cuatro": 4, "cinco": 5},
+}
+# "4", "4/5", "4 of 5", "4 out of 5", "4 stars", "4 de 5", "4 sobre 5", "4 estrellas".
+_NUMBER = re.compile(r"(-?\d+)(?:\s*(?:/|of|out of|de|sobre)\s*5)?(?:\s*(?:stars?|estrellas?))?")
+
+
+@functools.cache
+def _words() -> tuple[frozenset[str], frozenset[str], frozenset[str], dict[str, int]]:
+    numbers = {fold(word): value for words in NUMBER_WORDS.values() for word, value in words.items()}
+    return fold_words(YES_WORDS), fold_words(NO_WORDS), fold_words(SKIP_WORDS), numbers
 
 
 def _normalised(said: str) -> str:
-    return " ".join(re.sub(r"[^\w/ -]+", " ", said.casefold()).split())
+    return " ".join(re.sub(r"[^\w/ -]+", " ", strip_accents(said).casefold()).split())
 
 
 def new_token() -> str:
@@ -209,19 +236,20 @@ def _read(step: str, said: str, choice: int | None) -> Reading | None:
             return Reading("rating", rating=choice)
         return Reading("stale")
     words = _normalised(said)
+    yes_words, no_words, skip_words, number_words = _words()
     if step == STEP_SOLVED:
-        if words in _YES:
+        if words in yes_words:
             return Reading("yes")
-        if words in _NO:
+        if words in no_words:
             return Reading("no")
         # A bare number: a rating typed before saying whether it was solved.
-        return Reading("bad_solved") if _NUMBER.fullmatch(words) or words in _WORD_NUMBERS else None
+        return Reading("bad_solved") if _NUMBER.fullmatch(words) or words in number_words else None
     if step == STEP_RATING:
         number = _NUMBER.fullmatch(words)
-        value = int(number.group(1)) if number else _WORD_NUMBERS.get(words)
+        value = int(number.group(1)) if number else number_words.get(words)
         if value is not None:
             return Reading("rating", rating=value) if 1 <= value <= 5 else Reading("bad_rating")
-        if words in _SKIP:
+        if words in skip_words:
             return Reading("skip")
         # A word or two where a number is expected ("abc", "good"): asked again. A sentence or
         # a question is something new for the assistant.
@@ -231,7 +259,7 @@ def _read(step: str, said: str, choice: int | None) -> Reading | None:
     if step in (STEP_COMMENT, STEP_REASON):
         if not said.strip():
             return None
-        if step == STEP_COMMENT and words in _SKIP:
+        if step == STEP_COMMENT and words in skip_words:
             return Reading("skip")
         return Reading("comment", comment=said.strip()[:MAX_COMMENT])
     return None

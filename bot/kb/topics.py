@@ -19,11 +19,12 @@ import yaml
 
 from bot.kb.loader import TOPICS_FILE, load_departments
 from bot.kb.schema import Problem
+from bot.texts.words import fold
 
 # A topic id becomes part of a consent purpose ("announcements:waste", bot.identity.consent).
 TOPIC_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,47}")
-# Words with a meaning of their own in the subscription commands.
-RESERVED = frozenset({"all", "everything"})
+# Words with a meaning of their own in the subscription commands, in every language.
+RESERVED = frozenset({"all", "everything", "todo", "todos", "todas"})
 _KEYS = frozenset({"id", "name", "department", "words"})
 
 
@@ -32,12 +33,14 @@ class Topic:
     id: str
     name: str
     department: str | None = None
-    # Other words a citizen may type for it ("bins" for waste); the id and the name always work.
+    # Other words a citizen may type for it, in any language ("bins", "basura" for waste); the id
+    # and the name always work. Compared without case or accents.
     words: tuple[str, ...] = ()
 
 
 def _word(text: str) -> str:
-    return " ".join(str(text).split()).casefold()
+    """As compared with what a citizen typed: "Energía" and "energia" are one word."""
+    return fold(str(text))
 
 
 def load_topics(kb_dir: str | Path) -> tuple[list[Topic], list[Problem]]:
@@ -73,7 +76,7 @@ def load_topics(kb_dir: str | Path) -> tuple[list[Topic], list[Problem]]:
         if not TOPIC_ID.fullmatch(topic_id) or topic_id in RESERVED:
             problems.append(Problem(where, None, "bad-topic-id",
                                     f"{label}: id {topic_id!r} must be lower-case letters, digits, - or _ "
-                                    "(at most 48), and not 'all'"))
+                                    f"(at most 48), and not one of {', '.join(sorted(RESERVED))}"))
             continue
         if not name:
             problems.append(Problem(where, None, "missing-field", f"topic {topic_id}: needs a name"))

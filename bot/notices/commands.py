@@ -1,4 +1,5 @@
-"""Subscribing to the city's news by topic: "subscribe waste", "news waste", "unsubscribe waste".
+"""Subscribing to the city's news by topic: "subscribe waste", "news waste", "unsubscribe waste",
+"suscribirme a residuos", "darme de baja de basura".
 
 Recognised before the assistant, like "stop" and "notify me" (bot.privacy.notice), and only as
 the whole message, so "how do I subscribe to the waste calendar app?" still goes to the
@@ -9,6 +10,7 @@ stay the privacy commands that withdraw everything.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,10 +22,34 @@ from bot.kb.topics import RESERVED, Topic, find_topic, topics
 from bot.settings import Settings
 from bot.store.models import Message
 from bot.texts import text as catalogue_text
+from bot.texts.words import fold, fold_table, fold_words
 
 ANNOUNCEMENTS = "announcements"
-# "/subscribe@CityBot waste" in a Telegram group.
-_COMMAND = re.compile(r"^/?(subscribe|news|unsubscribe)(?:@\w+)?(?:\s+(.+))?$")
+# The verbs per language, as the start of the whole message, then the topic, maybe after a
+# connecting word ("suscribirme a residuos", "darme de baja de basura"); every language is
+# read whatever the message's, accents and case do not matter, a leading "/" and Telegram's
+# "/subscribe@CityBot" in a group are accepted. Adding a language is adding its words here
+# (and its words for the topics to knowledge_base/topics.yml).
+VERBS: dict[str, dict[str, str]] = {
+    "en": {"subscribe": "subscribe", "news": "subscribe", "unsubscribe": "unsubscribe"},
+    "es": {
+        "suscribir": "subscribe", "suscribirme": "subscribe", "suscribirse": "subscribe",
+        "noticias": "subscribe", "avisos": "subscribe",
+        # Not "baja" with a topic: "baja tension en mi calle" is a report; "baja" alone is "stop".
+        "desuscribir": "unsubscribe", "desuscribirme": "unsubscribe",
+        "darme de baja": "unsubscribe", "dame de baja": "unsubscribe",
+    },
+}
+# Then, one of each at most, before the topic: "subscribe to the roadworks", "noticias de la cultura".
+CONNECTORS: dict[str, tuple[str, ...]] = {
+    "en": ("to", "from", "about"),
+    "es": ("a", "al", "de", "del", "sobre", "en"),
+}
+ARTICLES: dict[str, tuple[str, ...]] = {
+    "en": ("the",),
+    "es": ("el", "la", "los", "las"),
+}
+_SLASH = re.compile(r"^/(\w+)(?:@\w+)?")
 MAX_LENGTH = 60
 
 
@@ -35,17 +61,38 @@ class SubscriptionCommand:
 
 def parse_subscription_command(text: str) -> SubscriptionCommand | None:
     """The subscription command a whole message is, or None."""
-    if not isinstance(text, str) or len(text) > MAX_LENGTH:
+    if not isinstance(text, str) or len(text) > MAX_LENGTH or "?" in text:
+        # A question ("news about the water cut?") is for the assistant.
         return None
-    normal = " ".join(text.strip().rstrip(".!").split()).lower()
-    found = _COMMAND.match(normal)
+    normal = _SLASH.sub(r"\1", fold(text))
+    found = _verb(normal)
     if found is None:
         return None
-    verb, word = found.group(1), (found.group(2) or "").strip()
-    if verb == "unsubscribe":
+    kind, word = found
+    if kind == "unsubscribe":
         # "unsubscribe" alone is the privacy command "stop" (parsed before this one).
         return SubscriptionCommand("unsubscribe", word) if word else None
     return SubscriptionCommand("subscribe", word) if word else SubscriptionCommand("usage", "")
+
+
+@functools.cache
+def _tables() -> tuple[dict[str, str], frozenset[str], frozenset[str]]:
+    return fold_table(VERBS), fold_words(CONNECTORS), fold_words(ARTICLES)
+
+
+def _verb(normal: str) -> tuple[str, str] | None:
+    """(the kind, the topic as typed) when the folded message opens with a verb; the longest verb wins."""
+    verbs, connectors, articles = _tables()
+    words = normal.split()
+    for n in range(len(words), 0, -1):
+        kind = verbs.get(" ".join(words[:n]))
+        if kind is not None:
+            rest = words[n:]
+            for leading in (connectors, articles):
+                if len(rest) > 1 and rest[0] in leading:
+                    rest = rest[1:]
+            return kind, " ".join(rest)
+    return None
 
 
 def purpose_of(topic: Topic | None) -> str:

@@ -11,6 +11,7 @@ question that merely contains "stop" ("the bus stop is broken") goes to the assi
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,6 +24,7 @@ from bot.settings import Settings
 from bot.store.models import ChannelIdentity, Message
 from bot.texts import template
 from bot.texts import text as catalogue_text
+from bot.texts.words import fold, fold_table
 
 NOTICE_HANDLING = "privacy_notice"
 # Set in the metadata of the reply that carries the notice on first contact.
@@ -30,14 +32,31 @@ NOTICE_META_KEY = "privacy_notice"
 # The purpose "notify me" gives; "stop" withdraws every purpose in force.
 NOTIFICATIONS = "notifications"
 
-# Exactly these, as the whole message; case, surrounding spaces and a final "." or "!" do not matter.
-# Telegram adds "@CityBot" to a command in a group.
-_WORDS: dict[str, str] = {
-    "privacy": "privacy", "/privacy": "privacy",
-    "stop": "stop", "/stop": "stop", "unsubscribe": "stop",
-    "notify me": "give", "start": "give", "/notify": "give",
+# Exactly these, as the whole message, in any configured language whatever the message's
+# language; case, accents, surrounding spaces, an opening "¡" and a final "." or "!" do not
+# matter (bot.texts.words.fold). Telegram adds "@CityBot" to a command in a group. Adding a
+# language is adding its words here. "unsubscribe" alone, like "darme de baja", is "stop";
+# with a topic it is bot.notices.commands'.
+WORDS: dict[str, dict[str, str]] = {
+    "en": {
+        "privacy": "privacy", "/privacy": "privacy",
+        "stop": "stop", "/stop": "stop", "unsubscribe": "stop",
+        "notify me": "give", "start": "give", "/notify": "give",
+    },
+    "es": {
+        "privacidad": "privacy", "/privacidad": "privacy", "aviso de privacidad": "privacy",
+        "baja": "stop", "/baja": "stop", "darme de baja": "stop", "dame de baja": "stop",
+        "parar": "stop", "desuscribir": "stop", "desuscribirme": "stop", "no quiero mas avisos": "stop",
+        "avisarme": "give", "avisame": "give", "notificarme": "give", "notificame": "give",
+        "/avisar": "give", "/notificar": "give",
+    },
 }
 _BOT_SUFFIX = re.compile(r"^(/\w+)@\w+$")
+
+
+@functools.cache
+def _words() -> dict[str, str]:
+    return fold_table(WORDS)
 
 
 @dataclass(frozen=True)
@@ -50,9 +69,8 @@ def parse_privacy_command(text: str) -> PrivacyCommand | None:
     """The command a whole message is, or None (the message is for the assistant)."""
     if not isinstance(text, str) or len(text) > 40:
         return None
-    word = " ".join(text.strip().rstrip(".!").split()).lower()
-    word = _BOT_SUFFIX.sub(r"\1", word)
-    kind = _WORDS.get(word)
+    word = _BOT_SUFFIX.sub(r"\1", fold(text))
+    kind = _words().get(word)
     return PrivacyCommand(kind, word) if kind is not None else None
 
 

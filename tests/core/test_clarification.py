@@ -252,6 +252,19 @@ def test_typed_pick_matches_numbers_none_words_and_the_question_itself() -> None
     assert clarification.pick_from_text(offer, "when is the pool open", kb) is None
 
 
+@pytest.mark.parametrize("said", ["ninguna", "Ninguna de estas.", "hablar con una persona", "No", "persona",
+                                  "ninguna de estas / hablar con una persona", "None of these"])
+def test_none_of_these_typed_in_either_language(said: str) -> None:
+    offer = KbOffer(token="abc", entries=[BULKY, LIBRARY])
+    assert clarification.pick_from_text(offer, said, PROJECT_ROOT / "knowledge_base") == KbChoice("abc", 0)
+
+
+@pytest.mark.parametrize("said", ["no entiendo nada", "ninguna me sirve, quiero saber el horario", "no sé", "sí"])
+def test_spanish_sentences_are_not_a_pick(said: str) -> None:
+    offer = KbOffer(token="abc", entries=[BULKY, LIBRARY])
+    assert clarification.pick_from_text(offer, said, PROJECT_ROOT / "knowledge_base") is None
+
+
 def test_rasa_payload_round_trips_through_the_entity() -> None:
     payload = clarification.rasa_payload(KbChoice("k2m9x4p7q3r8", 2))
     assert payload == '/choose_kb_entry{"kb_choice": "k2m9x4p7q3r8:2"}'

@@ -143,3 +143,39 @@ def test_an_erased_address_is_not_asked(session) -> None:
     session.get(Message, session.scalar(select(Message.id).where(Message.ticket_id == ticket.id))).identity.address = \
         "erased:x"
     assert service.ask_on_resolution(session, ticket) is None
+
+
+@pytest.mark.parametrize(("said", "kind"), [
+    ("Sí", "yes"), ("si", "yes"), ("¡Sí, gracias!", "yes"), ("Resuelto", "yes"), ("se resolvió", "yes"),
+    ("No", "no"), ("no se resolvió", "no"), ("sin resolver", "no"), ("No está resuelto.", "no"),
+    ("tres", "bad_solved"),
+    ("no entiendo nada", None), ("si puedo preguntar otra cosa", None), ("¿Cuándo recogen la basura?", None),
+    ("gracias", None), ("no sé", None),
+])
+def test_reading_the_solved_question_in_spanish(session, said, kind) -> None:
+    _ticket, survey = resolved_and_asked(session)
+    reading = service.read_answer(survey, said, None)
+    assert (reading.kind if reading else None) == kind
+
+
+@pytest.mark.parametrize(("said", "kind", "rating"), [
+    ("cuatro", "rating", 4), ("4 de 5", "rating", 4), ("3 sobre 5", "rating", 3), ("5 estrellas", "rating", 5),
+    ("1 estrella", "rating", 1), ("Cinco", "rating", 5), ("omitir", "skip", None), ("no, gracias", "skip", None),
+    ("nada", "skip", None), ("seis", "bad_rating", None), ("muy bien", "bad_rating", None),
+    ("no entiendo nada de esto", None, None), ("¿Cuándo abre la piscina municipal?", None, None),
+])
+def test_reading_the_rating_in_spanish(session, said, kind, rating) -> None:
+    _ticket, survey = resolved_and_asked(session)
+    survey.step = STEP_RATING
+    reading = service.read_answer(survey, said, None)
+    assert (reading.kind if reading else None) == kind
+    if reading is not None:
+        assert reading.rating == rating
+
+
+def test_a_spanish_skip_ends_the_comment_and_anything_else_is_the_comment(session) -> None:
+    _ticket, survey = resolved_and_asked(session)
+    survey.step = STEP_COMMENT
+    assert service.read_answer(survey, "Sin comentarios", None).kind == "skip"
+    reading = service.read_answer(survey, "no entiendo nada", None)
+    assert (reading.kind, reading.comment) == ("comment", "no entiendo nada")

@@ -62,3 +62,31 @@ def test_every_channel_word_names_a_linkable_channel() -> None:
 )
 def test_addresses_are_normalised_like_the_channels_store_them(channel: str, raw: str, stored: str | None) -> None:
     assert normalize_address(channel, raw) == stored
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("/vincular correo ana@example.org", RequestCode("email", "ana@example.org")),
+        ("/Vincular@CityBot Correo: Ana@Example.org", RequestCode("email", "Ana@Example.org")),
+        ("/enlazar whatsapp +34 600 123 456", RequestCode("whatsapp", "+34 600 123 456")),
+        ("/vincular 123 456", EnterCode("123456", explicit=True)),
+        ("/vincular", LinkUsage()),
+        ("/vincular mi facebook", LinkUsage()),
+        ("vincular", LinkUsage()),
+        ("Vincular correo", LinkUsage("email")),
+        ("vincular ana@example.org", RequestCode("email", "ana@example.org")),
+        ("vincular 123456", EnterCode("123456", explicit=True)),
+        ("/link correo ana@example.org", RequestCode("email", "ana@example.org")),
+    ],
+)
+def test_parse_spanish(text: str, expected: object) -> None:
+    assert parse_link_command(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["vincular mi cuenta del padrón", "¿cómo puedo vincular mi correo?", "vinculado", "/vincularme", "mi código es 123456"],
+)
+def test_spanish_sentences_are_not_commands(text: str) -> None:
+    assert parse_link_command(text) is None

@@ -20,6 +20,28 @@ def test_the_demo_topics_are_valid_and_found_by_their_words() -> None:
     assert find_topic(KB, "parking") is None
 
 
+def test_the_demo_topics_have_spanish_words_found_without_accents_or_case() -> None:
+    assert find_topic(KB, "Basura").id == "waste" and find_topic(KB, "residuos").id == "waste"
+    assert find_topic(KB, "tráfico").id == "roads" and find_topic(KB, "TRAFICO").id == "roads"
+    assert find_topic(KB, "impuestos").id == "taxes" and find_topic(KB, "agua").id == "water"
+    assert find_topic(KB, "cultura").id == "culture" and find_topic(KB, "piscinas") is None
+
+
+def test_spanish_reserved_words_and_accent_duplicates_are_reported(tmp_path) -> None:
+    kb_dir = tmp_path / "kb"
+    kb_dir.mkdir()
+    shutil.copy(KB / "departments.yml", kb_dir / "departments.yml")
+    (kb_dir / "topics.yml").write_text(
+        "topics:\n"
+        "  - id: todos\n    name: Everything\n"
+        "  - id: roads\n    name: Roads\n    words: [tráfico, Todas]\n"
+        "  - id: traffic\n    name: Traffic\n    words: [trafico]\n", "utf-8")
+    found, problems = load_topics(kb_dir)
+    codes = sorted(p.code for p in problems)
+    assert codes == ["bad-topic-id", "duplicate-topic", "reserved-word"]
+    assert [t.id for t in found] == ["roads", "traffic"]
+
+
 def test_topics_are_not_faq_content(tmp_path) -> None:
     kb_dir = tmp_path / "kb"
     shutil.copytree(KB, kb_dir)

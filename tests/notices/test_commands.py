@@ -14,8 +14,9 @@ from bot.api.app import create_app
 from bot.identity.consent import current_consents
 from bot.identity.models import Consent
 from bot.notices import announcements
-from bot.notices.commands import SubscriptionCommand, parse_subscription_command
+from bot.notices.commands import VERBS, SubscriptionCommand, parse_subscription_command
 from bot.outbox.delivery import queue_outbound
+from bot.privacy.notice import parse_privacy_command
 from bot.runtime import Runtime
 from bot.store.db import session_factory
 from bot.store.models import ChannelIdentity, Message
@@ -55,6 +56,55 @@ def _reply(body: dict) -> str:
 ])
 def test_parsing(text, expected) -> None:
     assert parse_subscription_command(text) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("suscribirme a residuos", SubscriptionCommand("subscribe", "residuos")),
+    ("Suscribir basura", SubscriptionCommand("subscribe", "basura")),
+    ("/suscribir@CityBot basura", SubscriptionCommand("subscribe", "basura")),
+    ("¡Noticias de tráfico!", SubscriptionCommand("subscribe", "trafico")),
+    ("suscribirse al agua", SubscriptionCommand("subscribe", "agua")),
+    ("suscribirme", SubscriptionCommand("usage", "")),
+    ("noticias", SubscriptionCommand("usage", "")),
+    ("suscribirme a todo", SubscriptionCommand("subscribe", "todo")),
+    ("darme de baja de basura", SubscriptionCommand("unsubscribe", "basura")),
+    ("desuscribirme de residuos", SubscriptionCommand("unsubscribe", "residuos")),
+    ("subscribe to waste", SubscriptionCommand("subscribe", "waste")),
+    ("unsubscribe from basura", SubscriptionCommand("unsubscribe", "basura")),
+    ("desuscribirme", None),  # the privacy command "stop", like "unsubscribe"
+    ("darme de baja", None),
+    ("baja", None),
+    ("baja tensión en mi calle", None),
+    ("noticias sobre el corte de agua de hoy?", None),
+    ("¿cómo me suscribo al calendario de residuos en el móvil, por favor?", None),
+    ("suscripción", None),
+])
+def test_parsing_spanish(text, expected) -> None:
+    assert parse_subscription_command(text) == expected
+
+
+def test_every_unsubscribe_verb_alone_is_the_privacy_stop() -> None:
+    """Else "desuscribirme" alone would be neither command, and reach the assistant."""
+    for words in VERBS.values():
+        for verb, kind in words.items():
+            if kind == "unsubscribe":
+                assert parse_subscription_command(verb) is None
+                command = parse_privacy_command(verb)
+                assert command is not None and command.kind == "stop", verb
+
+
+def test_suscribirme_a_basura_then_darme_de_baja(db_url: str) -> None:
+    with _client(db_url) as (client, rasa):
+        given = _say(client, "+3460009", "Suscribirme a la basura")
+        unknown = _say(client, "+3460009", "suscribirme a piscinas")
+        left = _say(client, "+3460009", "darme de baja de residuos")
+    assert given["handling"]["kind"] == "consent_given" and "Waste collection" in _reply(given)
+    assert unknown["handling"]["kind"] == "subscription_unknown"
+    assert left["handling"]["kind"] == "consent_withdrawn"
+    assert rasa.seen == []
+    with session_factory(db_url)() as session:
+        (consent,) = session.scalars(select(Consent)).all()
+        assert consent.purpose == "announcements:waste" and consent.source == "command:subscribe waste"
 
 
 def test_subscribe_by_topic_word_then_unsubscribe(db_url: str) -> None:

@@ -43,3 +43,31 @@ def test_html_shows_consents_when_there_are_any_and_escapes_them() -> None:
     assert "Your consents" in page and "&lt;b&gt;notifications&lt;/b&gt;" in page
     del bundle["consents"]
     assert "Your consents" not in render_html(bundle)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("mis datos", RightsRequest("export")),
+    ("¡Mis Datos!", RightsRequest("export")),
+    ("envíame mis datos", RightsRequest("export")),
+    ("enviame mis datos", RightsRequest("export")),
+    ("/misdatos@CityHallBot", RightsRequest("export")),
+    ("mis datos correo Ana@Example.org", RightsRequest("export", "email", "Ana@Example.org")),
+    ("mis datos ana@example.org", RightsRequest("export", "email", "ana@example.org")),
+    ("borrar mis datos", RightsRequest("erase")),
+    ("Eliminar mis datos.", RightsRequest("erase")),
+    ("elimina mis datos whatsapp +34 600 123 456", RightsRequest("erase", "whatsapp", "+34 600 123 456")),
+    ("/borrar", RightsRequest("erase")),
+    ("borrar mis datos por favor ya", RightsUsage("erase")),
+    # Either language, whatever the message's: "my data" followed by a Spanish channel word.
+    ("my data correo ana@example.org", RightsRequest("export", "email", "ana@example.org")),
+])
+def test_spanish_phrases(text: str, expected: object) -> None:
+    assert parse_rights_command(text) == expected
+
+
+@pytest.mark.parametrize("text", [
+    "¿cómo usáis mis datos?", "¿están seguros mis datos?", "quiero saber para qué usan mis datos", "borrar",
+    "mis datoss", "/borrarlo", "datos", "eliminar",
+])
+def test_spanish_sentences_are_not_for_the_flow(text: str) -> None:
+    assert not might_be_rights_command(text)

@@ -233,3 +233,36 @@ def test_the_notice_is_claimed_once_per_identity(db_url: str) -> None:
         with sessions.begin() as session:
             claims.append(claim_notice(session, identity_id, datetime(2030, 1, 1, tzinfo=UTC)))
     assert claims == [True, False]
+
+
+@pytest.mark.parametrize(("text", "kind", "word"), [
+    ("privacy", "privacy", "privacy"), ("Privacidad", "privacy", "privacidad"), ("/privacidad", "privacy", "/privacidad"),
+    ("stop", "stop", "stop"), ("¡Baja!", "stop", "baja"), ("baja.", "stop", "baja"), ("Darme de baja", "stop",
+     "darme de baja"), ("parar", "stop", "parar"), ("desuscribirme", "stop", "desuscribirme"),
+    ("/baja@CityBot", "stop", "/baja"), ("unsubscribe", "stop", "unsubscribe"),
+    ("notify me", "give", "notify me"), ("Avísame", "give", "avisame"), ("avisarme", "give", "avisarme"),
+    ("NOTIFÍCAME", "give", "notificame"), ("notificarme!", "give", "notificarme"),
+])
+def test_privacy_commands_in_either_language(text: str, kind: str, word: str) -> None:
+    command = parse_privacy_command(text)
+    assert command is not None and (command.kind, command.word) == (kind, word)
+
+
+@pytest.mark.parametrize("text", [
+    "baja tensión en mi calle", "la parada del bus está rota", "¿qué es la privacidad?", "para", "bajar",
+    "avísame cuando recojan la basura", "no entiendo nada", "dar de baja el coche",
+])
+def test_spanish_sentences_with_the_words_go_to_the_assistant(text: str) -> None:
+    assert parse_privacy_command(text) is None
+
+
+def test_avisame_then_baja_records_consent_like_the_english_words(db_url: str) -> None:
+    with _client(db_url) as (client, rasa, _s):
+        _say(client, "eva", "¿Cuándo recogen la basura?")
+        given = _say(client, "eva", "Avísame")
+        stopped = _say(client, "eva", "¡Baja!")
+    assert given["handling"]["kind"] == "consent_given" and stopped["handling"]["kind"] == "consent_withdrawn"
+    assert len(rasa.seen) == 1
+    with session_factory(db_url)() as session:
+        (consent,) = session.scalars(select(Consent)).all()
+        assert consent.source == "command:avisame" and consent.withdrawn_source == "command:baja"
