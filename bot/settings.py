@@ -127,6 +127,13 @@ class Settings(BaseSettings):
     conversation_window_minutes: int = 30
     # Longer texts are stored whole but escalated without classification.
     max_classified_chars: int = 2000
+    # The languages citizens are served in (ISO 639-1, comma-separated). Empty: the KB's main
+    # language and every language with a ``knowledge_base/languages/<code>.yml`` file. The main
+    # language is understood by Rasa, the others by bot.nlu.lexical (docs/knowledge-base.md).
+    languages: str = ""
+    # A KB entry without an answer in the citizen's language: "main_language" says so in their
+    # language and gives the answer in the KB's main language; "hand_over" opens a ticket.
+    untranslated_answer: Literal["main_language", "hand_over"] = "main_language"
     # Requests whose body is larger than this are refused with 413.
     max_body_bytes: int = 1_000_000
 
@@ -338,6 +345,14 @@ class Settings(BaseSettings):
             raise ValueError("CRM_TELEGRAM_WEBHOOK_SECRET must be 16 to 256 characters from A-Z, a-z, 0-9, _ and -")
         return value
 
+    @field_validator("languages")
+    @classmethod
+    def _language_codes(cls, value: str) -> str:
+        bad = [c.strip() for c in value.split(",") if c.strip() and not re.fullmatch(r"[a-z]{2}", c.strip().lower())]
+        if bad:
+            raise ValueError(f"CRM_LANGUAGES takes two-letter ISO 639-1 codes such as en,es; not {', '.join(bad)}")
+        return value
+
     @field_validator("privacy_notice")
     @classmethod
     def _notice_placeholders(cls, value: str | None) -> str | None:
@@ -452,6 +467,11 @@ class Settings(BaseSettings):
     @property
     def privacy_notice_channel_list(self) -> list[str]:
         return [c.strip() for c in self.privacy_notice_channels.split(",") if c.strip()]
+
+    @property
+    def language_list(self) -> list[str]:
+        """The configured languages as written (empty: decided from the KB, bot.nlu.language)."""
+        return [code.strip().lower() for code in self.languages.split(",") if code.strip()]
 
     @property
     def channel_list(self) -> list[str]:

@@ -96,6 +96,9 @@ class HandledMessage:
     # last of ``replies`` as a footer (the number of replies, and which one carries the "Do you mean
     # ...?" options, stay as they are); channels that compose one reply (e-mail) place it themselves.
     notice: str | None = None
+    # The language the message was read in and the replies are worded in (bot.nlu.language);
+    # channels that word their own reply (e-mail) word it in this one (bot.texts.override).
+    language: str | None = None
     # Internal: the identity has not had the notice yet (read by ``_result``, consumed by the
     # conversation before the result leaves it).
     notice_due: bool = False

@@ -87,6 +87,8 @@ def escalate(
         session, inbound=inbound, reason=reason, department=department, priority=priority, settings=settings,
         vulnerable_reason=vulnerable,
     )
+    if ticket.language is None:
+        ticket.language = inbound.language  # the language the case was opened in, for the agent and the queue
     remember_kb_suggestions(inbound, kb_ranking)
     return Escalation(ticket=ticket, created=created, commitment=ticket_commitment(session, ticket, settings))
 

@@ -74,6 +74,10 @@ class InboundMessage:
     # the ticket only if it is the sender's and still open, and otherwise handles the
     # message like any other.
     thread_ticket: str | None = None
+    # The language the channel says the citizen uses (Telegram's ``language_code``, an e-mail's
+    # Content-Language, the web chat's browser language), ISO 639-1 or a tag like "es-ES":
+    # a hint that weighs in when the message itself is too short to tell (bot.nlu.language).
+    language_hint: str | None = None
 
     @property
     def assistant_text(self) -> str:

@@ -63,6 +63,9 @@ class Citizen(Base):
     # "vulnerability_record", bot.identity.vulnerability): it counts only while that consent holds.
     vulnerable_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     vulnerable_by: Mapped[str | None] = mapped_column(String(64))
+    # The language of the citizen's latest message (ISO 639-1, bot.nlu.language): what a short
+    # "ok" or a notice sent later is worded in.
+    language: Mapped[str | None] = mapped_column(String(8))
 
     identities: Mapped[list[ChannelIdentity]] = relationship(back_populates="citizen")
 
@@ -110,6 +113,9 @@ class Message(Base):
     confidence: Mapped[float | None] = mapped_column(Float)
     handling: Mapped[str | None] = mapped_column(String(32))
     kb_entry_id: Mapped[str | None] = mapped_column(String(128))
+    # An inbound message's language as decided on arrival (bot.nlu.language); an outbound
+    # message's, the language it is worded in.
+    language: Mapped[str | None] = mapped_column(String(8))
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
     # An outbound message points at the inbound message it answers.
     reply_to_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), index=True)

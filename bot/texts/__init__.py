@@ -14,6 +14,11 @@ The ``rasa`` section holds Rasa's responses: ``domain.yml`` carries them as gene
 (``bot.texts.domain``), kept equal to the catalogue by ``python -m bot kb compile`` and by
 training, and checked by a test. Catalogues are read on first use, not at import, and cached.
 
+The language of a text asked for without one is the active language: ``override(language)``
+sets it for a block (the conversation core sets the citizen's language for a whole turn, so
+every module that words a reply on its way speaks it without passing it along), as Django's
+``translation.override`` does; outside any block it is the default language.
+
 Adding a language: copy ``en.yml`` to ``<code>.yml`` and translate the values, keeping every key
 and every placeholder (tests/texts checks both), then run ``python -m bot kb compile``.
 """
@@ -23,7 +28,9 @@ from __future__ import annotations
 import functools
 import logging
 import string
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 import yaml
@@ -32,6 +39,8 @@ DEFAULT_LANGUAGE = "en"
 CATALOGUE_DIR = Path(__file__).with_name("catalogue")
 
 logger = logging.getLogger(__name__)
+
+_ACTIVE: ContextVar[str | None] = ContextVar("bot_texts_language", default=None)
 
 
 class TextError(LookupError):
@@ -98,8 +107,34 @@ def placeholders(template: str) -> frozenset[str]:
     return frozenset(names)
 
 
+def active_language() -> str:
+    """The language texts are worded in when no language is given (see ``override``)."""
+    return resolve_language(_ACTIVE.get())
+
+
+@contextmanager
+def override(language: str | None) -> Iterator[None]:
+    """Word texts asked for without a language in ``language`` inside the block (``None``: the
+    default language); the previous language is back afterwards, also on an exception."""
+    token = _ACTIVE.set(language)
+    try:
+        yield
+    finally:
+        _ACTIVE.reset(token)
+
+
+def activate(language: str | None) -> None:
+    """Set the active language until the enclosing ``override`` block ends.
+
+    For the conversation core, which learns the language only after it has stored the message,
+    inside a block its entry point opened; never call it outside such a block."""
+    _ACTIVE.set(language)
+
+
 def resolve_language(language: str | None) -> str:
-    """``language`` if it has a catalogue, else the default language."""
+    """``language`` if it has a catalogue; the active language for ``None``; else the default."""
+    if language is None:
+        language = _ACTIVE.get()
     return language if language in languages() else DEFAULT_LANGUAGE
 
 

@@ -58,6 +58,8 @@ class Ticket(Base):
     vulnerable_reason: Mapped[str | None] = mapped_column(Text)
     vulnerable_by: Mapped[str | None] = mapped_column(String(64))
     vulnerable_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The language the citizen wrote in when the ticket was opened: agents see it and queues filter by it.
+    language: Mapped[str | None] = mapped_column(String(8), index=True)
     # The member of staff working the ticket; NULL: anyone in the queue.
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id", ondelete="SET NULL"), index=True)
 
