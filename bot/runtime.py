@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from bot.alerts.mail import Mailer, SmtpMailer
 from bot.channels import registry
 from bot.core.conversation import Conversation
+from bot.core.languages import LanguageServices
 from bot.core.rasa_client import RasaClient
 from bot.identity.consent import consent_guard
 from bot.modelbuilds.rasa_api import RasaModels
@@ -88,8 +89,13 @@ class Runtime:
         return redis.Redis.from_url(self._settings.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5)
 
     @cached_property
+    def languages(self) -> LanguageServices:
+        """The language detector and the other languages' models (bot.core.languages)."""
+        return LanguageServices.build(self._settings)
+
+    @cached_property
     def conversation(self) -> Conversation:
-        return Conversation(self._settings, self.sessions, self.rasa)
+        return Conversation(self._settings, self.sessions, self.rasa, self.languages)
 
     @cached_property
     def channels(self) -> list[ChannelAdapter]:

@@ -49,7 +49,7 @@ from bot.settings import Settings
 from bot.store.messages import record_handling
 from bot.store.models import KbOffer, Message
 from bot.store.types import utcnow
-from bot.texts import languages, text
+from bot.texts import active_language, languages, text
 from bot.texts.words import strip_accents
 from bot.tickets.models import Ticket
 from bot.tickets.service import add_note, attach_to_ticket
@@ -92,7 +92,7 @@ def new_token() -> str:
 
 def offer_options(entries: Sequence[str], kb_dir) -> list[ChoiceOption]:
     """The entries that still exist in the KB, numbered as shown (a model may be older than the KB)."""
-    titles = entry_questions(kb_dir)
+    titles = entry_questions(kb_dir, active_language())  # the turn's language (bot.texts.override)
     kept = [entry for entry in entries if entry in titles]
     return [ChoiceOption(n=i, entry=entry, title=titles[entry]) for i, entry in enumerate(kept, start=1)]
 

@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.core import clarification, threads
 from bot.core.escalation import CITIZEN_OFFER_KEY, escalate, ticket_commitment
-from bot.core.inbound import InboundMessage
+from bot.core.inbound import InboundMessage, KbChoice
+from bot.core.languages import LanguageServices, LazyLanguageServices, lexical_turn
 from bot.core.rasa_client import RasaClient, RasaUnavailable
 from bot.core.routing import department_names
 from bot.core.turns import METADATA_KEY, REQUEST_ID_KEY, SETTLED_KEY
@@ -38,8 +39,9 @@ from bot.privacy.requests import handle_rights_message, remember_reply
 from bot.settings import Settings
 from bot.store.citizens import get_or_create_identity
 from bot.store.messages import record_handling, record_inbound, record_outbound
-from bot.store.models import ChannelIdentity, KbOffer, Message
+from bot.store.models import ChannelIdentity, Citizen, KbOffer, Message
 from bot.store.types import utcnow
+from bot.texts import activate, active_language, override
 from bot.texts import text as catalogue_text
 from bot.tickets.models import Ticket
 from bot.tickets.service import attach_to_ticket, open_ticket_of
@@ -117,12 +119,28 @@ def text_for_understanding(text: str) -> str:
 
 
 class Conversation:
-    """Holds the long-lived collaborators: the session factory and the Rasa client."""
+    """Holds the long-lived collaborators: the session factory, the Rasa client, and the
+    languages (the detector and the other languages' understanding, bot.core.languages)."""
 
-    def __init__(self, settings: Settings, sessions: sessionmaker[Session], rasa: RasaClient) -> None:
+    def __init__(self, settings: Settings, sessions: sessionmaker[Session], rasa: RasaClient,
+                 languages: LanguageServices | None = None) -> None:
         self._settings = settings
         self._sessions = sessions
         self._rasa = rasa
+        self._languages = languages
+        self._lazy_languages = LazyLanguageServices(settings) if languages is None else None
+
+    @property
+    def languages(self) -> LanguageServices:
+        return self._languages if self._languages is not None else self._lazy_languages.get()
+
+    @property
+    def settings(self) -> Settings:
+        return self._settings
+
+    @property
+    def sessions(self) -> sessionmaker[Session]:
+        return self._sessions
 
     # --- observed entry points: one metric and one log event per message ------------------
     def handle_inbound(
@@ -165,7 +183,9 @@ class Conversation:
         """Count the message by outcome, time its stages and log its one event, under the
         request id of the caller (the API's X-Request-ID) or a new one (a channel's worker).
         The event has ids, vocabularies and durations only, never the citizen's text."""
-        with bound_request_id(current_request_id()), measuring_turn() as timings:
+        # Each turn words its texts in the message's language, decided once it is stored
+        # (``_decide_language``); the block ends that language with the turn.
+        with bound_request_id(current_request_id()), measuring_turn() as timings, override(None):
             start = time.perf_counter()
             try:
                 handled = handle()
@@ -209,6 +229,7 @@ class Conversation:
                 meta=inbound.metadata if inbound.kind == "text" else {**inbound.metadata, "kind": inbound.kind},
             )
             message_id, sender_id = message.id, identity.public_id
+            activate(self._decide_language(session, message, inbound) if created else message.language)
             # Read here, in the unit of work that stores the message, so that a message from a
             # citizen with no open "Do you mean ...?" question costs no second transaction.
             asked_before = clarification.recent_offer(session, message.citizen_id, self._settings) is not None
@@ -266,6 +287,8 @@ class Conversation:
             return self._handle_attachment(message_id, inbound.kind, replies_in_response)
 
         understood = text_for_understanding(inbound.assistant_text)
+        language = active_language()
+        lexical = self.languages.lexical(language)
         reason = None
         replies: list[str] = []
         lead_replies: list[tuple[str, int | None]] = []
@@ -273,14 +296,20 @@ class Conversation:
         if inbound.needs_person is None and (asked_before or inbound.choice is not None):
             pick, lead_replies = self._clarification_turn(message_id, inbound)
         if pick is not None:
-            understood = pick
+            understood = clarification.rasa_payload(pick)
         elif inbound.needs_person is not None:
             reason = inbound.needs_person
         elif len(understood) > self._settings.max_classified_chars:
             reason = "long_message"
         elif not understood:
             reason = "low_confidence"
-        if reason is None:
+        if reason is None and lexical is not None:
+            # Not the main language: read by that language's model, acted on and worded as
+            # Rasa's actions would (bot.core.languages); Rasa never sees the message.
+            replies = lexical_turn(self, self.languages, language, sender_id=sender_id, message_id=message_id,
+                                   text_understood=text_for_understanding(inbound.assistant_text), choice=pick,
+                                   request_id=current_request_id())
+        elif reason is None:
             try:
                 with timed(RASA):
                     bot_messages = self._rasa.send(sender=sender_id, text=understood, metadata={
@@ -354,11 +383,12 @@ class Conversation:
         self._mark_reply(reply, replies_in_response)
         return [text], [reply.id]
 
-    def _clarification_turn(self, message_id: int, inbound: InboundMessage) -> tuple[str | None, list[tuple[str, int | None]]]:
-        """Before Rasa: a pick of a "Do you mean ...?" question becomes Rasa's intent payload; any
-        other message from a citizen with an open question first hands that question to a person.
+    def _clarification_turn(self, message_id: int, inbound: InboundMessage) -> tuple[KbChoice | None, list[tuple[str, int | None]]]:
+        """Before Rasa: a pick of a "Do you mean ...?" question is settled as a pick (Rasa is sent
+        its intent payload); any other message from a citizen with an open question first hands
+        that question to a person.
 
-        Returns (the text Rasa is sent instead, or None; replies to send first, with their ticket)."""
+        Returns (the pick, or None; replies to send first, with their ticket)."""
         with self._transaction() as session:
             message = session.get(Message, message_id)
             choice = inbound.choice
@@ -372,7 +402,7 @@ class Conversation:
                     choice = clarification.pick_from_text(late, inbound.assistant_text, self._settings.kb_dir)
             if choice is not None:
                 message.meta = {**(message.meta or {}), "kb_choice": choice.encode()}
-                return clarification.rasa_payload(choice), []
+                return choice, []
             if offer is None:
                 return None, []
             escalation = clarification.supersede_pending(session, message, self._settings)
@@ -403,7 +433,18 @@ class Conversation:
                     continue
                 sender_id = session.get(ChannelIdentity, offer.identity_id).public_id
                 payload = clarification.expiry_payload(offer)
-            texts: list[str] = []
+                language = session.get(Message, offer.message_id).language
+            with override(language):
+                reply_ids += self._expire_offer(offer_id, sender_id, payload, language, now)
+        return reply_ids
+
+    def _expire_offer(self, offer_id: int, sender_id: str, payload: str, language: str | None,
+                      now: datetime) -> list[int]:
+        """One due offer; a question asked in another language than the main one never went
+        through Rasa, so the core hands it over itself, in that language."""
+        reply_ids: list[int] = []
+        texts: list[str] = []
+        if self.languages.lexical(language) is None:
             try:
                 bot_messages = self._rasa.send(sender=sender_id, text=payload, metadata={
                     clarification.EXPIRY_METADATA_KEY: {"offer": offer_id, "now": now.isoformat()}})
@@ -411,25 +452,25 @@ class Conversation:
             except RasaUnavailable as exc:
                 logger.warning("offer %s timed out while Rasa is unavailable (%s); handing it over without Rasa",
                                offer_id, exc)
-            with self._transaction() as session:
-                offer = session.get(KbOffer, offer_id)
-                question = session.get(Message, offer.message_id)
-                if offer.status == clarification.PENDING:  # Rasa down, or its action did not run
-                    escalation = clarification.expire_offer(session, offer, self._settings, now=now)
-                    if escalation is None:
-                        continue
-                    department = department_names(self._settings.kb_dir).get(escalation.ticket.department,
-                                                                             escalation.ticket.department)
-                    texts = [clarification.handed_over_text(escalation, department,
-                                                            situation="expired")]
-                elif offer.status != clarification.EXPIRED or not texts:
-                    continue  # settled meanwhile (a pick, another process's expiry): nothing to say
-                for text in texts:
-                    reply = record_outbound(session, inbound=question, text=text)
-                    reply.ticket_id = offer.ticket_id
-                    self._mark_reply(reply, replies_in_response=False)
-                    session.flush()
-                    reply_ids.append(reply.id)
+        with self._transaction() as session:
+            offer = session.get(KbOffer, offer_id)
+            question = session.get(Message, offer.message_id)
+            if offer.status == clarification.PENDING:  # Rasa down, or its action did not run
+                escalation = clarification.expire_offer(session, offer, self._settings, now=now)
+                if escalation is None:
+                    return []
+                department = department_names(self._settings.kb_dir).get(escalation.ticket.department,
+                                                                         escalation.ticket.department)
+                texts = [clarification.handed_over_text(escalation, department,
+                                                        situation="expired")]
+            elif offer.status != clarification.EXPIRED or not texts:
+                return []  # settled meanwhile (a pick, another process's expiry): nothing to say
+            for text in texts:
+                reply = record_outbound(session, inbound=question, text=text)
+                reply.ticket_id = offer.ticket_id
+                self._mark_reply(reply, replies_in_response=False)
+                session.flush()
+                reply_ids.append(reply.id)
         return reply_ids
 
     def _feedback_turn(self, message_id: int, inbound: InboundMessage, replies_in_response: bool) -> HandledMessage | None:
@@ -634,9 +675,21 @@ class Conversation:
                 replies, reply_ids = [text], [reply.id]
         return self._result(message_id, replies=replies, reply_ids=reply_ids)
 
+    def _decide_language(self, session: Session, message: Message, inbound: InboundMessage) -> str:
+        """The message's language (bot.nlu.language), stored on it and, when its own words said
+        so (or nothing was known), on the citizen: what their next short "ok" is read in."""
+        citizen = session.get(Citizen, message.citizen_id)
+        said = inbound.assistant_text if inbound.kind == "text" and inbound.choice is None else ""
+        decided = self.languages.detector.choose(said, previous=citizen.language, hint=inbound.language_hint)
+        message.language = decided.language
+        if decided.source == "text" or citizen.language is None:
+            citizen.language = decided.language
+        return decided.language
+
     @staticmethod
     def _mark_reply(reply: Message, replies_in_response: bool) -> None:
         reply.author = "assistant"
+        reply.language = active_language()
         if replies_in_response:
             reply.delivery_status, reply.sent_at = SENT, reply.created_at
         else:
@@ -712,4 +765,5 @@ class Conversation:
                 offered_entries=[e for e in (message.meta or {}).get(CITIZEN_OFFER_KEY) or [] if isinstance(e, str)],
                 choices=choices,
                 notice_due=notice_due,
+                language=message.language,
             )

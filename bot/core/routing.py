@@ -52,8 +52,21 @@ def _kb_maps(kb_dir: str) -> tuple[dict[str, str], dict[str, str], dict[str, str
     )
 
 
-def entry_questions(kb_dir: str | Path) -> dict[str, str]:
-    return _kb_maps(str(kb_dir))[2]
+def entry_questions(kb_dir: str | Path, language: str | None = None) -> dict[str, str]:
+    """Entry id -> its first question in ``language`` (the title a "Do you mean ...?" option
+    shows), else in the KB's default language."""
+    titles = _kb_maps(str(kb_dir))[2]
+    if language is None:
+        return titles
+    return {**titles, **_titles_in(str(kb_dir), language)}
+
+
+@lru_cache(maxsize=16)
+def _titles_in(kb_dir: str, language: str) -> dict[str, str]:
+    from bot.kb.loader import load_kb
+
+    kb, _problems = load_kb(Path(kb_dir))
+    return {entry.id: entry.questions[language][0] for entry in kb.entries if entry.questions.get(language)}
 
 
 def department_names(kb_dir: str | Path) -> dict[str, str]:

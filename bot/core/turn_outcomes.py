@@ -100,9 +100,10 @@ def answer_faq(turn: Turn, services: StoreServices) -> list[Reply]:
     return [Reply(f"utter_faq/{entry}")]
 
 
-def escalate_turn(turn: Turn, services: StoreServices) -> list[Reply]:
+def escalate_turn(turn: Turn, services: StoreServices, *, reason: str | None = None) -> list[Reply]:
+    """``reason``: the ticket's, when not the intent's (an answer missing in the citizen's language)."""
     settings = services.settings
-    reason = REASON_BY_INTENT.get(turn.intent or "", "low_confidence")
+    reason = reason or REASON_BY_INTENT.get(turn.intent or "", "low_confidence")
     with services.sessions.begin() as session:
         message = resolve_turn(session, sender_id=turn.sender_id, text=turn.text, metadata=turn.metadata)
         return [_escalate(session, message, turn, reason, settings)]

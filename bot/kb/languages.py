@@ -141,3 +141,17 @@ def _scalar(node: Node | None) -> str | None:
 
 def _line(node: Node | None) -> int:
     return 0 if node is None else node.start_mark.line + 1
+
+
+def rasa_intents(nlu_file: str | Path, language: str) -> LanguageIntents:
+    """The main language has no ``languages/<code>.yml``: its intent examples are Rasa's own
+    (``data/nlu/intents.yml``), read here for what needs them outside Rasa (the language
+    detector's vocabulary, the evaluation tools)."""
+    path = Path(nlu_file)
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    intents = {}
+    for block in data.get("nlu", []):
+        if isinstance(block, dict) and block.get("intent") in INTENTS and isinstance(block.get("examples"), str):
+            lines = [line.strip()[2:].strip() for line in block["examples"].splitlines() if line.strip().startswith("- ")]
+            intents[block["intent"]] = tuple(line for line in lines if line)
+    return LanguageIntents(language, intents, str(path))

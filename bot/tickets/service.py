@@ -55,6 +55,9 @@ REASONS: tuple[str, ...] = (
     "low_confidence",
     "long_message",
     "assistant_unavailable",
+    # The KB entry has no answer in the citizen's language and the city hands those over
+    # (CRM_UNTRANSLATED_ANSWER=hand_over, bot.core.languages).
+    "not_translated",
 )
 
 EVENT_KINDS: tuple[str, ...] = (

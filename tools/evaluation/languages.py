@@ -24,9 +24,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-import yaml
 
-from bot.kb.languages import ESCALATION_INTENTS, INTENTS, LanguageIntents, available_languages, load_language
+from bot.kb.languages import (
+    ESCALATION_INTENTS,
+    LanguageIntents,
+    available_languages,
+    load_language,
+    rasa_intents,
+)
 from bot.kb.loader import load_kb
 from bot.kb.schema import has_errors
 from bot.nlu.decision import MAX_OFFERED
@@ -71,13 +76,7 @@ GRID = {
 
 def english_intents() -> LanguageIntents:
     """English has no languages/en.yml: its intent examples are Rasa's (data/nlu/intents.yml)."""
-    data = yaml.safe_load((PROJECT_ROOT / "data" / "nlu" / "intents.yml").read_text(encoding="utf-8"))
-    intents = {}
-    for block in data.get("nlu", []):
-        if block.get("intent") in INTENTS:
-            lines = [line.strip()[2:].strip() for line in block["examples"].splitlines() if line.strip().startswith("- ")]
-            intents[block["intent"]] = tuple(lines)
-    return LanguageIntents("en", intents, "data/nlu/intents.yml")
+    return rasa_intents(PROJECT_ROOT / "data" / "nlu" / "intents.yml", "en")
 
 
 def language_intents(language: str, kb_dir: Path = KB_DIR) -> LanguageIntents:
