@@ -38,7 +38,7 @@ _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 _DEPARTMENTS_KEYS = ("default_language", "defaults", "departments")
 _SCHEDULE_KEYS = ("timezone", "hours", "holidays", "alerts")
-_DEPARTMENT_KEYS = ("id", "name", "description", "email", *_SCHEDULE_KEYS)
+_DEPARTMENT_KEYS = ("id", "name", "names", "description", "email", *_SCHEDULE_KEYS)
 _FILE_KEYS = ("department", "entries")
 _ENTRY_KEYS = ("id", "department", "questions", "answer", "links", "last_reviewed")
 _LINK_KEYS = ("title", "url")
@@ -288,6 +288,20 @@ def _read_schedule(fields: dict[str, Node], ctx: _Context, line: int) -> Schedul
     )
 
 
+def _names(node: Node | None, ctx: _Context) -> dict[str, str]:
+    """A department's ``names:``, language code -> name; a wrong one is reported, not guessed."""
+    if node is None:
+        return {}
+    names = {}
+    for language, value in _mapping(node, ctx, "names", ()).items():
+        name = _text(value, ctx, f"names.{language}")
+        if not re.fullmatch(r"[a-z]{2}", language):
+            ctx.error(node, "wrong-type", f"`names:` takes two-letter language codes such as `es`, not `{language}`")
+        elif name:
+            names[language] = name
+    return names
+
+
 def _read_departments(root: Node, ctx: _Context) -> tuple[str, dict[str, Department], Schedule]:
     top = _mapping(root, ctx, DEPARTMENTS_FILE, _DEPARTMENTS_KEYS)
     default_language = _text(top.get("default_language"), ctx, "default_language")
@@ -320,6 +334,7 @@ def _read_departments(root: Node, ctx: _Context) -> tuple[str, dict[str, Departm
             name=_text(fields.get("name"), ctx, "name") or "",
             description=_text(fields.get("description"), ctx, "description") or "",
             email=_text(fields.get("email"), ctx, "email"),
+            names=_names(fields.get("names"), ctx),
             source_file=ctx.file,
             line=_line(item) or 0,
             schedule=_read_schedule(fields, ctx, _line(item) or 0),

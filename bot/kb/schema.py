@@ -69,6 +69,9 @@ class Department:
     email: str | None = None
     source_file: str = field(default="", compare=False)
     line: int = field(default=0, compare=False)
+    # The name in other languages than the KB's main one (``names: {es: Residuos y Reciclaje}``),
+    # what a citizen writing in that language reads in "our ... team".
+    names: dict[str, str] = field(default_factory=dict)
     # Its own time zone, business hours, holidays and alert mode (bot.kb.hours); unset: the defaults.
     schedule: Schedule = Schedule()
 

@@ -49,6 +49,8 @@ def render_departments(kb: KnowledgeBase) -> str:
     items = []
     for dep in kb.departments.values():
         item: dict[str, Any] = {"id": dep.id, "name": dep.name, "description": dep.description}
+        if dep.names:
+            item["names"] = dict(dep.names)
         if dep.email:
             item["email"] = dep.email
         item.update(_schedule_dict(dep.schedule))

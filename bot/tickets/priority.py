@@ -3,7 +3,9 @@
 The keyword lists are module constants on purpose: administrators and auditors
 must be able to read exactly which words make the assistant treat a message as
 urgent, and change them without touching logic. Matching is on whole words and
-phrases, case-insensitive, English only (the language of the knowledge base).
+phrases, case-insensitive. Each list holds the words of every served language (English, then
+Spanish, with and without accents, since many citizens type without them): a Spanish phrase
+never matches an English message, and a city adding a language adds its words here.
 """
 
 from __future__ import annotations
@@ -51,6 +53,16 @@ URGENT_KEYWORDS: tuple[str, ...] = (
     "child in danger",
     "child abuse",
     "suicidal",
+    # Spanish: peligros
+    "fuga de gas", "escape de gas", "huele a gas", "olor a gas",
+    "cable pelado", "cables pelados", "cables sueltos", "descarga eléctrica", "descarga electrica",
+    "inundación", "inundacion", "inundado", "inundada", "se ha derrumbado", "derrumbe",
+    "a punto de caerse", "monóxido de carbono", "monoxido de carbono",
+    # Spanish: personas en riesgo
+    "sin hogar", "duermo en la calle", "durmiendo en la calle", "desahucio", "desahuciado", "desahuciada",
+    "me desahucian", "violencia de género", "violencia de genero", "violencia doméstica", "violencia domestica",
+    "malos tratos", "maltrato", "niño en peligro", "menor en peligro", "abuso infantil",
+    "suicidarme", "quitarme la vida",
 )
 
 # A message is urgent when it contains a phrase from the first group AND a word
@@ -62,6 +74,14 @@ URGENT_COMBINATIONS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
         ("elderly", "old lady", "old man", "pensioner", "disabled", "disability", "wheelchair",
          "baby", "newborn", "infant", "pregnant", "sick child", "oxygen", "dialysis"),
     ),
+    (
+        ("sin calefacción", "sin calefaccion", "sin agua caliente", "sin luz", "sin electricidad", "sin agua",
+         "corte de luz", "apagón", "apagon"),
+        ("anciano", "anciana", "ancianos", "persona mayor", "personas mayores", "pensionista", "jubilado",
+         "jubilada", "discapacidad", "discapacitado", "discapacitada", "silla de ruedas", "bebé",
+         "recién nacido", "recien nacido", "embarazada", "niño enfermo", "oxígeno", "oxigeno", "diálisis",
+         "dialisis"),
+    ),
 )
 
 # Vulnerable citizens: a message matching one of these named rules flags its ticket vulnerable
@@ -69,13 +89,15 @@ URGENT_COMBINATIONS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
 # raises it to ``high``. The rule's name is what the ticket records as the reason, so it is written
 # for the agent who reads it on the ticket.
 VULNERABILITY_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("mentions an elderly person", ("elderly", "pensioner")),
-    ("mentions a disability", ("disabled", "disability")),
-    ("mentions a wheelchair", ("wheelchair",)),
-    ("mentions a pregnancy", ("pregnant",)),
-    ("mentions blindness or deafness", ("blind", "deaf")),
-    ("mentions a carer", ("carer",)),
-    ("mentions a newborn", ("newborn",)),
+    ("mentions an elderly person", ("elderly", "pensioner",
+                                    "anciano", "anciana", "persona mayor", "pensionista", "jubilado", "jubilada")),
+    ("mentions a disability", ("disabled", "disability",
+                               "discapacidad", "discapacitado", "discapacitada", "minusválido", "minusvalido")),
+    ("mentions a wheelchair", ("wheelchair", "silla de ruedas")),
+    ("mentions a pregnancy", ("pregnant", "embarazada", "embarazo")),
+    ("mentions blindness or deafness", ("blind", "deaf", "ciego", "ciega", "invidente", "sordo", "sorda")),
+    ("mentions a carer", ("carer", "cuidador", "cuidadora")),
+    ("mentions a newborn", ("newborn", "recién nacido", "recien nacido", "recién nacida", "recien nacida")),
 )
 AGE_RULE = "age 80 or over"
 AGE_THRESHOLD = 80
@@ -104,7 +126,8 @@ _RULES = tuple((name, _pattern(phrases)) for name, phrases in VULNERABILITY_RULE
 _COMBINATIONS = tuple((_pattern(a), _pattern(b)) for a, b in URGENT_COMBINATIONS)
 # "85 years old", "an 85-year-old", "aged 85", "85 yrs old", "age: 85"; the number is judged, not the words.
 _AGE = re.compile(
-    r"\b(?:(?P<a>\d{2,3})[\s-]*(?:years?|yrs?)[\s-]*old\b|(?:aged?)\s*:?\s*(?P<b>\d{2,3})\b)",
+    r"\b(?:(?P<a>\d{2,3})[\s-]*(?:years?|yrs?)[\s-]*old\b|(?:aged?)\s*:?\s*(?P<b>\d{2,3})\b"
+    r"|(?P<c>\d{2,3})\s*años\b)",
     re.IGNORECASE,
 )
 
@@ -117,7 +140,7 @@ def vulnerability_rule(text: str) -> str | None:
         if pattern.search(text):
             return name
     for match in _AGE.finditer(text):
-        age = int(match.group("a") or match.group("b"))
+        age = int(match.group("a") or match.group("b") or match.group("c"))
         if AGE_THRESHOLD <= age <= 120:
             return AGE_RULE
     return None

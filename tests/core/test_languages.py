@@ -184,3 +184,9 @@ def test_an_entry_without_a_spanish_answer_says_so_in_spanish(db_url: str, untra
         assert handled.handling == "escalated"
         with session_factory(db_url)() as session:
             assert session.scalars(select(Ticket.reason)).one() == "not_translated"
+
+
+def test_a_spanish_ticket_names_the_department_in_spanish(conversation: Conversation) -> None:
+    handled = conversation.handle_inbound(_msg("Quiero poner una queja: no han recogido el contenedor de basura en mi calle"))
+    assert handled.handling == "escalated"
+    assert "Residuos y Reciclaje" in handled.replies[0] and "Waste and Recycling" not in handled.replies[0]

@@ -2,7 +2,17 @@ from __future__ import annotations
 
 import pytest
 
-from bot.tickets.priority import HIGH_KEYWORDS, PRIORITIES, URGENT_KEYWORDS, detect_priority, priority_rank
+from bot.tickets.priority import (
+    HIGH,
+    HIGH_KEYWORDS,
+    NORMAL,
+    PRIORITIES,
+    URGENT,
+    URGENT_KEYWORDS,
+    detect_priority,
+    priority_rank,
+    vulnerability_rule,
+)
 
 
 def test_rank_orders_priorities() -> None:
@@ -60,3 +70,26 @@ def test_every_listed_keyword_works() -> None:
         assert detect_priority(f"Hello, {phrase.upper()}!") == "urgent", phrase
     for word in HIGH_KEYWORDS:
         assert detect_priority(f"I am {word}.") in ("high", "urgent"), word
+
+
+@pytest.mark.parametrize("text", [
+    "Hay una fuga de gas en el portal",
+    "huele a gas en toda la escalera",
+    "Estamos sin calefaccion y mi padre es anciano",
+    "Me desahucian mañana y no tengo adónde ir",
+])
+def test_urgent_in_spanish(text: str) -> None:
+    assert detect_priority(text) == URGENT
+
+
+@pytest.mark.parametrize(("text", "rule"), [
+    ("Mi madre tiene 87 años y vive sola", "age 80 or over"),
+    ("Soy usuaria de silla de ruedas y la rampa está rota", "mentions a wheelchair"),
+    ("Estoy embarazada y necesito cita", "mentions a pregnancy"),
+])
+def test_vulnerable_in_spanish(text: str, rule: str) -> None:
+    assert vulnerability_rule(text) == rule and detect_priority(text) == HIGH
+
+
+def test_a_spanish_question_without_those_words_is_normal() -> None:
+    assert detect_priority("¿Cuándo recogen la basura en mi calle?") == NORMAL
