@@ -46,7 +46,8 @@ def _tune_language(args: argparse.Namespace) -> int:
 def _eval_language(args: argparse.Namespace) -> int:
     from tools.evaluation.languages import eval_main
 
-    return eval_main(Path(args.out), args.languages.split(",") if args.languages else None)
+    return eval_main(Path(args.out), args.languages.split(",") if args.languages else None,
+                     with_end_to_end=not args.no_end_to_end)
 
 
 def _bench_scale(args: argparse.Namespace) -> int:
@@ -131,6 +132,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
                                "language detection: results/languages.md")
     el.add_argument("--languages", help="comma-separated (default: every knowledge_base/languages/<lang>.yml)")
     el.add_argument("--out", default=str(PROJECT_ROOT / "results"))
+    el.add_argument("--no-end-to-end", action="store_true",
+                    help="skip the run through the product (API, Rasa, the trained model): the lexical model alone")
     el.set_defaults(func=_eval_language)
 
     b = subparsers.add_parser("bench", help="latency and throughput: onnxruntime vs numpy encoders, full path vs Rasa's bare webhook")

@@ -1,21 +1,25 @@
 """Which language a citizen's message is in, decided once on arrival and stored with it.
 
-The text decides when it is long enough to tell: lingua-language-detector (its models ship in
-the wheel, nothing is fetched), restricted to the languages the city serves, is right for
-98% or more of messages of five words or more here (results/languages.md). A short message
+The text decides when it can tell. Two readings of it: the words of the message that only one
+served language's vocabulary has (a vote; the vocabularies are the city's own texts in each
+language, so they know "bache" and "padrón"), and lingua-language-detector (its models ship in
+the wheel, nothing is fetched), restricted to the languages the city serves, which knows the
+languages in general. A clear vote decides; otherwise lingua does (results/languages.md has
+the accuracy of both together). A short message
 ("ok", "2", "gracias", a ticket ID) says little, so the decision falls back in this order:
 
-1. the text itself: a word that only one language's vocabulary has (the KB's questions and
-   answers, the intent examples and the system texts in that language: "hola", "basura",
-   "pothole"), else lingua when it is very sure even so ("buenos días");
+1. the text itself, when it can tell even so: the words that only one language's vocabulary
+   has (the KB's questions and answers, the intent examples and the system texts in that
+   language: "hola", "basura", "pothole") vote, or lingua is very sure ("buenos días");
 2. the citizen's previous language: the same person rarely changes language mid-conversation,
    and a "2" answering a Spanish "¿Se refiere a...?" is Spanish;
 3. what the channel says (Telegram's ``language_code``, an e-mail's Content-Language, the web
    chat's browser language): a device setting, not the person, so it comes after the person;
 4. the KB's main language.
 
-Mixed messages ("hola, my bin was not collected") go to lingua's leading language when it
-leads clearly, and to the previous language when the two are close. The detector is built at
+Mixed messages ("hola, my bin was not collected") go to the language most of their telling
+words are in; without a clear vote, to lingua's leading language when it leads clearly, and to
+the previous language when the two are close. The detector is built at
 start-up (``LanguageDetector.build``), never at import; with one language configured it is
 never consulted.
 """
@@ -32,6 +36,10 @@ from bot.nlu.lexical import fold
 
 Source = Literal["text", "previous", "channel", "default"]
 
+# The words only one language's vocabulary has vote; a language with at least this share of the
+# votes decides ("bache en mi calle", "necesito renew my passport": lingua alone, trained on
+# general text, calls both English; "where is the ayuntamiento" is English).
+VOTE_SHARE = 0.6
 # At this many words or more the text decides (unless it is mixed, below).
 LONG_WORDS = 3
 # Shorter than that, lingua decides only when it is at least this sure (relative confidence
@@ -116,12 +124,12 @@ class LanguageDetector:
         if self._lingua is None:
             return LanguageChoice(self.default, "default")
         words = _words(text)
-        if words and len(words) < LONG_WORDS:
-            votes = {lang: sum(w in own for w in words) for lang, own in self._own.items()}
-            best_vote = max(votes.values(), default=0)
-            leaders = [lang for lang, vote in votes.items() if vote == best_vote]
-            if best_vote > 0 and len(leaders) == 1:
-                return LanguageChoice(leaders[0], "text", best_vote / len(words))
+        votes = {lang: sum(w in own for w in words) for lang, own in self._own.items()}
+        cast = sum(votes.values())
+        if cast:
+            leader, vote = max(votes.items(), key=lambda item: item[1])
+            if vote / cast >= VOTE_SHARE and sum(v == vote for v in votes.values()) == 1:
+                return LanguageChoice(leader, "text", vote / cast)
         # lingua reads the original words (accents and punctuation help it), not IDs or numbers.
         said = " ".join(t for t in text.split() if not any(c.isdigit() for c in t))
         ranked = self.confidences(said) if words else []

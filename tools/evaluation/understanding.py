@@ -260,14 +260,18 @@ def add_rankings(rasa_url: str, outcomes: list[Outcome]) -> list[Outcome]:
     return ranked_outcomes
 
 
-def evaluate_with_stack(model: Path, kb_dir: Path, case_sets: dict[str, list[Case]], work: Path) -> tuple[dict, dict]:
-    """Every set through one running stack: ({set name: outcomes}, the thresholds the model uses)."""
+def evaluate_with_stack(model: Path, kb_dir: Path, case_sets: dict[str, list[Case]], work: Path,
+                        *, rankings: bool = True) -> tuple[dict, dict]:
+    """Every set through one running stack: ({set name: outcomes}, the thresholds the model uses).
+    ``rankings``: also ask Rasa's matcher for its ranking of each in-KB message (English only)."""
     from bot.stack import Stack, StackConfig
 
     config = StackConfig.throwaway(model, work, kb_dir=kb_dir, rasa_http_api=True)
     with Stack(config):
-        outcomes = {name: add_rankings(config.rasa_url, run_cases(config.api_url, config.api_key, cases))
-                    for name, cases in case_sets.items()}
+        outcomes = {}
+        for name, cases in case_sets.items():
+            sent = run_cases(config.api_url, config.api_key, cases)
+            outcomes[name] = add_rankings(config.rasa_url, sent) if rankings else sent
         with httpx.Client(timeout=60.0) as client:
             thresholds = kb_match(client, config.rasa_url, "hello").get("thresholds") or {}
     return outcomes, thresholds
