@@ -26,9 +26,10 @@ from bot.texts import DEFAULT_LANGUAGE, catalogue, languages
 
 SECTION = "rasa"
 LANGUAGE_SLOT = "language"
-# The catalogued languages written into domain.yml. Only the default for now: nothing sets the
-# language slot yet, and a new variation changes the domain and so forces a retraining; the
-# other catalogues join when the language slot is filled end to end (issue 23).
+# The catalogued languages written into domain.yml: the default only. Rasa reads the KB's main
+# language only; a message in another language never reaches it, and its replies are worded from
+# the same catalogue keys by bot.core.languages. A variation per language here would change the
+# domain (a retraining) for responses Rasa never sends.
 DOMAIN_LANGUAGES: tuple[str, ...] = (DEFAULT_LANGUAGE,)
 
 _RESPONSES = re.compile(r"^responses:\n(?:(?: .*)?\n)*", re.MULTILINE)
