@@ -630,6 +630,7 @@ class Conversation:
                 session, identity, inbound.text, external_id=inbound.external_id, meta=inbound.metadata
             )
             if created:
+                self._decide_language(session, message, inbound)  # stored; the channel worded ``reply``
                 record_handling(message, intent=None, confidence=None, handling=handling)
                 reply_row = record_outbound(session, inbound=message, text=reply)
                 self._mark_reply(reply_row, replies_in_response)

@@ -254,3 +254,13 @@ def test_webhook_checks_the_secret_on_every_request(assistant, webhook_api, chat
     assert "collect" in reply.text.lower()
     (stored,) = _inbound(assistant, chat)
     assert stored.kb_entry_id == "waste-collection-days"
+
+
+def test_a_citizen_writing_in_spanish_is_answered_in_spanish(assistant, telegram, chat):
+    answer, links = _say(telegram, chat, "¿Qué día pasan a recoger la basura?", count=2)
+    assert "https://" in links.text and "Más información" in (answer.text + links.text)
+    (stored,) = _inbound(assistant, chat)
+    assert (stored.handling, stored.kb_entry_id, stored.language) == ("kb_answer", "waste-collection-days", "es")
+    (reply,) = _say(telegram, chat, "Quiero poner una queja: el funcionario de la ventanilla me trató fatal")
+    found = TICKET_ID.search(reply.text)
+    assert found and reply.text.startswith("Gracias"), reply.text
