@@ -543,8 +543,8 @@ class _Mail:
         details = row.details or {}
         self.in_reply_to = details.get("in_reply_to")
         self.references = list(details.get("references") or [])
-        # What the mail's Content-Language said (bot.channels.email.parsing); read through
-        # language_tag again since the stored details are JSON anyone with the database can edit.
+        # The mail's Content-Language as parsed (bot.channels.email.parsing); None for a row
+        # stored before it was kept.
         self.language = language_tag(details.get("content_language"))
 
     @property
