@@ -31,7 +31,7 @@ from bot.api.tickets import build_router as build_tickets_router
 from bot.channels.web.routes import mount as mount_web_chat
 from bot.console.app import register as register_console
 from bot.core.conversation import Conversation, HandledMessage
-from bot.core.inbound import InboundMessage
+from bot.core.inbound import InboundMessage, language_tag
 from bot.runtime import Runtime
 from bot.store.messages import inbound_text
 
@@ -248,6 +248,7 @@ def create_app(runtime: Runtime) -> FastAPI:
             text=payload.text,
             external_id=None if payload.message_id is None else idempotency_key(request.state.key_tag, payload.message_id),
             metadata=payload.metadata or {},
+            language_hint=language_tag(payload.language),
         )
         handled = await run_in_threadpool(conversation.handle_inbound, inbound)
         # Checked after the fact, on the row the store kept: two racing requests with one key

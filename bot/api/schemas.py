@@ -11,6 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 # A client's idempotency key is stored namespaced by the API key that sent it
 # (bot.api.app.idempotency_key), in a column of 255 characters.
 MAX_MESSAGE_ID_CHARS = 200
+# "es", "pt-BR", "zh-Hant-TW": a language tag, not a text.
+MAX_LANGUAGE_CHARS = 16
 
 
 def unstorable(value: str) -> str | None:
@@ -77,6 +79,16 @@ class MessageIn(BaseModel):
         "result is returned; with a different text it is refused with 409. Other senders' keys never collide.",
     )
     metadata: dict[str, Any] | None = Field(default=None, description="Anything else the channel knows.")
+    language: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_LANGUAGE_CHARS,
+        description="The language your channel says the citizen uses, as an ISO 639-1 code or a tag such as "
+        "`es-ES` (a browser's language, an app's setting). Only a hint, for messages too short to tell their "
+        "language; the replies' language is decided by the assistant. A tag that does not start with a "
+        "two-letter code is ignored.",
+        examples=["es-ES"],
+    )
 
     @field_validator("channel")
     @classmethod
@@ -86,7 +98,7 @@ class MessageIn(BaseModel):
             raise ValueError(f"unknown channel {value!r}; known channels: {', '.join(channels)}")
         return value
 
-    @field_validator("text", "sender", "message_id")
+    @field_validator("text", "sender", "message_id", "language")
     @classmethod
     def _storable(cls, value: str | None) -> str | None:
         if value is not None and (reason := unstorable(value)):

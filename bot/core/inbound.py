@@ -7,8 +7,11 @@ adapter turns its payload into this and hands it to
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
+
+_PRIMARY_SUBTAG = re.compile(r"[A-Za-z]{2}")
 
 
 @dataclass(frozen=True)
@@ -75,10 +78,26 @@ class InboundMessage:
     # message like any other.
     thread_ticket: str | None = None
     # The language the channel says the citizen uses (Telegram's ``language_code``, an e-mail's
-    # Content-Language, the web chat's browser language), ISO 639-1 or a tag like "es-ES":
-    # a hint that weighs in when the message itself is too short to tell (bot.nlu.language).
+    # Content-Language, the web chat's browser language), as ``language_tag`` reads it: a
+    # lower-case ISO 639-1 code or None. A hint that weighs in when the message itself is too
+    # short to tell (bot.nlu.language).
     language_hint: str | None = None
 
     @property
     def assistant_text(self) -> str:
         return self.text if self.text_for_assistant is None else self.text_for_assistant
+
+
+def language_tag(value: object) -> str | None:
+    """The ISO 639-1 code a channel's language tag starts with: ``"es-ES"`` -> ``"es"``,
+    ``"pt_BR"`` -> ``"pt"``; of a list (Accept-Language, Content-Language) its first tag.
+
+    Every channel reads its language field through this one function, so the core gets the
+    same form whatever the payload said. The value is the sender's to choose, so anything
+    that is not two ASCII letters (``"*"``, ``"fil"``, ``"x-klingon"``, a number) is None,
+    not a guess."""
+    if not isinstance(value, str):
+        return None
+    first = value.split(",", 1)[0].split(";", 1)[0].strip()
+    primary = re.split(r"[-_]", first, maxsplit=1)[0]
+    return primary.lower() if _PRIMARY_SUBTAG.fullmatch(primary) else None

@@ -250,6 +250,7 @@ def to_outbound(session: Session, message: Message) -> OutboundMessage:
         meta=dict(message.meta or {}),
         ticket_public_id=ticket.public_id if ticket is not None else None,
         attempt=message.delivery_attempts,
+        language=message.language,
     )
 
 

@@ -25,6 +25,9 @@ class OutboundMessage:
     ticket_public_id: str | None = None
     # Which attempt this is, starting at 1.
     attempt: int = 1
+    # The language ``text`` is worded in (``Message.language``; None: the default): what a sender
+    # words its own parts in (button titles, a subject line), so they match the text.
+    language: str | None = None
 
 
 @dataclass(frozen=True)

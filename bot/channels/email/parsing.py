@@ -30,6 +30,7 @@ from email.parser import BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
 
 from bot.channels.email.html_text import html_to_text
+from bot.core.inbound import language_tag
 
 MAX_TEXT_CHARS = 2_000_000  # characters; longer bodies are cut ("body_truncated")
 MAX_HEADERS = 500
@@ -105,6 +106,9 @@ class ParsedEmail:
     attachments: list[Attachment] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     size: int = 0
+    # The language the mail says it is in: its Content-Language header, else its text part's,
+    # as ``bot.core.inbound.language_tag`` reads it (a hint for the core; None when neither says).
+    content_language: str | None = None
 
     def header(self, name: str) -> list[str]:
         name = name.lower()
@@ -424,7 +428,8 @@ class _Reading:
             self.infos[key] = (part, _PartInfo(_content_type(part), _disposition(part), _filename(part)))
         return self.infos[key][1]
     attachments: list[Attachment] = field(default_factory=list)
-    texts: list[tuple[str, str, str | None]] = field(default_factory=list)  # (source, text, charset)
+    # (source, text, charset, the part's Content-Language header)
+    texts: list[tuple[str, str, str | None, str | None]] = field(default_factory=list)
     parts: int = 0
 
 
@@ -440,7 +445,8 @@ def _text_of(part: Message, reading: _Reading, subtype: str) -> None:
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     if subtype == "html":
         text = html_to_text(text)
-    reading.texts.append(("html" if subtype == "html" else "plain", text, used))
+    language = _safe(lambda: part.get("content-language"), None)
+    reading.texts.append(("html" if subtype == "html" else "plain", text, used, str(language) if language else None))
 
 
 def _describe(part: Message, reading: _Reading, path: str, nested: bool) -> None:
@@ -584,7 +590,7 @@ def _walk_alternative(children: list, reading: _Reading, path: str, depth: int) 
     for index, child in sorted(candidates, key=rank):
         _walk(child, reading, f"{path}.{index}" if path else str(index), depth + 1, False)
         chosen = reading.texts[before:]
-        if any(text.strip() for _, text, _ in chosen):
+        if any(text.strip() for _, text, *_ in chosen):
             return
         del reading.texts[before:]  # an empty alternative: try the next one
 
@@ -593,13 +599,21 @@ def _walk_alternative(children: list, reading: _Reading, path: str, depth: int) 
 
 
 def _body(reading: _Reading) -> tuple[str, str, str | None]:
-    texts = [(source, text, charset) for source, text, charset in reading.texts if text.strip()]
+    texts = [(source, text, charset) for source, text, charset, _language in reading.texts if text.strip()]
     if not texts:
         return "", "none", None
     source = "plain" if all(s == "plain" for s, _, _ in texts) else "html"
     charsets = {charset for _, _, charset in texts}
     body = "\n\n".join(text.strip("\n") for _, text, _ in texts)
     return body, source, texts[0][2] if len(charsets) == 1 else ",".join(sorted(c or "?" for c in charsets))
+
+
+def _text_language(reading: _Reading) -> str | None:
+    """The Content-Language of the first text part read that declares one (``language_tag``)."""
+    for _source, text, _charset, language in reading.texts:
+        if text.strip() and language_tag(language) is not None:
+            return language_tag(language)
+    return None
 
 
 def _repair_header_block(raw: bytes) -> bytes | None:
@@ -709,6 +723,7 @@ def _parse_message(msg: Message, raw: bytes, elided: _Elided, synthetic_id: str,
     reading = _Reading(problems, elided)
     _walk(msg, reading, "", 0, False)
     text, source, charset = _body(reading)
+    language = language_tag(first("content-language")) or _text_language(reading)
     text = _clean(text, problems)
     if len(text) > MAX_TEXT_CHARS:
         text = text[:MAX_TEXT_CHARS]
@@ -746,4 +761,5 @@ def _parse_message(msg: Message, raw: bytes, elided: _Elided, synthetic_id: str,
         attachments=reading.attachments,
         problems=problems,
         size=len(raw),
+        content_language=language,
     )

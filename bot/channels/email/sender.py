@@ -30,6 +30,7 @@ from bot.channels.email.imap import already_in_mailbox
 from bot.channels.email.tls import tls_context
 from bot.outbox.outbound import DeliveryError, OutboundMessage, SendResult
 from bot.settings import Settings
+from bot.texts import override
 
 logger = logging.getLogger(__name__)
 
@@ -64,18 +65,19 @@ class EmailSender:
         if message.attempt > 1 and await self._copy_exists(message_id):
             logger.info("reply %s was already accepted by the server before a crash; not sending again", message_id)
             return SendResult(external_id=message_id, meta={"email_recovered_from_copy": True})
-        mail = compose_reply(
-            from_address=self._address,
-            to_address=message.address,
-            body=message.text,
-            message_id=message_id,
-            original_subject=email_meta.get("subject"),
-            in_reply_to=email_meta.get("in_reply_to"),
-            references=email_meta.get("references") or (),
-            ticket_id=message.ticket_public_id,
-            from_name=self._settings.email_from_name,
-            automatic=automatic,
-        )
+        with override(message.language):  # the subject line speaks the reply's language
+            mail = compose_reply(
+                from_address=self._address,
+                to_address=message.address,
+                body=message.text,
+                message_id=message_id,
+                original_subject=email_meta.get("subject"),
+                in_reply_to=email_meta.get("in_reply_to"),
+                references=email_meta.get("references") or (),
+                ticket_id=message.ticket_public_id,
+                from_name=self._settings.email_from_name,
+                automatic=automatic,
+            )
         raw = mail.as_bytes(policy=policy.SMTP)
         envelope_sender = "" if automatic else self._address
         recipients = [message.address]

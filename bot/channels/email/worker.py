@@ -28,7 +28,7 @@ import hashlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -53,11 +53,12 @@ from bot.channels.email.safety import auto_reply_decision
 from bot.channels.email.sender import domain_of
 from bot.channels.email.splitting import asks_several, split_questions
 from bot.core.conversation import Conversation, HandledMessage
-from bot.core.inbound import InboundMessage
+from bot.core.inbound import InboundMessage, language_tag
 from bot.outbox.delivery import DeliveryService, queue_outbound
 from bot.settings import Settings
 from bot.store.models import Message
 from bot.store.types import utcnow
+from bot.texts import override
 from bot.tickets.models import Ticket
 
 logger = logging.getLogger(__name__)
@@ -265,6 +266,7 @@ class EmailWorker:
                         "text_source": parsed.text_source,
                         "charset": parsed.charset,
                         "content_type": parsed.content_type,
+                        "content_language": parsed.content_language,
                         "problems": parsed.problems,
                     },
                     raw_size=len(raw),
@@ -383,7 +385,8 @@ class EmailWorker:
                 kind = "document"
                 metadata["attachment"] = mail.attachments[0]
         return InboundMessage(
-            channel=CHANNEL, sender=mail.sender, text=part, external_id=external_id, metadata=metadata, kind=kind
+            channel=CHANNEL, sender=mail.sender, text=part, external_id=external_id, metadata=metadata, kind=kind,
+            language_hint=mail.language,
         )
 
     def _reply(self, inbound_id: int, mail: _Mail, handled: list[tuple[str, HandledMessage]]) -> None:
@@ -394,6 +397,9 @@ class EmailWorker:
         tickets = [result.ticket for _part, result in handled if result.ticket is not None
                    and result.handling in TICKET_HANDLINGS]
         ticket = tickets[-1] if tickets else None
+        # The core words each part's replies in the language it read the part in; the one
+        # reply around them speaks the first part's that has one (None: the default).
+        language = reply_language(result for _part, result in handled)
         with self._sessions() as session:
             ticket_row = (
                 session.scalars(select(Ticket).where(Ticket.public_id == ticket.id)).one() if ticket else None
@@ -411,7 +417,8 @@ class EmailWorker:
             is_ticket_reply = bool(escalated) and not acknowledged
             if acknowledged:
                 escalated = []
-            body = compose_combined_reply(answers, escalated, ticket.id if ticket else None, commitment)
+            with override(language):
+                body = compose_combined_reply(answers, escalated, ticket.id if ticket else None, commitment)
             texts = [body] if body.strip() else []
         if notice:
             texts.append(notice)
@@ -423,6 +430,7 @@ class EmailWorker:
             ticket_reply=is_ticket_reply and not acknowledged,
             first_message_id=handled[0][1].message_id,
             part_reply_ids=[rid for _p, r in handled for rid in r.reply_ids],
+            language=language,
         )
 
     @staticmethod
@@ -446,6 +454,7 @@ class EmailWorker:
         ticket_reply: bool,
         first_message_id: int,
         part_reply_ids: list[int],
+        language: str | None = None,
     ) -> None:
         """Queue the one reply (or decide on none) and mark the mail handled, in one transaction."""
         body = "\n\n".join(t.strip() for t in texts if t and t.strip())
@@ -482,6 +491,8 @@ class EmailWorker:
                     },
                     now=now,
                 )
+                # What it is worded in: the sender words the subject in it too.
+                reply.language = language
                 reply_id = reply.id
                 row.reply_id = reply.id
                 if ticket_reply and ticket_id is not None:
@@ -532,6 +543,9 @@ class _Mail:
         details = row.details or {}
         self.in_reply_to = details.get("in_reply_to")
         self.references = list(details.get("references") or [])
+        # The mail's Content-Language as parsed (bot.channels.email.parsing); None for a row
+        # stored before it was kept.
+        self.language = language_tag(details.get("content_language"))
 
     @property
     def subject_text(self) -> str:
@@ -539,6 +553,11 @@ class _Mail:
         from bot.channels.email.compose import _REPLY_PREFIX
 
         return _REPLY_PREFIX.sub("", self.subject).strip()
+
+
+def reply_language(results: Iterable[HandledMessage]) -> str | None:
+    """The language of one reply to several handled parts: the first part's that has one."""
+    return next((result.language for result in results if result.language), None)
 
 
 def _without_notice(result: HandledMessage) -> HandledMessage:

@@ -16,7 +16,7 @@ from telegram import Bot, CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 
 from bot.channels.choices import OfferedChoices, offered_choices, truncate
 from bot.channels.telegram.updates import CHANNEL
-from bot.core.inbound import InboundMessage, KbChoice
+from bot.core.inbound import InboundMessage, KbChoice, language_tag
 from bot.feedback.service import ANSWER as FEEDBACK_ANSWER
 from bot.texts import text
 
@@ -124,6 +124,7 @@ def callback_to_inbound(update: Update, bot: Bot) -> InboundMessage:
         external_id=callback_external_id(query),
         metadata={"telegram": info},
         choice=choice,
+        language_hint=language_tag(query.from_user.language_code),
     )
 
 

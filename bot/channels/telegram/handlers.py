@@ -150,8 +150,11 @@ class TelegramHandlers:
         finally:
             # Even when storing failed (the update comes again, and is answered then too):
             # the citizen's button must stop spinning.
-            text = catalogue_text(choices.STALE_BUTTON) if inbound.choice is None else (
-                choices.answer_text(handled.handling) if handled is not None and not handled.duplicate else None)
+            # Worded in the language of the turn, like the core's replies (None: before handling).
+            language = handled.language if handled is not None else None
+            text = catalogue_text(choices.STALE_BUTTON, language) if inbound.choice is None else (
+                choices.answer_text(handled.handling, language)
+                if handled is not None and not handled.duplicate else None)
             await self._answer_query(query, text)
         if (handled is not None and inbound.choice is not None and handled.handling in choices.SETTLED_HANDLINGS
                 and choices.is_own_button(query)):

@@ -12,6 +12,7 @@ from telegram.warnings import PTBDeprecationWarning
 
 from bot.channels.telegram.choices import keyboard
 from bot.outbox.outbound import DeliveryError, OutboundMessage, SendResult
+from bot.texts import override
 
 # Telegram refuses texts over 4096 characters (counted in UTF-16 units); stay below.
 MAX_CHARS = 4000
@@ -83,7 +84,8 @@ class TelegramSender:
         meta: dict[str, object] = {}
         chunks = split_text(message.text)
         # "Do you mean ...?" buttons go under the last part, the one that lists the options.
-        markup = keyboard(message.meta)
+        with override(message.language):  # a "none" title the stored choices lack: as the text
+            markup = keyboard(message.meta)
         try:
             await self._bot.initialize()  # no-op once done
             for position, chunk in enumerate(chunks):

@@ -13,7 +13,7 @@ from typing import Any
 
 from telegram import Bot, Message, MessageEntity, Update
 
-from bot.core.inbound import InboundMessage
+from bot.core.inbound import InboundMessage, language_tag
 
 CHANNEL = "telegram"
 
@@ -125,6 +125,14 @@ def telegram_metadata(update: Update, message: Message, *, addressed: str | None
     return {"telegram": info}
 
 
+def sender_language(message: Message) -> str | None:
+    """The language the sender's Telegram app is set to (``User.language_code``, an IETF tag
+    Telegram sends for most users): a hint, since an app in English is common among people
+    who write in another language."""
+    user = message.from_user
+    return language_tag(user.language_code) if user is not None else None
+
+
 def external_id(message: Message) -> str:
     return f"{message.chat.id}:{message.message_id}"
 
@@ -159,6 +167,7 @@ def to_inbound(update: Update, bot: Bot, *, text_for_assistant: str | None = Non
         kind=kind,
         text_for_assistant=text_for_assistant,
         edit_of=edit_of,
+        language_hint=sender_language(message),
     )
 
 

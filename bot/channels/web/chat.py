@@ -33,7 +33,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.core.clarification import CHOICES_KEY, none_option_title
-from bot.core.inbound import KbChoice
+from bot.core.inbound import KbChoice, language_tag
 from bot.outbox.delivery import PENDING, mark_sent_in_response
 from bot.store.models import ChannelIdentity, Message
 from bot.store.types import utcnow
@@ -46,6 +46,9 @@ COOKIE_MAX_AGE_DAYS = 30
 TOKEN_HEADER = "x-chat-token"
 
 MAX_TEXT_CHARS = 4000
+# The page's ``navigator.language``: a BCP 47 tag, which RFC 5646 (4.4.1) asks be kept up to 35
+# characters; a longer one is no browser's.
+MAX_LANGUAGE_CHARS = 35
 MAX_BODY_BYTES = 16_000
 HISTORY_LIMIT = 50
 
@@ -86,6 +89,16 @@ def token_matches(cookie: str, token: str | None) -> bool:
 
 def valid_client_id(value: object) -> bool:
     return isinstance(value, str) and _CLIENT_ID_PATTERN.fullmatch(value) is not None
+
+
+def valid_language(value: object) -> bool:
+    return isinstance(value, str) and len(value) <= MAX_LANGUAGE_CHARS
+
+
+def language_hint(browser_language: str | None, accept_language: str | None) -> str | None:
+    """The browser's language as the page reports it, else the first of its Accept-Language
+    (a page cached from before the field, a script that posts without it)."""
+    return language_tag(browser_language) or language_tag(accept_language)
 
 
 def external_id(address: str, client_id: str) -> str:
@@ -195,8 +208,9 @@ class ChatChoices:
                 "options": [{"n": o.n, "title": o.title, "choice": o.choice} for o in self.options]}
 
 
-def chat_choices(raw: object) -> ChatChoices | None:
-    """The buttons for a stored ``meta[CHOICES_KEY]`` (bot.core.clarification), or None.
+def chat_choices(raw: object, language: str | None = None) -> ChatChoices | None:
+    """The buttons for a stored ``meta[CHOICES_KEY]`` (bot.core.clarification), or None;
+    ``language`` is the asking reply's, for a "none" title the stored shape lacks.
 
     Read defensively: a malformed or older shape shows no buttons, and the reply's text
     still lists the numbered options, so the citizen can type the number instead."""
@@ -208,7 +222,7 @@ def chat_choices(raw: object) -> ChatChoices | None:
     if "none" in raw and raw["none"] is None:
         extra = []
     else:
-        extra = [raw.get("none") if isinstance(raw.get("none"), dict) else {"n": 0, "title": none_option_title()}]
+        extra = [raw.get("none") if isinstance(raw.get("none"), dict) else {"n": 0, "title": none_option_title(language)}]
     options = []
     for item in [*entries, *extra]:
         n, title = item.get("n"), item.get("title")
@@ -275,7 +289,8 @@ def fetch_lines(session: Session, address: str, *, after: int = 0, limit: int = 
         ChatLine(
             m.id, m.direction, m.text, m.created_at, _author(m),
             m.external_id[len(prefix):] if m.direction == "in" and (m.external_id or "").startswith(prefix) else None,
-            chat_choices(m.meta.get(CHOICES_KEY)) if m.direction == "out" and isinstance(m.meta, dict) else None,
+            chat_choices(m.meta.get(CHOICES_KEY), m.language)
+            if m.direction == "out" and isinstance(m.meta, dict) else None,
         )
         for m in rows
     ]

@@ -133,12 +133,16 @@ async def chat_send(request: Request):
     client_id = data.get("client_id") if isinstance(data, dict) else None
     # A "Do you mean ...?" button: ``text`` is its title, what the citizen "said".
     raw_choice = data.get("choice") if isinstance(data, dict) else None
+    # The browser's language (the page sends ``navigator.language``): a hint for the core.
+    browser_language = data.get("language") if isinstance(data, dict) else None
     if not isinstance(text, str) or not text.strip():
         return _chat_error(422, "empty", catalogue_text("web.error.empty"))
     if len(text) > chat.MAX_TEXT_CHARS:
         return _chat_error(413, "too_large", catalogue_text("web.error.too_large", limit=chat.MAX_TEXT_CHARS))
     if client_id is not None and not chat.valid_client_id(client_id):
         return _chat_error(422, "invalid_client_id", catalogue_text("web.error.invalid_client_id"))
+    if browser_language is not None and not chat.valid_language(browser_language):
+        return _chat_error(422, "invalid_language", catalogue_text("web.error.invalid_language"))
     choice = None
     if raw_choice is not None:
         choice = KbChoice.decode(raw_choice) if isinstance(raw_choice, str) else None
@@ -152,12 +156,13 @@ async def chat_send(request: Request):
         external_id=chat.external_id(address, client_id) if client_id else None,
         metadata={"source": "web_chat"},
         choice=choice,
+        language_hint=chat.language_hint(browser_language, request.headers.get("accept-language")),
     )
     handled = await run_in_threadpool(web_chat.conversation.handle_inbound, inbound)
     replies = [{"id": rid, "text": text, "choices": None}
                for rid, text in zip(handled.reply_ids, handled.replies, strict=False)]
-    # The core attaches the options to the last reply, the one that asks.
-    choices = chat.chat_choices(handled.choices)
+    # The core attaches the options to the last reply, the one that asks; worded like it.
+    choices = chat.chat_choices(handled.choices, handled.language)
     if replies and choices is not None:
         replies[-1]["choices"] = choices.as_json()
     return JSONResponse({

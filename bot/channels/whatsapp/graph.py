@@ -17,6 +17,7 @@ import httpx
 
 from bot.channels.choices import OfferedChoices, offered_choices, truncate
 from bot.outbox.outbound import DeliveryError, OutboundMessage, SendResult
+from bot.texts import override
 from bot.texts import text as catalogue_text
 
 logger = logging.getLogger(__name__)
@@ -172,6 +173,11 @@ class GraphSender:
         self._transport = transport
 
     def payloads(self, message: OutboundMessage) -> list[dict[str, Any]]:
+        # The buttons' own words ("None of these", "Options") in the language of the text above them.
+        with override(message.language):
+            return self._payloads(message)
+
+    def _payloads(self, message: OutboundMessage) -> list[dict[str, Any]]:
         template = message.meta.get(TEMPLATE_META_KEY)
         if isinstance(template, dict):
             # Outside the 24-hour window: only a template may go, so no buttons (window.py).

@@ -319,3 +319,38 @@ def test_multiple_from_addresses_take_the_first():
 def test_folded_headers_are_unfolded():
     parsed = parse_email(b"From: a@b.example\nSubject: Broken\r\n streetlight\n\tin Elm Street\n\nhi\n")
     assert parsed.subject == "Broken streetlight in Elm Street"
+
+
+# --- the language the mail says it is in -----------------------------------------------------
+
+
+def _mail(headers: str, body: str) -> bytes:
+    return (f"From: ana@mail.example\r\nTo: info@city.example\r\nSubject: Hola\r\n"
+            f"Message-ID: <lang-1@mail.example>\r\nMIME-Version: 1.0\r\n{headers}\r\n{body}").encode()
+
+
+def test_the_messages_content_language_first_tag_is_the_hint():
+    assert parse("outlook_reply").content_language == "en"  # "Content-Language: en-US"
+    parsed = parse_email(_mail("Content-Type: text/plain; charset=utf-8\r\nContent-Language: es-ES, en\r\n",
+                               "¿Cuándo pasa el camión de la basura?\r\n"))
+    assert parsed.content_language == "es"
+
+
+def test_else_the_text_parts_content_language_and_nothing_else():
+    alternative = _mail(
+        'Content-Type: multipart/alternative; boundary="b"\r\n',
+        "--b\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Language: pt-BR\r\n\r\nOlá\r\n"
+        "--b\r\nContent-Type: text/html; charset=utf-8\r\nContent-Language: de\r\n\r\n<p>Olá</p>\r\n--b--\r\n",
+    )
+    assert parse_email(alternative).content_language == "pt"  # the part that was read
+    # An attachment's language is not the mail's; a tag that is no ISO 639-1 code is no hint.
+    attached = _mail(
+        'Content-Type: multipart/mixed; boundary="b"\r\n',
+        "--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nhello\r\n"
+        "--b\r\nContent-Type: application/pdf\r\nContent-Language: fr\r\n"
+        "Content-Disposition: attachment; filename=a.pdf\r\n\r\nJVBER\r\n--b--\r\n",
+    )
+    assert parse_email(attached).content_language is None
+    assert parse_email(_mail("Content-Type: text/plain\r\nContent-Language: x-pig-latin\r\n", "hi\r\n")
+                       ).content_language is None
+    assert parse("gmail_reply").content_language is None

@@ -103,6 +103,14 @@ def test_tap_in_another_chat_is_that_chats_and_an_old_message_falls_back_to_the_
     assert (inbound.sender, inbound.text, inbound.choice) == ("42", "1", KbChoice("abcdefgh2345", 1))
 
 
+def test_a_tap_carries_the_tapping_users_app_language_as_the_hint():
+    data = u.callback(42, _message_with(keyboard(choices_meta("abcdefgh2345"))), "kb:abcdefgh2345:1")
+    data["callback_query"]["from"]["language_code"] = "es-419"
+    assert callback_to_inbound(Update.de_json(data, None), None).language_hint == "es"
+    del data["callback_query"]["from"]["language_code"]
+    assert callback_to_inbound(Update.de_json(data, None), None).language_hint is None
+
+
 @pytest.mark.parametrize("data", ["kb:abc", "kb:abc:x", "kb:ab-c:1", "kb:abc:123", "evil", "", None])
 def test_malformed_data_is_no_choice_and_is_kept_as_text(data):
     inbound = callback_to_inbound(Update.de_json(u.callback(42, _message_with(None), data), None), None)

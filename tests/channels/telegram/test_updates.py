@@ -79,3 +79,28 @@ def test_private_message_metadata_is_minimal():
     inbound = to_inbound(_update(u.text(5, "hello")), BOT)
     assert inbound.sender == "5" and inbound.kind == "text" and inbound.text_for_assistant is None
     assert set(inbound.metadata["telegram"]) == {"update_id", "message_id", "chat_type", "language_code"}
+
+
+def _from_language(data: dict, language_code: str | None) -> dict:
+    message = data.get("message") or data.get("edited_message")
+    if language_code is None:
+        message["from"].pop("language_code", None)
+    else:
+        message["from"]["language_code"] = language_code
+    return data
+
+
+@pytest.mark.parametrize(("language_code", "hint"), [("es", "es"), ("es-ES", "es"), ("pt-br", "pt"), ("EN", "en"),
+                                                     (None, None), ("und", None)])
+def test_the_senders_app_language_is_the_hint(language_code, hint):
+    inbound = to_inbound(_update(_from_language(u.text(5, "hola"), language_code)), BOT)
+    assert inbound.language_hint == hint
+
+
+def test_an_edit_and_a_group_message_carry_the_hint_too():
+    edited = to_inbound(_update(_from_language(u.edited(u.text(5, "colected"), "recogido"), "es-MX")), BOT)
+    assert edited.edit_of is not None and edited.language_hint == "es"
+    mention, entities = u.mention()
+    group = _update(_from_language(u.text(-100, f"{mention} hola", from_id=77, entities=entities(f"{mention} hola")),
+                                   "ca-ES"))
+    assert to_inbound(group, BOT).language_hint == "ca"

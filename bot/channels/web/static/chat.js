@@ -123,6 +123,8 @@
     var id = clientId();
     pending[id] = mine;
     var body = {text: text, client_id: id};
+    // A hint for the core, when the message alone is too short to tell its language.
+    if (navigator.language) { body.language = String(navigator.language).slice(0, 35); }
     if (choice) { body.choice = choice; }
     setStatus(words.sending);
     return request("POST", "/chat/messages", body).then(function (data) {
