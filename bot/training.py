@@ -77,10 +77,16 @@ def _prune_caches(keep: Path) -> None:
             old.unlink(missing_ok=True)
 
 
+# Modules of bot/nlu that Rasa's pipeline never imports (the other languages' understanding and
+# the language detector run in the application): a change to them must not retrain the model.
+NOT_IN_THE_MODEL = frozenset({"language.py", "lexical.py"})
+
+
 def _hash_tree(digest: "hashlib._Hash", root: Path, paths: list[Path]) -> None:
     for path in sorted(paths):
         if path.is_dir():
-            _hash_tree(digest, root, [p for p in path.iterdir() if p.name != "__pycache__"])
+            _hash_tree(digest, root, [p for p in path.iterdir()
+                                      if p.name != "__pycache__" and p.name not in NOT_IN_THE_MODEL])
         elif path.is_file() and path.suffix in {".yml", ".yaml", ".py", ".json"}:
             digest.update(str(path.relative_to(root)).encode())
             digest.update(b"\0")

@@ -172,10 +172,13 @@ class Conversation:
             hand_over_unanswered=hand_over_unanswered), replies_in_response))
 
     def answer_directly(
-        self, inbound: InboundMessage, reply: str, *, handling: str = "channel_command", replies_in_response: bool = True
+        self, inbound: InboundMessage, reply: str | Callable[[], str], *, handling: str = "channel_command",
+        replies_in_response: bool = True,
     ) -> HandledMessage:
         """A message the channel answers itself (Telegram's /start): the assistant is not
-        asked, but both the message and the answer are stored like any other."""
+        asked, but both the message and the answer are stored like any other. ``reply`` may be
+        a function that words it (``functools.partial(text, key)``): it is called once the
+        message's language is decided, so the answer is in the citizen's language."""
         return self._observed(inbound, lambda: self._with_notice(self._answer_directly(
             inbound, reply, handling=handling, replies_in_response=replies_in_response), replies_in_response))
 
@@ -622,7 +625,7 @@ class Conversation:
         return replace(handled, replies=[*handled.replies, text], reply_ids=[*handled.reply_ids, reply_id], notice=text)
 
     def _answer_directly(
-        self, inbound: InboundMessage, reply: str, *, handling: str, replies_in_response: bool
+        self, inbound: InboundMessage, reply: str | Callable[[], str], *, handling: str, replies_in_response: bool
     ) -> HandledMessage:
         with self._transaction() as session:
             identity = get_or_create_identity(session, inbound.channel, inbound.sender)
@@ -630,7 +633,8 @@ class Conversation:
                 session, identity, inbound.text, external_id=inbound.external_id, meta=inbound.metadata
             )
             if created:
-                self._decide_language(session, message, inbound)  # stored; the channel worded ``reply``
+                activate(self._decide_language(session, message, inbound))
+                reply = reply() if callable(reply) else reply
                 record_handling(message, intent=None, confidence=None, handling=handling)
                 reply_row = record_outbound(session, inbound=message, text=reply)
                 self._mark_reply(reply_row, replies_in_response)

@@ -64,9 +64,14 @@ def vocabulary(texts: Iterable[str]) -> frozenset[str]:
     return frozenset(w for t in texts for w in fold(t).split() if not any(c.isdigit() for c in w))
 
 
+def _telling(text: str) -> str:
+    """The message without what says nothing about its language: IDs, numbers, codes and chat
+    commands ("/start", "/status K7M-39Q-XD2"), which are the same in every language."""
+    return " ".join(t for t in text.split() if not t.startswith("/") and not any(c.isdigit() for c in t))
+
+
 def _words(text: str) -> list[str]:
-    """The message's words that say something about its language: not IDs, numbers or codes."""
-    return [w for w in fold(text).split() if not any(c.isdigit() for c in w)]
+    return fold(_telling(text)).split()
 
 
 def served_languages(configured: Sequence[str], kb_dir: str | Path, default: str) -> list[str]:
@@ -131,8 +136,7 @@ class LanguageDetector:
             if vote / cast >= VOTE_SHARE and sum(v == vote for v in votes.values()) == 1:
                 return LanguageChoice(leader, "text", vote / cast)
         # lingua reads the original words (accents and punctuation help it), not IDs or numbers.
-        said = " ".join(t for t in text.split() if not any(c.isdigit() for c in t))
-        ranked = self.confidences(said) if words else []
+        ranked = self.confidences(_telling(text)) if words else []
         if ranked:
             best, confidence = ranked[0]
             second = ranked[1][0] if len(ranked) > 1 else None

@@ -4,6 +4,7 @@ message, the citizen and the ticket."""
 
 from __future__ import annotations
 
+import functools
 import shutil
 from datetime import timedelta
 from pathlib import Path
@@ -190,3 +191,12 @@ def test_a_spanish_ticket_names_the_department_in_spanish(conversation: Conversa
     handled = conversation.handle_inbound(_msg("Quiero poner una queja: no han recogido el contenedor de basura en mi calle"))
     assert handled.handling == "escalated"
     assert "Residuos y Reciclaje" in handled.replies[0] and "Waste and Recycling" not in handled.replies[0]
+
+
+def test_a_channels_own_answer_is_worded_in_the_citizens_language(conversation: Conversation, db_url: str) -> None:
+    """Telegram's /start: no words to read, so the app's language (the channel's hint) decides."""
+    welcome = functools.partial(text, "telegram.welcome")
+    handled = conversation.answer_directly(_msg("/start", language_hint="es"), welcome)
+    assert handled.replies == [text("telegram.welcome", "es")] and handled.language == "es"
+    english = conversation.answer_directly(_msg("/start", n=2, sender="en-2", language_hint="en-GB"), welcome)
+    assert english.replies == [text("telegram.welcome", "en")]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -100,12 +101,12 @@ class TelegramHandlers:
     # --- handlers -------------------------------------------------------------------------
     async def start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         # On first contact the core ends the welcome with the privacy notice (bot.privacy.notice).
-        await self._answer_directly(to_inbound(update, context.bot), catalogue_text("telegram.welcome"))
+        await self._answer_directly(to_inbound(update, context.bot), functools.partial(catalogue_text, "telegram.welcome"))
 
     async def status(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         _command, argument = command_and_argument(update.effective_message.text or "")
         if not extract_ticket_ids(argument, expecting_id=True):
-            await self._answer_directly(to_inbound(update, context.bot), catalogue_text("telegram.ask_ticket_id"))
+            await self._answer_directly(to_inbound(update, context.bot), functools.partial(catalogue_text, "telegram.ask_ticket_id"))
             return
         wording = texts.STATUS_FOR_ASSISTANT.format(argument=argument)
         await self._handle(to_inbound(update, context.bot, text_for_assistant=wording))
@@ -117,14 +118,14 @@ class TelegramHandlers:
         await self._handle(to_inbound(update, context.bot))
 
     async def unknown_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        await self._answer_directly(to_inbound(update, context.bot), catalogue_text("telegram.unknown_command"))
+        await self._answer_directly(to_inbound(update, context.bot), functools.partial(catalogue_text, "telegram.unknown_command"))
 
     async def text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Text, captioned or bare attachments, and edits: the core decides what each needs."""
         inbound = to_inbound(update, context.bot)
         if inbound.kind == "text" and not inbound.assistant_text.strip() and inbound.edit_of is None:
             # "@our_bot" and nothing else
-            await self._answer_directly(inbound, catalogue_text("telegram.empty_mention"))
+            await self._answer_directly(inbound, functools.partial(catalogue_text, "telegram.empty_mention"))
             return
         await self._handle(inbound)
 
@@ -205,7 +206,8 @@ class TelegramHandlers:
         handled = await self._store_and_answer(self._conversation.handle_inbound, inbound)
         await self._deliver(handled)
 
-    async def _answer_directly(self, inbound: InboundMessage, reply: str) -> None:
+    async def _answer_directly(self, inbound: InboundMessage, reply: Callable[[], str]) -> None:
+        """``reply`` words the answer once the core knows the message's language."""
         handled = await self._store_and_answer(self._conversation.answer_directly, inbound, reply)
         await self._deliver(handled)
 

@@ -80,3 +80,4 @@ def test_the_taps_toast_is_in_the_turns_language(language):
     assert _toast("choice_invalid", language, data="tampered") == text(choices.STALE_BUTTON, language)
     if language:
         assert text(choices.ANSWER_TEXTS["choice_closed"], language) != text(choices.ANSWER_TEXTS["choice_closed"])
+
