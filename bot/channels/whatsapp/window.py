@@ -109,7 +109,7 @@ class WindowPolicy:
         parameters, whole_text = [], False
         for name in self._template_parameters:
             if name == "ticket":
-                parameters.append(ticket.public_id if ticket is not None else catalogue_text("whatsapp.no_ticket"))
+                parameters.append(ticket.public_id if ticket is not None else catalogue_text("whatsapp.no_ticket", message.language))
             else:
                 line = _one_line(outbound.text)
                 whole_text = whole_text or len(line) <= PARAMETER_LIMIT
