@@ -51,6 +51,10 @@ RANKED = 5
 CHAR_NGRAMS = (2, 5)
 CALIBRATION_SUFFIX = ".calibration.json"
 _NON_WORD = re.compile(r"[\W_]+")
+# Ticket IDs as citizens type them (bot.tickets.ids: three groups of three, dashes optional, any
+# case), with a digit, so that words like "solicitud" are not taken for one.
+_TICKET_ID = re.compile(r"(?<![\w-])(?=[\w-]*\d)[0-9A-Za-z]{3}-?[0-9A-Za-z]{3}-?[0-9A-Za-z]{3}(?![\w-])")
+TICKET_ID_WORD = "ticketid"
 
 
 @dataclass(frozen=True)
@@ -101,8 +105,11 @@ def fold(text: str) -> str:
 
 
 def features(text: str) -> tuple[Counter[str], Counter[str]]:
-    """(character n-gram counts, word unigram and bigram counts) of a message."""
-    words = fold(text).split()
+    """(character n-gram counts, word unigram and bigram counts) of a message.
+
+    A ticket ID is one word, the same in every message ("estado K7M-39Q-XD2" and the example
+    "estado 5DY-NT4-EH4" share it): its own characters would only dilute the rest."""
+    words = fold(_TICKET_ID.sub(f" {TICKET_ID_WORD} ", text[:MAX_CHARS])).split()
     chars: Counter[str] = Counter()
     low, high = CHAR_NGRAMS
     for word in words:

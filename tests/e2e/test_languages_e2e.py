@@ -54,7 +54,7 @@ def test_a_citizen_who_switches_language_is_answered_in_each(assistant, sender):
 
 
 def test_a_spanish_status_request_reads_the_ticket_in_spanish(assistant, sender):
-    opened = assistant.say(sender, "Hay un bache enorme delante del número 14 y casi se cae un ciclista, quiero que lo arreglen")
+    opened = assistant.say(sender, "Quiero poner una queja: el funcionario de la ventanilla me trató fatal esta mañana")
     ticket_id = opened["handling"]["ticket"]["id"]
     status = assistant.say(sender, f"estado {ticket_id}")
     assert status["handling"]["kind"] == "status"
