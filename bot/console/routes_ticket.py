@@ -26,6 +26,7 @@ from bot.store.models import Message
 from bot.store.types import utcnow
 from bot.tickets.models import Ticket
 from bot.tickets.priority import PRIORITIES
+from bot.tickets.replies import citizen_language
 from bot.tickets.status import ALLOWED_TRANSITIONS, STATUSES
 
 logger = logging.getLogger(__name__)
@@ -74,7 +75,7 @@ def _ticket_page(
         )
         done = request.query_params.get("done", "")
         # Canned answers in the citizen's language, like everything they are sent.
-        reply_language = ticket_actions.citizen_language(session, ticket)
+        reply_language = citizen_language(session, ticket)
         suggested = canned_by_id(kb, _kb_suggestions(session, ticket.id), reply_language)
         return render(
             request,
