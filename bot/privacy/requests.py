@@ -267,4 +267,5 @@ def redeem_download(session: Session, token: str, *, now: datetime | None = None
     bundle = export_citizen(session, request.citizen_id, now=now)
     audit(session, "citizen", "privacy.export_downloaded", f"citizen:{bundle['citizen']['id']}",
           {"messages": len(bundle["messages"]), "tickets": len(bundle["tickets"])}, now=now)
-    return export_zip(bundle), f"my-data-{now:%Y%m%d}.zip"
+    citizen = session.get(Citizen, request.citizen_id)
+    return export_zip(bundle, citizen.language if citizen is not None else None), f"my-data-{now:%Y%m%d}.zip"

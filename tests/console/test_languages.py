@@ -159,3 +159,18 @@ def test_canned_answers_come_in_the_citizens_language(client, agent, make_ticket
     # An unknown language: the main language, not an error.
     odd = client.get("/console/api/kb", params={"q": "collection", "language": "<x>" * 10})
     assert odd.status_code == 200 and odd.json()["results"]
+
+
+def test_a_copy_of_a_spanish_citizens_data_reads_in_spanish(client, make_staff, make_ticket, db_url) -> None:
+    import io
+    import zipfile
+
+    make_staff("sue", role="supervisor", departments=())
+    csrf = sign_in(client, "sue")
+    public_id = make_ticket("No han recogido mi basura")
+    _set(db_url, public_id, ticket="es", citizen="es")
+    response = client.post("/console/privacy/export", data={"citizen": public_id, "reason": "carta 12",
+                                                            "csrf_token": csrf})
+    assert response.status_code == 200 and response.headers["content-type"] == "application/zip"
+    page = zipfile.ZipFile(io.BytesIO(response.content)).read("data.html").decode()
+    assert '<html lang="es">' in page and html.escape(text("rights.export_page.tickets", "es")) in page

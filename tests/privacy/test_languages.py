@@ -3,13 +3,16 @@ of the conversation that asked (the link's ``?lang=``), else the browser's, else
 
 from __future__ import annotations
 
+import io
 import re
+import zipfile
 
 import pytest
 from markupsafe import escape
 
 from bot.api.privacy import page_language
 from bot.privacy import requests as privacy_requests
+from bot.privacy.export import export_citizen, export_zip, render_html
 from bot.texts import text
 from tests.api.api_client import api_client, post
 from tests.privacy.helpers import WEB_SENDER, build_citizen
@@ -57,3 +60,40 @@ def test_a_link_asked_for_in_spanish_carries_the_language(db_url: str, monkeypat
         page = client.get(url)
         assert escape(text("rights.download.intro", "es")) in page.text
         assert client.post(url).headers["content-type"] == "application/zip"
+
+
+def _bundle() -> dict:
+    return {"produced_at": "2026-12-08T00:00:00Z", "citizen": {"id": "abc", "display_name": None, "created_at": "t"},
+            "identities": [], "messages": [], "consents": [],
+            "feedback": [{"ticket": "T-1", "asked_at": "t", "channel": "web", "solved": True, "rating": 5,
+                          "comment": "<b>bien</b>"}],
+            "tickets": [{"id": "T-1", "subject": "Basura", "department": "waste", "status": "closed",
+                         "opened_at": "t1", "closed_at": "t2", "updates": []}]}
+
+
+def test_the_page_in_the_zip_is_in_the_citizens_language() -> None:
+    spanish = render_html(_bundle(), "es")
+    assert '<html lang="es">' in spanish and f"<h1>{escape(text('rights.export_page.title', 'es'))}</h1>" in spanish
+    assert escape(text("rights.export_page.ticket_line_closed", "es", department="waste", status="closed",
+                       opened_at="t1", closed_at="t2")) in spanish
+    assert f"<td>{text('rights.export_page.answer_yes', 'es')}</td>" in spanish
+    assert "&lt;b&gt;bien&lt;/b&gt;" in spanish  # the citizen's words are still data
+    for language in (None, "en", "xx"):
+        english = render_html(_bundle(), language)
+        assert '<html lang="en">' in english and "<h1>Your data</h1>" in english and "Your tickets" in english
+    assert "Sus solicitudes" in spanish and "Your tickets" not in spanish
+
+
+def test_the_zip_of_a_spanish_citizen_speaks_spanish(db_url: str) -> None:
+    from bot.store.citizens import get_or_create_identity
+    from bot.store.db import session_factory
+    from bot.store.models import Citizen
+
+    with session_factory(db_url).begin() as session:
+        identity = get_or_create_identity(session, "web", "hablante-1")
+        session.get(Citizen, identity.citizen_id).language = "es"
+        session.flush()
+        bundle = export_citizen(session, identity.citizen_id)
+        citizen = session.get(Citizen, identity.citizen_id)
+        page = zipfile.ZipFile(io.BytesIO(export_zip(bundle, citizen.language))).read("data.html").decode()
+    assert '<html lang="es">' in page and "Sus mensajes" in page
