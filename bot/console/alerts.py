@@ -31,6 +31,8 @@ class AlertRow:
     due_at: datetime
     delivery: str
     mine: bool
+    # None: the KB's main language (a ticket opened before languages were recorded).
+    language: str | None = None
 
 
 def _visible(staff_id: int, departments: list[str]):  # noqa: ANN202 - SQL conditions
@@ -70,7 +72,7 @@ def alert_rows(session: Session, staff_id: int, departments: list[str], *, mine_
         AlertRow(
             public_id=ticket.public_id, department=ticket.department, status=ticket.status, priority=ticket.priority,
             threshold=alert.threshold, recipient=alert.recipient, raised_at=alert.created_at, due_at=ticket.due_at,
-            delivery=alert.delivery, mine=alert.recipient == staff_recipient(staff_id),
+            delivery=alert.delivery, mine=alert.recipient == staff_recipient(staff_id), language=ticket.language,
         )
         for alert, ticket in session.execute(query)
     ]

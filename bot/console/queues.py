@@ -6,15 +6,17 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from bot.staff.models import StaffUser
 from bot.store.models import ChannelIdentity
 from bot.store.types import utcnow
+from bot.texts import DEFAULT_LANGUAGE
 from bot.tickets.models import Ticket
 from bot.tickets.priority import PRIORITIES
 from bot.tickets.status import OPEN_STATUSES, STATUSES
@@ -23,6 +25,8 @@ ACTIVE = "active"  # the default status filter: every status still being worked 
 ALL = "all"
 STATUS_FILTERS: tuple[str, ...] = (ACTIVE, *STATUSES, ALL)
 QUEUE_LIMIT = 500
+# What a language filter may be: an ISO 639-1 code or a tag like "pt-br" (Ticket.language's width).
+_LANGUAGE = re.compile(r"[a-z]{2,3}(?:-[a-z0-9]{1,4})?")
 
 
 @dataclass(frozen=True)
@@ -33,11 +37,14 @@ class QueueFilters:
     mine: bool = False
     unassigned: bool = False
     overdue: bool = False
+    language: str = ""
 
     @classmethod
     def parse(cls, *, status: str = ACTIVE, priority: str = "", channel: str = "", mine: str = "",
-              unassigned: str = "", overdue: str = "") -> QueueFilters:
-        """From query parameters; unknown values fall back to "no filter" rather than an error page."""
+              unassigned: str = "", overdue: str = "", language: str = "") -> QueueFilters:
+        """From query parameters; unknown values fall back to "no filter" rather than an error page
+        (a well-formed language no ticket has is kept: it matches no tickets)."""
+        language = language.strip().lower()
         return cls(
             status=status if status in STATUS_FILTERS else ACTIVE,
             priority=priority if priority in PRIORITIES else "",
@@ -45,6 +52,7 @@ class QueueFilters:
             mine=mine in ("1", "on", "true"),
             unassigned=unassigned in ("1", "on", "true"),
             overdue=overdue in ("1", "on", "true"),
+            language=language if _LANGUAGE.fullmatch(language) else "",
         )
 
     def query_params(self) -> dict[str, str]:
@@ -53,6 +61,8 @@ class QueueFilters:
             params["priority"] = self.priority
         if self.channel:
             params["channel"] = self.channel
+        if self.language:
+            params["language"] = self.language
         for name in ("mine", "unassigned", "overdue"):
             if getattr(self, name):
                 params[name] = "1"
@@ -67,6 +77,8 @@ class QueueRow:
     priority: str
     reason: str
     channel: str
+    # ISO 639-1; a ticket without one (opened before languages were recorded) is in the KB's main language.
+    language: str
     created_at: datetime
     updated_at: datetime
     due_at: datetime
@@ -95,7 +107,9 @@ def queue_rows(
     staff_id: int,
     now: datetime | None = None,
     limit: int = QUEUE_LIMIT,
+    default_language: str = DEFAULT_LANGUAGE,
 ) -> list[QueueRow]:
+    """``default_language``: the KB's main language, what a ticket without a language is in."""
     now = now or utcnow()
     query = (
         select(Ticket, ChannelIdentity.channel, StaffUser.display_name)
@@ -111,6 +125,10 @@ def queue_rows(
         query = query.where(Ticket.priority == filters.priority)
     if filters.channel:
         query = query.where(ChannelIdentity.channel == filters.channel)
+    if filters.language == default_language:
+        query = query.where(or_(Ticket.language.is_(None), Ticket.language == filters.language))
+    elif filters.language:
+        query = query.where(Ticket.language == filters.language)
     if filters.mine:
         query = query.where(Ticket.assignee_id == staff_id)
     if filters.unassigned:
@@ -129,6 +147,7 @@ def queue_rows(
                 priority=ticket.priority,
                 reason=ticket.reason,
                 channel=channel,
+                language=ticket.language or default_language,
                 created_at=ticket.created_at,
                 updated_at=ticket.updated_at,
                 due_at=ticket.due_at,
@@ -201,3 +220,18 @@ def channels_in_use(session: Session, department: str) -> list[str]:
             .distinct()
         )
     )
+
+
+def languages_in_use(
+    session: Session, department: str, *, configured: list[str] | None = None,
+    default_language: str = DEFAULT_LANGUAGE,
+) -> list[str]:
+    """What the language filter offers: the main language first, then the configured languages
+    and those of the department's tickets, alphabetical."""
+    found = {
+        language or default_language
+        for language in session.scalars(select(Ticket.language).where(Ticket.department == department).distinct())
+    }
+    found.update(configured or ())
+    found.discard(default_language)
+    return [default_language, *sorted(found)]

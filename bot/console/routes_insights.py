@@ -72,7 +72,7 @@ def stats_page(
 ):
     period, error = _period(start, end)
     with ctx.sessions() as session:
-        report = stats.build_report(session, period)
+        report = stats.build_report(session, period, default_language=ctx.kb().default_language)
     return render(
         request,
         "stats.html",
@@ -99,7 +99,7 @@ def stats_csv(
     if error:
         raise ConsoleError(400, error)
     with ctx.sessions() as session:
-        report = stats.build_report(session, period)
+        report = stats.build_report(session, period, default_language=ctx.kb().default_language)
     filename = f"statistics-{period.start.isoformat()}-{period.end.isoformat()}.csv"
     return Response(
         stats.report_csv(report),

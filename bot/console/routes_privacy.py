@@ -72,11 +72,13 @@ def privacy_export(
         with ctx.sessions.begin() as session:
             row = _citizen(session, citizen)
             bundle = export_citizen(session, row.id)
+            # The copy is for the citizen: its page in their language.
+            data = export_zip(bundle, row.language)
             audit(session, staff, "privacy.export", f"citizen:{row.public_id}",
                   {"reason": reason, "messages": len(bundle["messages"]), "tickets": len(bundle["tickets"])})
     except CitizenNotFound:
         return _page(request, staff, form=form, error=NOT_FOUND, status_code=404)
-    return Response(export_zip(bundle), media_type="application/zip", headers={
+    return Response(data, media_type="application/zip", headers={
         "content-disposition": f'attachment; filename="citizen-{bundle["citizen"]["id"][:8]}.zip"',
         "cache-control": "no-store"})
 

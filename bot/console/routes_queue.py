@@ -9,11 +9,13 @@ from fastapi import APIRouter, Depends, Request
 from bot.console.alerts import alert_count, alert_rows
 from bot.console.auth import ConsoleError, CurrentStaff, require_staff
 from bot.console.context import ConsoleContext, get_context
+from bot.console.languages import language_name
 from bot.console.queues import (
     STATUS_FILTERS,
     QueueFilters,
     channels_in_use,
     department_overview,
+    languages_in_use,
     queue_counts,
     queue_rows,
 )
@@ -62,8 +64,8 @@ def alerts_page(
     mine = request.query_params.get("mine", "") in ("1", "on", "true")
     with ctx.sessions() as session:
         rows = alert_rows(session, staff.user_id, visible, mine_only=mine)
-    return render(request, "alerts.html", {"rows": rows, "names": names, "mine": mine, "now": utcnow()},
-                  staff=staff)
+    return render(request, "alerts.html", {"rows": rows, "names": names, "mine": mine, "now": utcnow(),
+                                           "main_language": ctx.kb().default_language}, staff=staff)
 
 
 def _filters(request: Request) -> QueueFilters:
@@ -71,7 +73,13 @@ def _filters(request: Request) -> QueueFilters:
     return QueueFilters.parse(
         status=q.get("status", "active"), priority=q.get("priority", ""), channel=q.get("channel", ""),
         mine=q.get("mine", ""), unassigned=q.get("unassigned", ""), overdue=q.get("overdue", ""),
+        language=q.get("language", ""),
     )
+
+
+def configured_languages(ctx: ConsoleContext) -> list[str]:
+    """``CRM_LANGUAGES``, or when it is empty every language the KB has text in."""
+    return ctx.settings.language_list or ctx.kb().languages
 
 
 @router.get("/console/queue/{department}", include_in_schema=False)
@@ -84,10 +92,12 @@ def queue_page(
     name = _visible_department(ctx, staff, department)
     filters = _filters(request)
     now = utcnow()
+    main = ctx.kb().default_language
     with ctx.sessions() as session:
-        rows = queue_rows(session, department, filters, staff_id=staff.user_id, now=now)
+        rows = queue_rows(session, department, filters, staff_id=staff.user_id, now=now, default_language=main)
         counts = queue_counts(session, department, staff_id=staff.user_id, now=now)
         channels = channels_in_use(session, department)
+        languages = languages_in_use(session, department, configured=configured_languages(ctx), default_language=main)
         alerts = alert_count(session, staff.user_id, [department])
     return render(
         request,
@@ -100,6 +110,7 @@ def queue_page(
             "counts": counts,
             "now": now,
             "channels": channels,
+            "languages": languages,
             "status_filters": STATUS_FILTERS,
             "priorities": PRIORITIES,
             "alert_count": alerts,
@@ -121,7 +132,8 @@ def queue_json(
     filters = _filters(request)
     now = utcnow()
     with ctx.sessions() as session:
-        rows = queue_rows(session, department, filters, staff_id=staff.user_id, now=now)
+        rows = queue_rows(session, department, filters, staff_id=staff.user_id, now=now,
+                          default_language=ctx.kb().default_language)
         counts = queue_counts(session, department, staff_id=staff.user_id, now=now)
     when = ctx.templates.env.filters["when"]
     return {
@@ -138,6 +150,8 @@ def queue_json(
                 "priority": row.priority,
                 "reason": row.reason,
                 "channel": row.channel,
+                "language": row.language,
+                "language_name": language_name(row.language),
                 "created": when(row.created_at),
                 "due": when(row.due_at),
                 "due_at": row.due_at.isoformat(),

@@ -26,6 +26,7 @@ from bot.store.models import Message
 from bot.store.types import utcnow
 from bot.tickets.models import Ticket
 from bot.tickets.priority import PRIORITIES
+from bot.tickets.replies import citizen_language
 from bot.tickets.status import ALLOWED_TRANSITIONS, STATUSES
 
 logger = logging.getLogger(__name__)
@@ -73,7 +74,9 @@ def _ticket_page(
             .limit(1)
         )
         done = request.query_params.get("done", "")
-        suggested = canned_by_id(kb, _kb_suggestions(session, ticket.id))
+        # Canned answers in the citizen's language, like everything they are sent.
+        reply_language = citizen_language(session, ticket)
+        suggested = canned_by_id(kb, _kb_suggestions(session, ticket.id), reply_language)
         return render(
             request,
             "ticket.html",
@@ -85,7 +88,8 @@ def _ticket_page(
                 "assignable": ticket_actions.assignable_staff(session, ticket.department) if staff.is_supervisor else [],
                 "transitions": [s for s in STATUSES if s in ALLOWED_TRANSITIONS.get(ticket.status, ())],
                 "priorities": PRIORITIES,
-                "canned": canned_for(kb, ticket.department),
+                "canned": canned_for(kb, ticket.department, reply_language),
+                "reply_language": reply_language or kb.default_language,
                 "suggested": suggested,
                 "department_name": kb.departments[ticket.department].name
                 if ticket.department in kb.departments else ticket.department,
@@ -100,7 +104,8 @@ def _ticket_page(
                 # What the citizen agreed to be sent unasked: the agent sees whether a status change is told.
                 "consents": sorted(current_consents(session, ticket.citizen_id).values(), key=lambda c: c.purpose),
                 "consent_channels": ticket_actions.consent_channels(session, ticket),
-                "default_resolution": ticket_actions.DEFAULT_RESOLUTION_MESSAGE.format(ticket=ticket.public_id),
+                "default_resolution": ticket_actions.default_resolution_message(session, ticket),
+                "ticket_language": ticket.language or kb.default_language,
             },
             staff=staff,
             status_code=status_code,
@@ -354,10 +359,12 @@ def deliveries(
 def kb_search(
     q: str = "",
     department: str = "",
+    language: str = "",
     staff: CurrentStaff = Depends(require_staff()),
     ctx: ConsoleContext = Depends(get_context),
 ):
-    """Canned replies: the KB is public information, so every department's entries may be searched."""
-    results = search(ctx.kb(), q[:200], department=department or None)
+    """Canned replies: the KB is public information, so every department's entries may be searched.
+    ``language``: the citizen's; an entry without an answer in it (or an unknown one) gives the main language's."""
+    results = search(ctx.kb(), q[:200], department=department or None, language=language[:8] or None)
     return {"results": [{"id": c.id, "department": c.department, "question": c.question, "text": c.text}
                         for c in results]}

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from bot.feedback.stats import Satisfaction, satisfaction
 from bot.store.models import Message
 from bot.store.types import utcnow
+from bot.texts import DEFAULT_LANGUAGE
 from bot.tickets.models import Ticket
 from bot.tickets.status import OPEN_STATUSES
 
@@ -191,6 +192,18 @@ def escalation_reasons(session: Session, period: Period) -> list[tuple[str, int]
     return sorted(((reason, n) for reason, n in rows), key=lambda r: (-r[1], r[0]))
 
 
+def ticket_languages(session: Session, period: Period, *,
+                     default_language: str = DEFAULT_LANGUAGE) -> list[tuple[str, int]]:
+    """The languages the tickets opened in the period were opened in, most frequent first; a
+    ticket without one (opened before languages were recorded) counts as ``default_language``."""
+    counts: dict[str, int] = defaultdict(int)
+    for language, n in session.execute(
+        select(Ticket.language, func.count()).where(_in_period(Ticket.created_at, period)).group_by(Ticket.language)
+    ):
+        counts[language or default_language] += int(n)
+    return sorted(counts.items(), key=lambda r: (-r[1], r[0]))
+
+
 @dataclass(frozen=True)
 class DepartmentLoad:
     department: str
@@ -305,6 +318,8 @@ class StatsReport:
     # "Was it solved?" (bot.feedback), over the surveys asked in the period.
     satisfaction_departments: list[Satisfaction] = field(default_factory=list)
     satisfaction_channels: list[Satisfaction] = field(default_factory=list)
+    # (language, tickets opened in the period), most frequent first.
+    languages: list[tuple[str, int]] = field(default_factory=list)
 
     @property
     def total_messages(self) -> int:
@@ -315,7 +330,9 @@ class StatsReport:
         return sum(n for _, n in self.reasons)
 
 
-def build_report(session: Session, period: Period, *, now: datetime | None = None) -> StatsReport:
+def build_report(session: Session, period: Period, *, now: datetime | None = None,
+                 default_language: str = DEFAULT_LANGUAGE) -> StatsReport:
+    """``default_language``: the KB's main language, what a ticket without a language is in."""
     now = now or utcnow()
     per_channel = messages_per_channel(session, period)
     return StatsReport(
@@ -332,6 +349,7 @@ def build_report(session: Session, period: Period, *, now: datetime | None = Non
         channels=[channel for channel, _ in per_channel],
         satisfaction_departments=satisfaction(session, period.since, period.until, by="department"),
         satisfaction_channels=satisfaction(session, period.since, period.until, by="channel"),
+        languages=ticket_languages(session, period, default_language=default_language),
     )
 
 
@@ -390,6 +408,7 @@ def report_rows(report: StatsReport) -> list[tuple[object, ...]]:
         rows.append(("handling", name, "share", _share(split.share(count))))
     rows += [("top_kb_entries", entry, "", n) for entry, n in report.top_entries]
     rows += [("escalation_reasons", reason, "", n) for reason, n in report.reasons]
+    rows += [("tickets_by_language", language, "", n) for language, n in report.languages]
     for load in report.departments:
         rows.append(("department_load", load.department, "open", load.open))
         rows.append(("department_load", load.department, "overdue", load.overdue))

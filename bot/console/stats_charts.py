@@ -13,6 +13,8 @@ import math
 from dataclasses import dataclass, field
 from datetime import date
 
+from bot.console.languages import language_label
+
 # Series colours are CSS classes series-0 .. series-(SERIES_CLASSES-1), reused cyclically.
 SERIES_CLASSES = 6
 # Drawn at these widths and never scaled up (CSS max-width), so text stays at its font size.
@@ -249,6 +251,11 @@ def report_charts(report, *, department_names: dict[str, str] | None = None) -> 
         ),
         horizontal_bars(
             "reasons", "Why tickets were opened", [(reason.replace("_", " "), [n]) for reason, n in report.reasons],
+            series=["Tickets"], x_label="Tickets opened",
+        ),
+        horizontal_bars(
+            "languages", "Languages tickets were opened in",
+            [(language_label(language), [n]) for language, n in report.languages],
             series=["Tickets"], x_label="Tickets opened",
         ),
         horizontal_bars(

@@ -22,10 +22,11 @@ from bot.staff.audit import audit
 from bot.staff.models import AGENT, StaffDepartment, StaffUser
 from bot.store.models import ChannelIdentity, Message
 from bot.store.types import utcnow
+from bot.texts import text as catalogue_text
 from bot.tickets import schedule
 from bot.tickets.models import Ticket, TicketEvent
 from bot.tickets.priority import PRIORITIES
-from bot.tickets.replies import EmptyReply, reply_to_ticket
+from bot.tickets.replies import EmptyReply, citizen_language, reply_to_ticket
 from bot.tickets.service import CITIZEN_RECORD, add_note, change_status, department_commitment
 from bot.tickets.service import set_vulnerable as set_ticket_vulnerable
 from bot.tickets.status import CLOSED, NEW, OPEN, RESOLVED, InvalidTransition
@@ -34,10 +35,6 @@ from bot.tickets.status import CLOSED, NEW, OPEN, RESOLVED, InvalidTransition
 # 100-page paste is a mistake, and SMS/WhatsApp would split it into dozens of parts.
 MAX_TEXT = 20_000
 
-DEFAULT_RESOLUTION_MESSAGE = (
-    "Your request {ticket} has been resolved. If the problem is not solved, reply to this message "
-    "and we will look at it again."
-)
 
 
 class ActionRefused(ValueError):
@@ -54,6 +51,11 @@ def _settings(settings: Settings | None) -> Settings:
 
 def _target(ticket: Ticket) -> str:
     return f"ticket:{ticket.public_id}"
+
+
+def default_resolution_message(session: Session, ticket: Ticket) -> str:
+    """What the console proposes to tell a citizen when their ticket is resolved: in their language."""
+    return catalogue_text("notices.resolved", citizen_language(session, ticket), ticket_id=ticket.public_id)
 
 
 def _text(text: str, what: str) -> str:
@@ -116,7 +118,7 @@ def set_status(
         raise ActionRefused(f"Not allowed: {exc}.") from exc
     sent = None
     if notify and to_status == RESOLVED:
-        text = message.strip() or DEFAULT_RESOLUTION_MESSAGE.format(ticket=ticket.public_id)
+        text = message.strip() or default_resolution_message(session, ticket)
         sent = reply_to_ticket(session, ticket, _text(text, "resolution message"), author=staff.actor, now=now)
     else:
         sent = notify_ticket_event(session, ticket, event, _settings(settings), question=question, now=now)

@@ -12,6 +12,7 @@ from fastapi.responses import RedirectResponse
 from fastapi.templating import Jinja2Templates
 
 from bot.console.context import TEMPLATES_DIR
+from bot.console.languages import language_label, language_name
 from bot.store.types import utcnow
 
 
@@ -65,6 +66,8 @@ def make_templates(timezone: str = "UTC") -> Jinja2Templates:
     env.filters["iso"] = iso
     env.filters["duration"] = format_duration
     env.filters["hours"] = lambda value: "" if value is None else f"{float(value):g}"
+    env.filters["language_name"] = language_name
+    env.filters["language_label"] = language_label
     env.globals["time_left"] = time_left
     env.globals["timezone_name"] = zone.key
     return Jinja2Templates(env=env)

@@ -38,10 +38,10 @@ from bot.outbox.delivery import queue_outbound
 from bot.settings import Settings
 from bot.store.models import ChannelIdentity, Citizen, Message
 from bot.store.types import utcnow
-from bot.texts import text
+from bot.texts import DEFAULT_LANGUAGE, override, resolve_language, text
 from bot.texts.words import fold, fold_words, strip_accents
 from bot.tickets.models import Ticket, TicketEvent
-from bot.tickets.replies import reply_identity
+from bot.tickets.replies import citizen_language, reply_identity
 from bot.tickets.service import add_note, attach_to_ticket, change_status
 from bot.tickets.status import OPEN, OPEN_STATUSES, RESOLVED
 
@@ -98,6 +98,12 @@ def _words() -> tuple[frozenset[str], frozenset[str], frozenset[str], dict[str, 
 
 def _normalised(said: str) -> str:
     return " ".join(re.sub(r"[^\w/ -]+", " ", strip_accents(said).casefold()).split())
+
+
+def _note(key: str, **values: object) -> str:
+    """A note for the agents: in the default language, the console's, whatever the language of
+    the citizen's turn the core words the replies in."""
+    return text(key, DEFAULT_LANGUAGE, **values)
 
 
 def new_token() -> str:
@@ -158,10 +164,16 @@ def ask_on_resolution(session: Session, ticket: Ticket, *, now: datetime | None 
         .execution_options(synchronize_session=False)
     )
     token = new_token()
+    # Asked when staff resolve the ticket, not in a turn of the citizen's: worded in their
+    # language here (question and buttons); their answers come in turns the core words.
+    language = resolve_language(citizen_language(session, ticket))
+    with override(language):
+        question, options = text("feedback.ask", ticket_id=ticket.public_id), choices(token, STEP_SOLVED)
     message = queue_outbound(
-        session, identity=identity, text=text("feedback.ask", ticket_id=ticket.public_id), author="assistant",
-        ticket=ticket, meta={CHOICES_KEY: choices(token, STEP_SOLVED)}, now=now,
+        session, identity=identity, text=question, author="assistant", ticket=ticket,
+        meta={CHOICES_KEY: options}, now=now,
     )
+    message.language = language
     survey = FeedbackSurvey(
         token=token, ticket_id=ticket.id, citizen_id=ticket.citizen_id, identity_id=identity.id,
         channel=identity.channel, department=ticket.department, resolution_event_id=event.id,
@@ -316,7 +328,7 @@ def apply_answer(
         if not _claim(session, survey, step, state=ANSWERED, solved=True, answered_at=now, step=STEP_RATING,
                       step_at=now):
             return stale()
-        add_note(session, ticket, text("feedback.note_solved"), actor="citizen", now=now)
+        add_note(session, ticket, _note("feedback.note_solved"), actor="citizen", now=now)
         return Answered(text("feedback.ask_rating"), ANSWER, ticket, choices(survey.token, STEP_RATING))
     if reading.kind == "no":
         reopen = ticket.status == RESOLVED
@@ -328,14 +340,14 @@ def apply_answer(
             _claim(session, survey, STEP_REASON, step=STEP_DONE)
             return Answered(text("feedback.closed", ticket_id=ticket.public_id), ANSWER, ticket)
         # Reopened at once, so that a citizen who says no more still has their case looked at.
-        change_status(session, ticket, OPEN, actor="citizen", note=text("feedback.note_reopened"), now=now,
+        change_status(session, ticket, OPEN, actor="citizen", note=_note("feedback.note_reopened"), now=now,
                       settings=settings)
         return Answered(text("feedback.ask_reason", ticket_id=ticket.public_id, department=department),
                         ANSWER, ticket)
     if reading.kind == "rating":
         if not _claim(session, survey, step, rating=reading.rating, step=STEP_COMMENT, step_at=now):
             return stale()
-        add_note(session, ticket, text("feedback.note_rating", rating=reading.rating), actor="citizen", now=now)
+        add_note(session, ticket, _note("feedback.note_rating", rating=reading.rating), actor="citizen", now=now)
         return Answered(text("feedback.ask_comment"), ANSWER, ticket)
     if reading.kind == "skip":
         if not _claim(session, survey, step, step=STEP_DONE, step_at=now):
@@ -347,10 +359,10 @@ def apply_answer(
         if step == STEP_REASON:
             if ticket.status in OPEN_STATUSES:
                 attach_to_ticket(session, ticket, message, now=now, settings=settings)
-            add_note(session, ticket, text("feedback.note_reason", comment=reading.comment), actor="citizen", now=now)
+            add_note(session, ticket, _note("feedback.note_reason", comment=reading.comment), actor="citizen", now=now)
             return Answered(text("feedback.reason_added", ticket_id=ticket.public_id, department=department),
                             ANSWER, ticket)
-        add_note(session, ticket, text("feedback.note_comment", comment=reading.comment), actor="citizen", now=now)
+        add_note(session, ticket, _note("feedback.note_comment", comment=reading.comment), actor="citizen", now=now)
         return Answered(text("feedback.thanks"), ANSWER, ticket)
     raise ValueError(f"unknown reading {reading.kind!r}")
 
@@ -368,7 +380,7 @@ def reason_in_thread(session: Session, message: Message, ticket: Ticket, setting
     comment = message.text.strip()[:MAX_COMMENT]
     if not _claim(session, survey, STEP_REASON, comment=comment, step=STEP_DONE, step_at=now):
         return False
-    add_note(session, ticket, text("feedback.note_reason", comment=comment), actor="citizen", now=now)
+    add_note(session, ticket, _note("feedback.note_reason", comment=comment), actor="citizen", now=now)
     return True
 
 

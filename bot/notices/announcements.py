@@ -32,6 +32,7 @@ from bot.privacy.erase import is_erased_address
 from bot.settings import Settings
 from bot.store.models import ChannelIdentity, Citizen, Message
 from bot.store.types import utcnow
+from bot.texts import resolve_language
 from bot.texts import text as catalogue_text
 
 AUTHOR = "announcement"
@@ -63,6 +64,8 @@ class Recipient:
     identity: ChannelIdentity
     # What the citizen writes to stop it: the topic they subscribed to, or "all".
     word: str
+    # Citizen.language: the footer is worded in it (the supervisor's text is as written).
+    language: str | None = None
 
 
 @dataclass
@@ -111,9 +114,9 @@ def _clean_text(text: str) -> str:
     return text
 
 
-def render(audience: Audience, text: str, word: str) -> str:
-    """The message as a citizen reads it."""
-    return catalogue_text("notices.announcement", text=text, topic=audience.name, word=word)
+def render(audience: Audience, text: str, word: str, language: str | None = None) -> str:
+    """The message as a citizen reads it (``language``: theirs; None: the active language)."""
+    return catalogue_text("notices.announcement", language, text=text, topic=audience.name, word=word)
 
 
 def recipients(session: Session, audience: Audience, channels: Collection[str]) -> tuple[list[Recipient], int]:
@@ -121,12 +124,14 @@ def recipients(session: Session, audience: Audience, channels: Collection[str]) 
     ``channels``; how many subscribers have no identity on those channels)."""
     purposes = audience.purposes
     held: dict[int, set[str]] = {}
-    for citizen_id, purpose in session.execute(
-        select(Consent.citizen_id, Consent.purpose)
+    languages: dict[int, str | None] = {}
+    for citizen_id, purpose, language in session.execute(
+        select(Consent.citizen_id, Consent.purpose, Citizen.language)
         .join(Citizen, Citizen.id == Consent.citizen_id)
         .where(Consent.purpose.in_(purposes), Consent.withdrawn_at.is_(None), Citizen.erased_at.is_(None))
     ):
         held.setdefault(citizen_id, set()).add(purpose)
+        languages[citizen_id] = language
     if not held:
         return [], 0
     last_in = (
@@ -152,7 +157,7 @@ def recipients(session: Session, audience: Audience, channels: Collection[str]) 
     found = []
     for citizen_id in sorted(best):
         word = next((topic_words[p] for p in purposes if p in held[citizen_id] and p in topic_words), "all")
-        found.append(Recipient(citizen_id, best[citizen_id][1], word))
+        found.append(Recipient(citizen_id, best[citizen_id][1], word, languages[citizen_id]))
     return found, len(held) - len(found)
 
 
@@ -195,10 +200,13 @@ def send(
     session.flush()
     condition = needs_consent(shown.audience.purposes)
     for position, recipient in enumerate(shown.recipients):
+        # Each citizen's footer in their language: a supervisor's send is no citizen's turn.
+        language = resolve_language(recipient.language)
         message = queue_outbound(
-            session, identity=recipient.identity, text=render(shown.audience, shown.text, recipient.word),
+            session, identity=recipient.identity, text=render(shown.audience, shown.text, recipient.word, language),
             author=AUTHOR, meta={META_KEY: announcement.id, **condition}, now=now,
         )
+        message.language = language
         message.next_attempt_at = now + interval * position
     session.flush()
     return announcement, shown

@@ -26,9 +26,10 @@ from bot.outbox.delivery import queue_outbound
 from bot.settings import Settings
 from bot.store.models import Message
 from bot.store.types import utcnow
+from bot.texts import override, resolve_language
 from bot.texts import text as catalogue_text
 from bot.tickets.models import Ticket, TicketEvent
-from bot.tickets.replies import reply_identity, reply_to_ticket
+from bot.tickets.replies import citizen_language, reply_identity, reply_to_ticket
 from bot.tickets.status import OPEN, PENDING_CITIZEN, RESOLVED
 
 NOTIFICATIONS = "notifications"
@@ -87,17 +88,23 @@ def notify_ticket_event(
     if kind is None or _already_told(session, event):
         return None
     question = " ".join(question.split())[:MAX_QUESTION]
+    # Sent from the console or a job, outside the citizen's turn: worded in their language here.
+    language = citizen_language(session, ticket)
     if kind == WAITING and question:
-        text = catalogue_text("notices.waiting_question", ticket_id=ticket.public_id, question=question)
+        with override(language):
+            text = catalogue_text("notices.waiting_question", ticket_id=ticket.public_id, question=question)
         message = reply_to_ticket(session, ticket, text, author=event.actor, now=now)
     elif has_consent(session, ticket.citizen_id, NOTIFICATIONS):
+        with override(language):
+            text = _text(kind, ticket, settings)
         message = queue_outbound(
-            session, identity=reply_identity(session, ticket), text=_text(kind, ticket, settings), author=AUTHOR,
+            session, identity=reply_identity(session, ticket), text=text, author=AUTHOR,
             ticket=ticket, meta={META_KEY: {"kind": kind, "event_id": event.id}, **needs_consent([NOTIFICATIONS])},
             now=now,
         )
     else:
         return None
+    message.language = resolve_language(language)
     session.add(TicketNotice(ticket_id=ticket.id, event_id=event.id, kind=kind, message_id=message.id, created_at=now))
     session.flush()
     return message

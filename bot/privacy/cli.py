@@ -47,7 +47,7 @@ def _export(args: argparse.Namespace) -> int:
             bundle = export_citizen(session, citizen.id)
             audit(session, f"cli:{args.actor}", "privacy.export", f"citizen:{citizen.public_id}",
                   {"reason": reason[:500], "messages": len(bundle["messages"]), "tickets": len(bundle["tickets"])})
-            data = export_zip(bundle)
+            data = export_zip(bundle, citizen.language)
     except CitizenNotFound as exc:
         print(str(exc), file=sys.stderr)
         return 1

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from bot.privacy import tables
 from bot.store.models import ChannelIdentity, Citizen, Message
 from bot.store.types import utcnow
+from bot.texts import DEFAULT_LANGUAGE, resolve_language, text
 from bot.tickets.models import Ticket, TicketEvent
 
 FORMAT_VERSION = 1
@@ -164,16 +165,23 @@ def _template() -> jinja2.Template:
     return env.get_template("export.html")
 
 
-def render_html(bundle: dict[str, Any]) -> str:
-    return _template().render(bundle=bundle)
+def render_html(bundle: dict[str, Any], language: str | None = None) -> str:
+    """The page a person reads, worded in ``language`` (the citizen's; None: the default): it is
+    read long after any turn of theirs, so it cannot rely on the active language."""
+    language = resolve_language(language) if language is not None else DEFAULT_LANGUAGE
+
+    def t(key: str, **values: object) -> str:
+        return text(f"rights.export_page.{key}", language, **values)
+
+    return _template().render(bundle=bundle, t=t, lang=language)
 
 
-def export_zip(bundle: dict[str, Any]) -> bytes:
+def export_zip(bundle: dict[str, Any], language: str | None = None) -> bytes:
     """The one download: the machine-readable JSON and the page a person reads, side by side."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("data.json", json.dumps(bundle, ensure_ascii=False, indent=2))
-        archive.writestr("data.html", render_html(bundle))
+        archive.writestr("data.html", render_html(bundle, language))
     return buffer.getvalue()
 
 

@@ -57,7 +57,7 @@ from bot.store.citizens import find_identity
 from bot.store.messages import record_handling
 from bot.store.models import ChannelIdentity, Citizen, Message
 from bot.store.types import utcnow
-from bot.texts import text
+from bot.texts import DEFAULT_LANGUAGE, active_language, text
 
 CODE_TTL = timedelta(minutes=15)
 MAX_WRONG_CODES = 5
@@ -200,7 +200,10 @@ def _send_link(session: Session, request: PrivacyRequest, requester: ChannelIden
     request.download_hash = token_hash(token)
     request.download_expires_at = now + timedelta(hours=settings.export_link_hours)
     hours = f"{settings.export_link_hours:g}"
-    link_text = text("rights.link", url=f"{settings.public_base_url}/privacy/download/{token}", hours=hours)
+    url = f"{settings.public_base_url}/privacy/download/{token}"
+    if active_language() != DEFAULT_LANGUAGE:  # the download page opens outside the turn: tell it the language
+        url = f"{url}?lang={active_language()}"
+    link_text = text("rights.link", url=url, hours=hours)
     audit(session, "citizen", "privacy.export_requested", f"citizen:{_public_id(session, request.citizen_id)}",
           {"channel": requester.channel, "delivered_to": target.channel}, now=now)
     if target.id == requester.id:
@@ -264,4 +267,5 @@ def redeem_download(session: Session, token: str, *, now: datetime | None = None
     bundle = export_citizen(session, request.citizen_id, now=now)
     audit(session, "citizen", "privacy.export_downloaded", f"citizen:{bundle['citizen']['id']}",
           {"messages": len(bundle["messages"]), "tickets": len(bundle["tickets"])}, now=now)
-    return export_zip(bundle), f"my-data-{now:%Y%m%d}.zip"
+    citizen = session.get(Citizen, request.citizen_id)
+    return export_zip(bundle, citizen.language if citizen is not None else None), f"my-data-{now:%Y%m%d}.zip"

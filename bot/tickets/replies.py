@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.outbox.delivery import queue_outbound
-from bot.store.models import ChannelIdentity, Message
+from bot.store.models import ChannelIdentity, Citizen, Message
 from bot.store.types import utcnow
 from bot.tickets.models import Ticket
 from bot.tickets.service import add_public_update
@@ -46,6 +46,14 @@ def reply_identity(session: Session, ticket: Ticket) -> ChannelIdentity:
         .limit(1)
     )
     return session.get(ChannelIdentity, identity_id or ticket.identity_id)
+
+
+def citizen_language(session: Session, ticket: Ticket) -> str | None:
+    """The language to word a text sent to the ticket's citizen unasked (a notice, "Was it
+    solved?"): theirs, the language of their latest message; else the one the ticket was opened
+    in. None: the default language."""
+    citizen = session.get(Citizen, ticket.citizen_id)
+    return (citizen.language if citizen is not None else None) or ticket.language
 
 
 def reply_to_ticket(

@@ -107,6 +107,9 @@ def test_new_escalations_appear_without_reloading(page, people) -> None:
     assert "new-row" in (row.get_attribute("class") or "")
     assert XSS[:20] in row.inner_text()  # the citizen's markup is shown as text...
     _no_script_ran(page)  # ...and never runs
+    # Its language, in the same column as on a freshly loaded page (none recorded: the KB's main language).
+    language = row.query_selector("abbr[data-language]")
+    assert language.inner_text() == "en" and language.get_attribute("title") == "English"
     page.wait_for_function(f"document.querySelector('[data-count=active]').textContent === '{before + 1}'")
     assert "new ticket" in page.inner_text("#live-status")
 

@@ -166,3 +166,19 @@ def test_csv_quotes_and_guards_values_from_the_store(session) -> None:
     assert "'=cmd|' /C calc'!A0" in cells
     assert "'-x,\"y\"\nz" in cells
     assert not any(cell.startswith(("=", "+", "@")) for cell in cells)
+
+
+def test_tickets_by_language_count_a_ticket_without_one_as_the_main_language(seeded) -> None:
+    from sqlalchemy import update
+
+    from bot.tickets.models import Ticket
+
+    seeded.execute(update(Ticket).where(Ticket.public_id.in_(["T2", "T3"])).values(language="es"))
+    seeded.execute(update(Ticket).where(Ticket.public_id == "T5").values(language="en"))
+    seeded.commit()
+    # Six tickets opened in the period (T7 is before it): two in Spanish, the rest in the main language.
+    assert stats.ticket_languages(seeded, PERIOD) == [("en", 4), ("es", 2)]
+    assert stats.ticket_languages(seeded, PERIOD, default_language="fr") == [("fr", 3), ("es", 2), ("en", 1)]
+    report = stats.build_report(seeded, PERIOD, now=NOW)
+    found = {(s, i, d): v for s, i, d, v in stats.report_rows(report)}
+    assert found[("tickets_by_language", "es", "")] == 2 and found[("tickets_by_language", "en", "")] == 4

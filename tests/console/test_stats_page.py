@@ -43,7 +43,8 @@ def test_stats_page_shows_figures_and_svg_charts(client, make_staff, db_url) -> 
     assert re.search(r'data-stat="tickets">6<', html)
     assert re.search(r'data-stat="first-response">4 h 00 min<', html)
     assert re.search(r'data-stat="resolution">1 d 0 h<', html)
-    assert html.count("<svg viewBox") == 7
+    assert html.count("<svg viewBox") == 8
+    assert "Languages tickets were opened in" in html and "English (en)" in html  # no language recorded: the KB's
     assert 'role="img"' in html and "<desc id=" in html
     assert "Citizen messages per day" in html and "Day (UTC)" in html
     assert f'href="/console/stats.csv?{QUERY.replace("&", "&amp;")}"' in html

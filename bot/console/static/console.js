@@ -70,6 +70,12 @@
     priority.appendChild(el("span", "badge priority-" + ticket.priority, ticket.priority));
     tr.appendChild(priority);
     tr.appendChild(el("td", "", ticket.channel));
+    var language = el("td");
+    var code = el("abbr", "", ticket.language);
+    code.title = ticket.language_name;
+    code.setAttribute("data-language", ticket.language);
+    language.appendChild(code);
+    tr.appendChild(language);
     tr.appendChild(el("td", "", ticket.assignee || "\u2014"));
     tr.appendChild(el("td", "nowrap small muted", ticket.created));
     return tr;
@@ -146,12 +152,14 @@
     var initial = Array.prototype.slice.call(results.childNodes);
     var timer = null;
     var department = input.getAttribute("data-department") || "";
+    var language = input.getAttribute("data-language") || "";
     input.addEventListener("input", function () {
       window.clearTimeout(timer);
       timer = window.setTimeout(function () {
         var q = input.value.trim();
         if (!q) { results.replaceChildren.apply(results, initial); return; }
-        var url = "/console/api/kb?q=" + encodeURIComponent(q) + "&department=" + encodeURIComponent(department);
+        var url = "/console/api/kb?q=" + encodeURIComponent(q) + "&department=" + encodeURIComponent(department) +
+          "&language=" + encodeURIComponent(language);
         fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
           .then(function (r) { return r.ok ? r.json() : { results: [] }; })
           .then(function (data) {
