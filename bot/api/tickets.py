@@ -103,6 +103,7 @@ class TicketDetailOut(BaseModel):
     priority: str
     reason: str
     subject: str
+    language: str | None = Field(default=None, description="ISO 639-1 code the citizen wrote in when it was opened; null: the KB's default language.")
     created_at: datetime
     updated_at: datetime
     due_at: datetime
@@ -233,6 +234,7 @@ def build_router(settings: Settings, sessions: sessionmaker[Session], delivery: 
                     priority=ticket.priority,
                     reason=ticket.reason,
                     subject=ticket.subject,
+                    language=ticket.language,
                     created_at=ticket.created_at,
                     updated_at=ticket.updated_at,
                     due_at=ticket.due_at,
