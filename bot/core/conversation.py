@@ -309,9 +309,15 @@ class Conversation:
         if reason is None and lexical is not None:
             # Not the main language: read by that language's model, acted on and worded as
             # Rasa's actions would (bot.core.languages); Rasa never sees the message.
-            replies = lexical_turn(self, self.languages, language, sender_id=sender_id, message_id=message_id,
-                                   text_understood=text_for_understanding(inbound.assistant_text), choice=pick,
-                                   request_id=current_request_id())
+            try:
+                replies = lexical_turn(self, self.languages, language, sender_id=sender_id, message_id=message_id,
+                                       text_understood=text_for_understanding(inbound.assistant_text), choice=pick,
+                                       request_id=current_request_id())
+            except Exception:
+                # As when Rasa's action server fails: the turn below finds no handling and hands
+                # the message to a person, so it is never lost or left unanswered.
+                logger.exception("the %s understanding failed on message %s", language, message_id)
+                replies = []
         elif reason is None:
             try:
                 with timed(RASA):

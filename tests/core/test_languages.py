@@ -200,3 +200,13 @@ def test_a_channels_own_answer_is_worded_in_the_citizens_language(conversation: 
     assert handled.replies == [text("telegram.welcome", "es")] and handled.language == "es"
     english = conversation.answer_directly(_msg("/start", n=2, sender="en-2", language_hint="en-GB"), welcome)
     assert english.replies == [text("telegram.welcome", "en")]
+
+
+def test_a_failure_of_the_other_languages_understanding_hands_the_message_over(conversation: Conversation, monkeypatch) -> None:
+    def broken(_text: str):
+        raise RuntimeError("index corrupted")
+
+    monkeypatch.setattr(conversation.languages.lexical("es"), "understand", broken)
+    handled = conversation.handle_inbound(_msg("¿Qué día pasan a recoger la basura?"))
+    assert handled.handling == "escalated" and handled.ticket is not None
+    assert handled.replies[0].startswith(text("ticket.saved_unavailable", "es", ticket_id="@", commitment="@").split("@")[0])
