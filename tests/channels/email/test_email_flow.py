@@ -227,3 +227,25 @@ def test_a_new_uidvalidity_rereads_the_mailbox_without_answering_twice(email_har
             select(EmailMailbox).where(EmailMailbox.account.like(f"{email_harness.city}@%"))
         ).one()
         assert mailbox.last_uid > 0  # re-read to the end, every mail recognised by its Message-ID
+
+
+def test_a_spanish_email_is_answered_in_spanish(email_harness: EmailHarness) -> None:
+    """The reply, its subject line and the ticket speak the mail's language (read from its words)."""
+    ana = citizen()
+    mail = make_mail(ana, email_harness.city, "Basura", "Buenas tardes, ¿qué día pasan a recoger la basura en mi calle?")
+    email_harness.send(mail)
+    email_harness.poll()
+    (reply,) = email_harness.replies_to(ana, mail["Message-ID"])
+    with email_harness.sessions() as session:
+        message = session.scalars(select(Message).where(Message.external_id == mail["Message-ID"])).one()
+        assert (message.handling, message.kb_entry_id, message.language) == ("kb_answer", "waste-collection-days", "es")
+    assert "Más información" in _body(reply)
+
+    queja = make_mail(ana, email_harness.city, "Queja", "Quiero poner una queja: en la ventanilla me atendieron fatal")
+    email_harness.send(queja)
+    email_harness.poll()
+    (ack,) = email_harness.replies_to(ana, queja["Message-ID"])
+    assert "[Ref." in ack["Subject"], ack["Subject"]
+    with email_harness.sessions() as session:
+        ticket = session.scalars(select(Ticket).order_by(Ticket.id.desc())).first()
+        assert ticket.language == "es" and ticket.public_id in ack["Subject"]

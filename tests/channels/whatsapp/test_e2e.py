@@ -124,3 +124,19 @@ def test_unsigned_webhook_is_refused_by_the_running_api(stack, wa_id) -> None:
     assert stack.post(webhook([message(wa_id)]), secret="forged").status_code == 403
     with stack.sessions()() as session:
         assert session.scalars(select(ChannelIdentity).where(ChannelIdentity.address == wa_id)).first() is None
+
+
+def test_a_citizen_writing_in_spanish_on_whatsapp_is_answered_in_spanish(stack, wa_id) -> None:
+    raw = message(wa_id, text="¿Qué día pasan a recoger la basura?")
+    assert stack.post(webhook([raw])).status_code == 200
+    first = stack.graph.wait_for(wa_id, timeout=180)[0]
+    with stack.sessions()() as session:
+        inbound = session.scalars(select(Message).where(Message.external_id == raw["id"])).one()
+        assert (inbound.handling, inbound.kb_entry_id, inbound.language) == ("kb_answer", "waste-collection-days", "es")
+        reply = session.scalars(select(Message).where(Message.reply_to_id == inbound.id).order_by(Message.id)).first()
+        assert reply.language == "es" and first.text == reply.text
+    complaint = "Quiero poner una queja: el funcionario de la ventanilla me trató fatal esta mañana"
+    assert stack.post(webhook([message(wa_id, text=complaint)])).status_code == 200
+    replies = stack.graph.wait_for(wa_id, count=2, timeout=180)
+    found = TICKET_ID.search(replies[-1].text)
+    assert found and replies[-1].text.startswith("Gracias"), replies[-1].text
