@@ -339,8 +339,8 @@ def detector(languages: list[str]):
     def detect(text: str) -> str | None:
         return services.detector.choose(text).language
 
-    return detect, ("bot.nlu.language (lingua-language-detector for 3+ words, the languages' own vocabularies "
-                    "for shorter ones, then the main language)")
+    return detect, ("bot.nlu.language (the words only one language's vocabulary has vote; without a clear vote, "
+                    "lingua-language-detector; a short message lingua is unsure of goes to the main language)")
 
 
 def detection_sets() -> dict[str, list[tuple[str, str]]]:
