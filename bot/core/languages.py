@@ -151,8 +151,7 @@ def lexical_turn(
         intent = clarification.NONE_INTENT if choice.option == 0 else clarification.PICK_INTENT
         turn = outcomes.Turn(sender_id, text_understood, intent, 1.0, metadata, {},
                              [{"entity": clarification.CHOICE_ENTITY, "value": f"{choice.offer}:{choice.option}"}])
-        return [render(reply, language, languages, services.settings)
-                for reply in outcomes.settle_kb_choice(turn, services)]
+        return _messages(outcomes.settle_kb_choice(turn, services), language, languages, services.settings)
     understanding = languages.lexical(language)
     decision = understanding.understand(text_understood)
     turn = _turn(decision, sender_id, text_understood, metadata)
@@ -170,7 +169,15 @@ def lexical_turn(
         replies = outcomes.ticket_status(turn, services)
     else:
         replies = outcomes.escalate_turn(turn, services)
-    return [render(reply, language, languages, services.settings) for reply in replies]
+    return _messages(replies, language, languages, services.settings)
+
+
+def _messages(replies: list[outcomes.Reply], language: str, languages: LanguageServices, settings: Settings) -> list[str]:
+    """The chat messages, as Rasa sends them: each paragraph of a response a message of its own
+    (Rasa's output channels split texts at blank lines), so an answer and its links arrive alike
+    in every language."""
+    return [part.strip() for reply in replies for part in render(reply, language, languages, settings).strip().split("\n\n")
+            if part.strip()]
 
 
 def _turn(decision: LexicalDecision, sender_id: str, text_understood: str, metadata: dict[str, Any]) -> outcomes.Turn:
