@@ -119,6 +119,16 @@ def test_faq_question_is_answered_from_the_knowledge_base(assistant, telegram, c
     assert (stored.handling, stored.kb_entry_id) == ("kb_answer", "waste-collection-days")
 
 
+def test_a_citizen_writing_in_spanish_is_answered_in_spanish(assistant, telegram, chat):
+    answer, links = _say(telegram, chat, "¿Qué día pasan a recoger la basura?", count=2)
+    assert "https://" in links.text and "Más información" in (answer.text + links.text)
+    (stored,) = _inbound(assistant, chat)
+    assert (stored.handling, stored.kb_entry_id, stored.language) == ("kb_answer", "waste-collection-days", "es")
+    (reply,) = _say(telegram, chat, "Quiero poner una queja: el funcionario de la ventanilla me trató fatal")
+    found = TICKET_ID.search(reply.text)
+    assert found and reply.text.startswith("Gracias"), reply.text
+
+
 def test_complaint_gets_a_ticket_id_and_a_photo_joins_the_report(assistant, telegram, chat):
     (reply,) = _say(telegram, chat, "There's a deep pothole on Mill Road outside number 14, a cyclist nearly fell")
     found = TICKET_ID.search(reply.text)
@@ -255,12 +265,3 @@ def test_webhook_checks_the_secret_on_every_request(assistant, webhook_api, chat
     (stored,) = _inbound(assistant, chat)
     assert stored.kb_entry_id == "waste-collection-days"
 
-
-def test_a_citizen_writing_in_spanish_is_answered_in_spanish(assistant, telegram, chat):
-    answer, links = _say(telegram, chat, "¿Qué día pasan a recoger la basura?", count=2)
-    assert "https://" in links.text and "Más información" in (answer.text + links.text)
-    (stored,) = _inbound(assistant, chat)
-    assert (stored.handling, stored.kb_entry_id, stored.language) == ("kb_answer", "waste-collection-days", "es")
-    (reply,) = _say(telegram, chat, "Quiero poner una queja: el funcionario de la ventanilla me trató fatal")
-    found = TICKET_ID.search(reply.text)
-    assert found and reply.text.startswith("Gracias"), reply.text
