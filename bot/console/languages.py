@@ -1,26 +1,27 @@
 """Languages as staff read them: "Spanish (es)" for a ticket opened in Spanish.
 
-The console speaks English, so these are English names: lingua-language-detector's, which the
-language detection uses already (bot.nlu.language) and which knows 75 languages; any other code
-is shown as it is.
+The console speaks English, so these are English names, for the languages a city is likely to
+serve; any other code is shown as it is.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
+LANGUAGE_NAMES = {
+    "ar": "Arabic", "bg": "Bulgarian", "ca": "Catalan", "cs": "Czech", "cy": "Welsh", "da": "Danish",
+    "de": "German", "el": "Greek", "en": "English", "es": "Spanish", "et": "Estonian", "eu": "Basque",
+    "fa": "Persian", "fi": "Finnish", "fr": "French", "ga": "Irish", "gl": "Galician", "he": "Hebrew",
+    "hi": "Hindi", "hr": "Croatian", "hu": "Hungarian", "it": "Italian", "ja": "Japanese", "ko": "Korean",
+    "lt": "Lithuanian", "lv": "Latvian", "nl": "Dutch", "no": "Norwegian", "pl": "Polish", "pt": "Portuguese",
+    "ro": "Romanian", "ru": "Russian", "sk": "Slovak", "sl": "Slovenian", "sv": "Swedish", "tr": "Turkish",
+    "uk": "Ukrainian", "ur": "Urdu", "zh": "Chinese",
+}
 
-from lingua import IsoCode639_1, Language
 
-
-@lru_cache(maxsize=128)
 def language_name(code: str | None) -> str:
     """ "Spanish" for "es" (and for "es-mx"); an unknown code as it is."""
     if not code:
         return ""
-    try:
-        return Language.from_iso_code_639_1(IsoCode639_1.from_str(code.lower().split("-")[0])).name.capitalize()
-    except ValueError:
-        return code
+    return LANGUAGE_NAMES.get(code.lower().split("-")[0], code)
 
 
 def language_label(code: str | None) -> str:

@@ -21,7 +21,6 @@ import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,7 @@ from bot.core.turns import METADATA_KEY, REQUEST_ID_KEY
 from bot.kb.compile import response_text
 from bot.kb.languages import LanguageIntents, load_language, rasa_intents
 from bot.kb.loader import load_kb
-from bot.kb.schema import Entry, KnowledgeBase
+from bot.kb.schema import KnowledgeBase
 from bot.nlu.language import LanguageDetector, served_languages, vocabulary
 from bot.nlu.lexical import LexicalDecision, LexicalUnderstanding, from_kb_dir
 from bot.settings import PROJECT_ROOT, Settings
@@ -79,10 +78,6 @@ class LanguageServices:
     @property
     def languages(self) -> tuple[str, ...]:
         return self.detector.languages
-
-    @cached_property
-    def entries(self) -> dict[str, Entry]:
-        return {entry.id: entry for entry in self.kb.entries}
 
     def lexical(self, language: str | None) -> LexicalUnderstanding | None:
         """The model that reads ``language``, or None: the main language goes to Rasa."""
@@ -156,12 +151,12 @@ def lexical_turn(
         intent = clarification.NONE_INTENT if choice.option == 0 else clarification.PICK_INTENT
         turn = outcomes.Turn(sender_id, text_understood, intent, 1.0, metadata, {},
                              [{"entity": clarification.CHOICE_ENTITY, "value": f"{choice.offer}:{choice.option}"}])
-        return _messages(outcomes.settle_kb_choice(turn, services), language, languages)
+        return _messages(outcomes.settle_kb_choice(turn, services), language, languages, services.settings)
     understanding = languages.lexical(language)
     decision = understanding.understand(text_understood)
     turn = _turn(decision, sender_id, text_understood, metadata)
     if decision.outcome == "answer":
-        entry = languages.entries.get(decision.entry_id or "")
+        entry = _entry(languages.kb, decision.entry_id)
         if entry is not None and language not in entry.answer and services.settings.untranslated_answer == "hand_over":
             replies = outcomes.escalate_turn(turn, services, reason=NOT_TRANSLATED)
         else:
@@ -174,14 +169,14 @@ def lexical_turn(
         replies = outcomes.ticket_status(turn, services)
     else:
         replies = outcomes.escalate_turn(turn, services)
-    return _messages(replies, language, languages)
+    return _messages(replies, language, languages, services.settings)
 
 
-def _messages(replies: list[outcomes.Reply], language: str, languages: LanguageServices) -> list[str]:
+def _messages(replies: list[outcomes.Reply], language: str, languages: LanguageServices, settings: Settings) -> list[str]:
     """The chat messages, as Rasa sends them: each paragraph of a response a message of its own
     (Rasa's output channels split texts at blank lines), so an answer and its links arrive alike
     in every language."""
-    return [part.strip() for reply in replies for part in render(reply, language, languages).split("\n\n")
+    return [part.strip() for reply in replies for part in render(reply, language, languages, settings).strip().split("\n\n")
             if part.strip()]
 
 
@@ -191,10 +186,14 @@ def _turn(decision: LexicalDecision, sender_id: str, text_understood: str, metad
     return outcomes.Turn(sender_id, text_understood, decision.intent, round(decision.confidence, 4), metadata, kb_match, [])
 
 
-def render(reply: outcomes.Reply, language: str, languages: LanguageServices) -> str:
+def _entry(kb: KnowledgeBase, entry_id: str | None):
+    return next((e for e in kb.entries if e.id == entry_id), None)
+
+
+def render(reply: outcomes.Reply, language: str, languages: LanguageServices, settings: Settings) -> str:
     """A response as Rasa would word it from domain.yml, in ``language``."""
     if reply.response.startswith(FAQ_PREFIX):
-        entry = languages.entries.get(reply.response[len(FAQ_PREFIX):])
+        entry = _entry(languages.kb, reply.response[len(FAQ_PREFIX):])
         if entry is None:  # removed from the KB since the offer was made
             return text("rasa.utter_kb_choice_invalid", language)
         if language in entry.answer:

@@ -9,13 +9,12 @@ general queue, where a person re-routes it.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 from bot.texts import active_language
-from bot.texts.words import strip_accents
 
 GENERAL = "general"
 
@@ -47,71 +46,77 @@ DEPARTMENT_KEYWORDS: dict[str, tuple[str, ...]] = {
 }
 
 
-@dataclass(frozen=True)
-class _KbMaps:
-    departments: dict[str, str]  # entry id -> department id
-    names: dict[str, str]  # department id -> name in the KB's default language
-    titles: dict[str, str]  # entry id -> its first question in the default language
-    # language -> the same two in that language, where the KB gives them
-    names_in: dict[str, dict[str, str]]
-    titles_in: dict[str, dict[str, str]]
-
-
 @lru_cache(maxsize=8)
-def _kb_maps(kb_dir: str) -> _KbMaps:
-    """What routing and wording read from the KB, read once per process and KB."""
+def _kb_maps(kb_dir: str) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
+    """(entry id -> department id, department id -> name, entry id -> its first question in
+    the KB's default language), read once per process and KB."""
     from bot.kb.loader import load_kb
 
     kb, _problems = load_kb(Path(kb_dir))
     titles = {}
-    titles_in: dict[str, dict[str, str]] = {}
     for entry in kb.entries:
         questions = entry.questions.get(kb.default_language) or next(iter(entry.questions.values()), [])
         if questions:
             titles[entry.id] = questions[0]
-        for language, phrasings in entry.questions.items():
-            if phrasings:
-                titles_in.setdefault(language, {})[entry.id] = phrasings[0]
-    names_in: dict[str, dict[str, str]] = {}
-    for department in kb.departments.values():
-        for language, name in department.names.items():
-            names_in.setdefault(language, {})[department.id] = name
-    return _KbMaps(
-        departments={entry.id: entry.department for entry in kb.entries},
-        names={department.id: department.name for department in kb.departments.values()},
-        titles=titles, names_in=names_in, titles_in=titles_in,
+    return (
+        {entry.id: entry.department for entry in kb.entries},
+        {department.id: department.name for department in kb.departments.values()},
+        titles,
     )
 
 
 def entry_questions(kb_dir: str | Path, language: str | None = None) -> dict[str, str]:
     """Entry id -> its first question in ``language`` (the title a "Do you mean ...?" option
     shows), else in the KB's default language."""
-    maps = _kb_maps(str(kb_dir))
-    translated = maps.titles_in.get(language or "")
-    return {**maps.titles, **translated} if translated else maps.titles
+    titles = _kb_maps(str(kb_dir))[2]
+    if language is None:
+        return titles
+    return {**titles, **_titles_in(str(kb_dir), language)}
+
+
+@lru_cache(maxsize=16)
+def _titles_in(kb_dir: str, language: str) -> dict[str, str]:
+    from bot.kb.loader import load_kb
+
+    kb, _problems = load_kb(Path(kb_dir))
+    return {entry.id: entry.questions[language][0] for entry in kb.entries if entry.questions.get(language)}
 
 
 def department_names(kb_dir: str | Path, language: str | None = None) -> dict[str, str]:
     """Department id -> name in ``language`` (default: the turn's, bot.texts.override), falling
     back to the name in the KB's main language."""
-    maps = _kb_maps(str(kb_dir))
-    translated = maps.names_in.get(language or active_language())
-    return {**maps.names, **translated} if translated else maps.names
+    names = _kb_maps(str(kb_dir))[1]
+    translated = _names_in(str(kb_dir), language or active_language())
+    return {**names, **translated} if translated else names
+
+
+@lru_cache(maxsize=16)
+def _names_in(kb_dir: str, language: str) -> dict[str, str]:
+    from bot.kb.loader import load_kb
+
+    kb, _problems = load_kb(Path(kb_dir))
+    return {d.id: d.names[language] for d in kb.departments.values() if language in d.names}
+
+
+def _folded(text: str) -> str:
+    """Case and accents folded ("Semáforo" -> "semaforo"); punctuation kept, so "fly-tipping" still reads."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
 
 
 def known_departments(kb_dir: str | Path) -> set[str]:
-    return set(_kb_maps(str(kb_dir)).departments.values()) | {GENERAL}
+    return set(_kb_maps(str(kb_dir))[0].values()) | {GENERAL}
 
 
 def route_department(text: str, kb_ranking: Sequence[dict], kb_dir: str | Path) -> str:
     """``kb_ranking`` is the matcher's ranking: [{"entry": id, "similarity": float}, ...]."""
-    departments = _kb_maps(str(kb_dir)).departments
+    departments = _kb_maps(str(kb_dir))[0]
     if kb_ranking:
         top = kb_ranking[0]
         department = departments.get(top.get("entry", ""))
         if department and float(top.get("similarity", 0.0)) >= ROUTING_SIMILARITY:
             return department
-    lowered = strip_accents(text).casefold()  # "Semáforo" -> "semaforo"
+    lowered = _folded(text)
     best, best_hits = GENERAL, 0
     for department, words in DEPARTMENT_KEYWORDS.items():
         hits = sum(1 for word in words if re.search(rf"\b{re.escape(word)}", lowered))
